@@ -1,0 +1,45 @@
+# Quick start: `make demo` and `make test` on a fresh machine with Python 3.10+.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test test-fast bench bench-quick docs clean
+
+$(VENV)/.stamp-core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[examples]"
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-core
+	$(PY) -m pip install -q -e ".[test,examples]"
+	touch $@
+
+$(VENV)/.stamp-docs: $(VENV)/.stamp-test
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+$(VENV)/.stamp-bench: $(VENV)/.stamp-core
+	$(PY) -m pip install -q -e ".[bench]"
+	touch $@
+
+demo: $(VENV)/.stamp-core
+	$(PY) -m skopt_nn
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest -q --doctest-modules skopt_nn tests
+
+test-fast: $(VENV)/.stamp-test
+	$(PY) -m pytest -q -m "not slow" --doctest-modules skopt_nn tests
+
+bench: $(VENV)/.stamp-bench
+	$(PY) benchmarks/run.py
+
+bench-quick: $(VENV)/.stamp-bench
+	$(PY) benchmarks/run.py --quick
+
+docs: $(VENV)/.stamp-docs
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) docs/_build docs/auto_examples docs/generated skopt_nn_report .pytest_cache

@@ -1,0 +1,962 @@
+"""MLPClassifier and MLPRegressor: validation, the training loop, early stopping."""
+
+import numbers
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.metrics import accuracy_score
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._batchnorm import BatchNorm, RunningMoments
+from ._data import take_rows, validation_split
+from ._losses import LOSSES
+from ._network import Network
+from ._objective import Objective
+from .solvers._base import SOLVER_ALIASES, _aliases, resolve_solver
+
+_ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
+
+
+def _is_full_batch(solver):
+    if isinstance(solver, str):
+        return _aliases()[solver].full_batch
+    return bool(getattr(solver, "full_batch", False))
+
+
+class BaseMLP(BaseEstimator, metaclass=ABCMeta):
+    """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions(_ACTIVATIONS)],
+        "solver": [StrOptions(set(SOLVER_ALIASES)), HasMethods(["init_state", "step"])],
+        "batch_norm": ["boolean", BatchNorm],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "max_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        batch_norm=False,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        max_grad_norm=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.batch_norm = batch_norm
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.max_grad_norm = max_grad_norm
+
+    # ---------------------------------------------------------------- subclass
+    @abstractmethod
+    def _encode_targets(self, y, reset, classes):
+        """Return ``(Y, fitted_attributes)``: 2-D float targets and what to set."""
+
+    @abstractmethod
+    def _validation_score(self, X, y, sample_weight):
+        """The early-stopping score on held-out rows (higher is better)."""
+
+    # -------------------------------------------------------------- validation
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if any(not isinstance(s, numbers.Integral) or s <= 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0 integers, got %s." % (sizes,)
+            )
+        return [int(s) for s in sizes]
+
+    def _batch_norm_config(self):
+        if self.batch_norm is True:
+            config = BatchNorm()
+        elif self.batch_norm is False or self.batch_norm is None:
+            return None
+        else:
+            config = self.batch_norm
+        config._validate_params()
+        return config
+
+    def _prepare(self, X, y, sample_weight, reset, classes=None):
+        """Validate everything; return the training data. Sets no attribute."""
+        X, y = validate_data(
+            self, X, y, reset=reset, accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32], multi_output=True, y_numeric=False,
+        )
+        if sparse.issparse(X):
+            X = X.tocsr()
+        Y, fitted = self._encode_targets(y, reset, classes)
+        Y = np.ascontiguousarray(Y, dtype=X.dtype)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is not None:
+            cw = compute_sample_weight(class_weight, y).astype(X.dtype)
+            sample_weight = cw if sample_weight is None else sample_weight * cw
+        if sample_weight is not None:
+            # zero weight means the row is absent: drop it before batching
+            keep = sample_weight > 0
+            if not keep.all():
+                X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
+            if X.shape[0] == 0:
+                raise ValueError("All sample weights are zero: there is nothing to fit.")
+            if np.all(sample_weight == sample_weight[0]):
+                sample_weight = None  # uniform weights: the unweighted (faster) path
+        return X, Y, y, sample_weight, fitted
+
+    def _batch_rows(self, n_samples, full_batch):
+        if self.batch_size == "auto":
+            return n_samples if full_batch else min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` larger than sample size. It is going to be "
+                "clipped.", UserWarning,
+            )
+        return min(self.batch_size, n_samples)
+
+    # -------------------------------------------------------------------- fit
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        reuse = (incremental or self.warm_start) and hasattr(self, "_theta")
+        solver = resolve_solver(self.solver)
+        bn = self._batch_norm_config()
+        hidden = self._hidden_sizes()
+        X, Y, y, sample_weight, fitted = self._prepare(
+            X, y, sample_weight, reset=not reuse, classes=classes
+        )
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        if reuse:
+            n_hidden_fitted = [w.shape[1] for w in self.coefs_[:-1]]
+            if n_hidden_fitted != hidden or Y.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    "hidden_layer_sizes and the number of outputs cannot change "
+                    "between warm-started or partial fits: fitted with "
+                    f"{n_hidden_fitted} and {self.n_outputs_} outputs, got "
+                    f"{hidden} and {Y.shape[1]} outputs."
+                )
+            if (bn is None) != (not self._network.batch_norm):
+                raise ValueError("batch_norm cannot be switched on or off when "
+                                 "warm-starting or in partial_fit.")
+            if self._theta.dtype != X.dtype:
+                X = X.astype(self._theta.dtype)
+                Y = Y.astype(self._theta.dtype)
+        else:
+            self._initialize(X, Y, hidden, bn)
+        if not reuse or solver.get_params() != self.solver_.get_params() \
+                or type(solver) is not type(self.solver_):
+            self.solver_state_ = solver.init_state(self._theta)
+        self.solver_ = solver
+        self._network.bn_epsilon = None if bn is None else bn.epsilon
+        self._train(X, Y, y, sample_weight, incremental, bn)
+        return self
+
+    def _initialize(self, X, Y, hidden, bn):
+        self._random_state = check_random_state(self.random_state)
+        units = [X.shape[1], *hidden, Y.shape[1]]
+        network = Network(units, self.activation, self._output_activation(Y),
+                          None if bn is None else bn.epsilon)
+        self._network = network
+        self._theta = network.initialize(self._random_state, X.dtype)
+        self._set_views()
+        self.n_layers_ = len(units)
+        self.n_outputs_ = Y.shape[1]
+        self.out_activation_ = network.out_activation
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.history_ = []
+        self.best_loss_ = np.inf
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self.loss_ = None
+        if bn is not None:
+            self.bn_mean_ = [np.zeros(u, dtype=X.dtype) for u in hidden]
+            self.bn_var_ = [np.ones(u, dtype=X.dtype) for u in hidden]
+            self._bn_updates = 0
+
+    def _set_views(self):
+        self.coefs_, self.intercepts_, gammas, betas = self._network.unpack(self._theta)
+        if self._network.batch_norm:
+            self.bn_gamma_, self.bn_beta_ = gammas, betas
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_theta" in state:
+            # views do not survive pickling: rebuild them over the flat vector
+            if not self._theta.flags.writeable:
+                self._theta = self._theta.copy()
+            self._set_views()
+
+    # ---------------------------------------------------------- training loop
+    def _train(self, X, Y, y, sample_weight, incremental, bn):
+        network, theta, solver = self._network, self._theta, self.solver_
+        rng = self._random_state
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            strata = y if self._stratify() else None
+            held_out = validation_split(X, Y, sample_weight, self.validation_fraction,
+                                        strata, rng)
+            if held_out.all() or not held_out.any():
+                raise ValueError(
+                    "The validation split of early_stopping left no rows to "
+                    f"{'train on' if held_out.all() else 'validate on'} with "
+                    f"n_samples={X.shape[0]}; change validation_fraction or "
+                    "provide more samples."
+                )
+            val = (X[held_out], y[held_out],
+                   None if sample_weight is None else sample_weight[held_out],
+                   Y[held_out])
+            keep = ~held_out
+            X, Y = X[keep], Y[keep]
+            sample_weight = None if sample_weight is None else sample_weight[keep]
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+            best_val_loss = np.inf
+        n_samples = X.shape[0]
+        batch_rows = self._batch_rows(n_samples, solver.full_batch)
+        objective = Objective(network, self.alpha, self.max_grad_norm)
+        n_epochs = 1 if incremental else self.max_iter
+        total_weight = n_samples if sample_weight is None else sample_weight.sum()
+        best_theta = theta.copy()  # best validated (early stopping) or lowest loss
+        best_fit_loss = np.inf
+        no_improvement = 0
+        converged = False
+        buffers = None
+        for _ in range(n_epochs):
+            start_time = time.perf_counter()
+            if self.shuffle and batch_rows < n_samples:
+                order = rng.permutation(n_samples)
+                if buffers is None and not sparse.issparse(X):
+                    buffers = (np.empty_like(X), np.empty_like(Y))
+                Xe = take_rows(X, order, None if buffers is None else buffers[0])
+                Ye = take_rows(Y, order, None if buffers is None else buffers[1])
+                we = None if sample_weight is None else sample_weight[order]
+            else:
+                Xe, Ye, we = X, Y, sample_weight
+            epoch_moments = RunningMoments(network.layer_units[1:-1]) if bn else None
+            accumulated = 0.0
+            for start in range(0, n_samples, batch_rows):
+                rows = slice(start, start + batch_rows)
+                w = None if we is None else we[rows]
+                objective.set_batch(Xe[rows], Ye[rows], w)
+                loss = solver.step(theta, objective, self.solver_state_)
+                batch_weight = (min(start + batch_rows, n_samples) - start
+                                if w is None else w.sum())
+                accumulated += loss * batch_weight
+                if bn is not None and objective.batch_statistics is not None:
+                    means, variances = objective.batch_statistics
+                    epoch_moments.add(means, variances, objective.weight_total)
+                    if incremental:
+                        self._update_running_moments(means, variances,
+                                                     objective.weight_total, bn)
+            epoch_loss = accumulated / total_weight
+            self.t_ += n_samples
+            if not (np.isfinite(epoch_loss) and np.isfinite(theta).all()):
+                self._recover_from_divergence(best_theta, epoch_loss)
+                break
+            self.n_iter_ += 1
+            self.loss_ = float(epoch_loss)
+            self.loss_curve_.append(self.loss_)
+            record = {
+                "epoch": self.n_iter_, "loss": self.loss_,
+                "learning_rate": solver.current_learning_rate(self.solver_state_),
+                "grad_norm": objective.last_grad_norm,
+                "val_loss": None, "val_score": None,
+            }
+            if incremental:
+                record["seconds"] = time.perf_counter() - start_time
+                self.history_.append(record)
+                self.best_loss_ = min(self.best_loss_, self.loss_)
+                break
+            if early_stopping:
+                if bn is not None:
+                    self.bn_mean_, self.bn_var_ = self._cast(*epoch_moments.result())
+                # Decide on the validation *loss*: it keeps improving where
+                # accuracy saturates at 1.0 on easy problems and stops too early.
+                score, val_loss = self._validation_metrics(*val)
+                record["val_score"], record["val_loss"] = score, val_loss
+                self.validation_scores_.append(score)
+                improved = val_loss < best_val_loss - self.tol
+                if val_loss < best_val_loss:
+                    best_val_loss = val_loss
+                    self.best_validation_score_ = score
+                    best_theta[:] = theta
+            else:
+                improved = self.loss_ < self.best_loss_ - self.tol
+                if self.loss_ < best_fit_loss:
+                    best_fit_loss = self.loss_
+                    best_theta[:] = theta
+            self.best_loss_ = min(self.best_loss_, self.loss_)
+            no_improvement = 0 if improved else no_improvement + 1
+            record["seconds"] = time.perf_counter() - start_time
+            self.history_.append(record)
+            if self.verbose:
+                self._print_progress(record)
+            if no_improvement > self.n_iter_no_change:
+                converged = True
+                if self.verbose:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    print(f"{what} did not improve more than tol={self.tol} for "
+                          f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                break
+        else:
+            if not incremental and not converged:
+                warnings.warn(
+                    f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
+                    "reached and the optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                )
+        if early_stopping:
+            theta[:] = best_theta  # the best validated parameters
+        if bn is not None and not incremental:
+            self._population_statistics(X, sample_weight, batch_rows)
+
+    def _recover_from_divergence(self, best_theta, epoch_loss):
+        """Restore the best parameters of this fit and a fresh solver state."""
+        self._theta[:] = best_theta
+        self.solver_state_ = self.solver_.init_state(self._theta)
+        warnings.warn(
+            f"Training diverged in epoch {self.n_iter_ + 1} (loss = {epoch_loss}): "
+            "training stopped and the parameters were restored to the best ones "
+            "of this fit (lowest training loss, or best validation loss with "
+            "early_stopping). Lower the solver's learning_rate or set "
+            "max_grad_norm.",
+            ConvergenceWarning,
+        )
+        self.history_.append({"epoch": self.n_iter_ + 1, "loss": float(epoch_loss),
+                              "diverged": True})
+
+    def _print_progress(self, record):
+        line = f"Iteration {record['epoch']}, loss = {record['loss']:.8f}"
+        if record["val_score"] is not None:
+            line += f", validation score = {record['val_score']:.6f}"
+        print(line)
+
+    # ------------------------------------------------------- batch statistics
+    def _cast(self, means, variances):
+        dtype = self._theta.dtype
+        return ([m.astype(dtype) for m in means], [v.astype(dtype) for v in variances])
+
+    def _population_statistics(self, X, sample_weight, batch_rows):
+        """The lecture's inference statistics, with the final parameters.
+
+        E[x] = mean over the training minibatches of mu_B and
+        Var[x] = m/(m-1) * mean of sigma_B^2.
+        """
+        network, moments = self._network, RunningMoments(self._network.layer_units[1:-1])
+        for start in range(0, X.shape[0], batch_rows):
+            rows = slice(start, start + batch_rows)
+            w = None if sample_weight is None else sample_weight[rows]
+            s = None if w is None else (w / w.sum()).astype(X.dtype)
+            ws = network.forward_train(self._theta, X[rows], s)
+            m = (min(start + batch_rows, X.shape[0]) - start) if w is None else w.sum()
+            moments.add(ws["bn_mean"], ws["bn_var"], m)
+        self.bn_mean_, self.bn_var_ = self._cast(*moments.result())
+        self._bn_updates = moments.count
+
+    def _update_running_moments(self, means, variances, m, bn):
+        """partial_fit's running estimate: exponential, or cumulative if momentum=None."""
+        self._bn_updates += 1
+        rate = 1.0 / self._bn_updates if bn.momentum is None or self._bn_updates == 1 \
+            else bn.momentum
+        correction = m / (m - 1) if m > 1 else 1.0
+        for k in range(len(means)):
+            self.bn_mean_[k] += rate * (means[k] - self.bn_mean_[k])
+            self.bn_var_[k] += rate * (correction * variances[k] - self.bn_var_[k])
+
+    # -------------------------------------------------------------- inference
+    def _forward(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                          dtype=[np.float64, np.float32])
+        X = X.astype(self._theta.dtype, copy=False)
+        bn = self._network.batch_norm
+        return self._network.predict(self._theta, X,
+                                     self.bn_mean_ if bn else None,
+                                     self.bn_var_ if bn else None)
+
+    def _validation_metrics(self, X, y, sample_weight, Y):
+        logits = self._network.predict_logits(
+            self._theta, X, *( (self.bn_mean_, self.bn_var_)
+                               if self._network.batch_norm else (None, None)))
+        per_sample = LOSSES[self._network.out_activation](logits, Y)
+        val_loss = float(np.average(per_sample, weights=sample_weight))
+        return self._validation_score(X, y, sample_weight), val_loss
+
+    def _partial_fit_available(self):
+        if _is_full_batch(self.solver):
+            raise AttributeError(
+                f"partial_fit is only available for stochastic solvers; "
+                f"{self.solver!r} needs the full training set at each step."
+            )
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_theta")
+
+
+_COMMON_PARAMETERS_DOC = r"""
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The i-th element is the number of units of the i-th hidden layer. ``()``
+        means no hidden layer: a linear model trained by the chosen solver.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Hidden-layer activation.
+    solver : str or Solver, default="adam"
+        The optimizer: a :class:`~skopt_nn.solvers.Solver` instance carrying its
+        own hyperparameters (``SGD(learning_rate=0.1)``, ``Momentum(...)``, ...),
+        or the name of a default-configured one: "sgd", "momentum", "nesterov",
+        "adagrad", "rmsprop", "rmsprop_nesterov", "adam", "lbfgs", "newton".
+        Its hyperparameters are nested parameters (``solver__learning_rate``).
+        The object is cloned at fit (``solver_``), never modified.
+    batch_norm : bool or BatchNorm, default=False
+        Batch normalization of every hidden pre-activation; ``True`` means
+        ``BatchNorm()``.
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not biases):
+        :math:`\frac{\alpha}{2 \sum_i w_i}\sum_l \|W_l\|^2` per minibatch, as in
+        scikit-learn's MLP.
+    batch_size : int or "auto", default="auto"
+        Minibatch size; "auto" is ``min(200, n_samples)`` for stochastic solvers
+        and all rows for full-batch solvers (L-BFGS, Newton).
+    max_iter : int, default=200
+        Epochs for stochastic solvers, steps for full-batch solvers.
+    tol : float, default=1e-4
+        Improvement of the training loss (or validation score) below which an
+        epoch counts as "no improvement".
+    n_iter_no_change : int, default=10
+        Training stops after more than this many epochs without improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified for single-label
+        classification; repeated rows always on the same side), stop when the
+        validation score stops improving, and keep the best-scoring parameters.
+    validation_fraction : float, default=0.1
+        Fraction of the training weight held out for early stopping.
+    shuffle : bool, default=True
+        Shuffle the rows at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialization, shuffling and the validation split. The same value
+        gives bit-identical results.
+    verbose : bool, default=False
+        Print the loss (and validation score) after each epoch.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights *and* solver state (the state is
+        reset only if the solver's hyperparameters changed).
+    max_grad_norm : float or None, default=None
+        Gradient clipping: if :math:`\|g\| > v`, :math:`g \leftarrow g\,v/\|g\|`.
+"""
+
+_COMMON_ATTRIBUTES_DOC = r"""
+    coefs_ : list of ndarray
+        Weight matrices, ``coefs_[i]`` of shape (units_i, units_{i+1}); views into
+        the flat parameter vector.
+    intercepts_ : list of ndarray
+        Bias vectors; views into the flat parameter vector.
+    bn_gamma_, bn_beta_ : list of ndarray
+        With batch normalization: learned scale and shift per hidden layer.
+    bn_mean_, bn_var_ : list of ndarray
+        With batch normalization: the inference statistics :math:`E[x]`,
+        :math:`Var[x]`. The next activation is
+        ``act(bn_gamma_[i] * (z - bn_mean_[i]) / sqrt(bn_var_[i] + eps) +
+        bn_beta_[i])`` with ``z = a @ coefs_[i] + intercepts_[i]``.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        Output activation ("softmax", "logistic" or "identity").
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X has string column names.
+    loss_ : float
+        Training loss of the last epoch (mean over its minibatches, penalty
+        included).
+    loss_curve_ : list of float
+        Training loss per epoch.
+    best_loss_ : float
+        Lowest training loss reached.
+    validation_scores_ : list of float or None
+        Validation score per epoch, with early stopping.
+    best_validation_score_ : float or None
+        Best validation score, with early stopping.
+    n_iter_ : int
+        Epochs (stochastic solvers) or steps (full-batch solvers) run.
+    t_ : int
+        Training samples seen.
+    solver_ : Solver
+        The solver used: a clone of ``solver`` (or the alias's default object).
+    solver_state_ : dict
+        The solver's state (``solver_state_["step"]`` updates done), carried
+        across ``partial_fit`` and ``warm_start``.
+    history_ : list of dict
+        One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
+        ``learning_rate``, ``grad_norm`` (of the last minibatch gradient, before
+        clipping) and ``seconds``.
+"""
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    __doc__ = r"""Multi-layer perceptron classifier with a pluggable optimizer.
+
+    Softmax output and cross-entropy loss for multiclass problems; a logistic
+    output and binary cross-entropy per label for binary and multilabel problems.
+
+    Parameters
+    ----------""" + _COMMON_PARAMETERS_DOC + r"""
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``; "balanced" uses
+        ``n_samples / (n_classes * np.bincount(y))``.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels.""" + _COMMON_ATTRIBUTES_DOC + r"""
+    See Also
+    --------
+    MLPRegressor : The regressor.
+    sklearn.neural_network.MLPClassifier : scikit-learn's, with the optimizer
+        settings on the estimator.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from skopt_nn import MLPClassifier
+    >>> from skopt_nn.solvers import Momentum
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(64,), solver=Momentum(learning_rate=0.1),
+    ...                     max_iter=50, random_state=0).fit(X_train, y_train)
+    >>> clf.score(X_test, y_test) > 0.95
+    True
+    >>> clf.predict_proba(X_test[:1]).shape
+    (1, 10)
+    """
+
+    _parameter_constraints = {
+        **BaseMLP._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        batch_norm=False,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        max_grad_norm=None,
+        class_weight=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, batch_norm=batch_norm, alpha=alpha,
+            batch_size=batch_size, max_iter=max_iter, tol=tol,
+            n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, shuffle=shuffle,
+            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            max_grad_norm=max_grad_norm,
+        )
+        self.class_weight = class_weight
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel problems.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in the mean loss; a zero weight removes the row.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight)
+
+    @available_if(BaseMLP._partial_fit_available)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One pass over the given rows, continuing the weights and solver state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call, ignored after.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        if not hasattr(self, "_theta"):
+            self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _output_activation(self, Y):
+        if self._label_kind == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _stratify(self):
+        return self._label_kind != "multilabel"
+
+    def _encode_targets(self, y, reset, classes):
+        if not reset:
+            return self._encode_known(y, classes), {}
+        check_classification_targets(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please "
+                "change the shape of y to (n_samples, ), for example using ravel().",
+                DataConversionWarning,
+            )
+            y = y.ravel()
+        if type_of_target(y) == "multilabel-indicator":
+            return np.asarray(y), {"classes_": np.arange(y.shape[1]),
+                                   "_label_kind": "multilabel"}
+        labels = unique_labels(y) if classes is None else unique_labels(classes)
+        if classes is not None and not np.isin(unique_labels(y), labels).all():
+            raise ValueError(
+                "`y` has classes not in `self.classes_`. `self.classes_` has "
+                f"{labels}. 'y' has {unique_labels(y)}."
+            )
+        if len(labels) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but "
+                f"the data contains only one class: {labels[0]!r}"
+            )
+        kind = "binary" if len(labels) == 2 else "multiclass"
+        return self._one_hot(y, labels), {"classes_": labels, "_label_kind": kind}
+
+    def _one_hot(self, y, labels):
+        index = np.searchsorted(labels, y)
+        if len(labels) == 2:
+            return (index == 1).astype(float)[:, None]
+        Y = np.zeros((len(y), len(labels)))
+        Y[np.arange(len(y)), index] = 1
+        return Y
+
+    def _encode_known(self, y, classes):
+        if self._label_kind == "multilabel":
+            y = np.asarray(y)
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y must be a label indicator matrix with {len(self.classes_)} "
+                    f"columns, got shape {y.shape}."
+                )
+            return y
+        check_classification_targets(y)
+        y = np.asarray(y)
+        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        if classes is not None and not np.array_equal(unique_labels(classes),
+                                                      self.classes_):
+            raise ValueError(
+                f"`classes={unique_labels(classes)!r}` is not the same as on last "
+                f"call to partial_fit, was: {self.classes_!r}"
+            )
+        present = unique_labels(y)
+        if len(np.setdiff1d(present, self.classes_)):
+            raise ValueError(
+                "`y` has classes not in `self.classes_`. `self.classes_` has "
+                f"{self.classes_}. 'y' has {present}."
+            )
+        return self._one_hot(y, self.classes_)
+
+    def _validation_score(self, X, y, sample_weight):
+        return accuracy_score(y, self._decode(self._network.predict(
+            self._theta, X, *((self.bn_mean_, self.bn_var_)
+                              if self._network.batch_norm else (None, None)))),
+            sample_weight=sample_weight)
+
+    def _decode(self, P):
+        if self._label_kind == "multilabel":
+            return (P > 0.5).astype(int)
+        if self._label_kind == "binary":
+            return self.classes_[(P[:, 0] > 0.5).astype(int)]
+        return self.classes_[P.argmax(axis=1)]
+
+    def predict(self, X):
+        """Predict class labels (or a label indicator matrix for multilabel).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        return self._decode(self._forward(X))
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; for multilabel, the probability of
+            each label.
+        """
+        P = self._forward(X)
+        if self._label_kind == "binary":
+            return np.hstack([1 - P, P])
+        return P
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+def _r2_score(Y, P, sample_weight):
+    """Weighted R^2 averaged over outputs, defined for any number of rows.
+
+    As ``r2_score(force_finite=True)``: a constant target scores 1 if predicted
+    exactly, else 0 (``r2_score`` gives NaN for a single row).
+    """
+    w = np.ones(len(Y)) if sample_weight is None else sample_weight
+    ss_res = w @ (Y - P) ** 2
+    ss_tot = w @ (Y - np.average(Y, axis=0, weights=w)) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(ss_tot > 0, 1 - ss_res / ss_tot, (ss_res == 0).astype(float))
+    return float(score.mean())
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    __doc__ = r"""Multi-layer perceptron regressor with a pluggable optimizer.
+
+    Identity output and squared error
+    :math:`\frac12 \sum_k (y_k - \hat y_k)^2` per sample, averaged over samples;
+    multi-output targets are supported.
+
+    Parameters
+    ----------""" + _COMMON_PARAMETERS_DOC + r"""
+    loss : {"squared_error"}, default="squared_error"
+        The loss.
+
+    Attributes
+    ----------""" + _COMMON_ATTRIBUTES_DOC + r"""
+    See Also
+    --------
+    MLPClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : scikit-learn's.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skopt_nn import MLPRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = make_pipeline(StandardScaler(),
+    ...                     MLPRegressor(hidden_layer_sizes=(), solver="adam",
+    ...                                  max_iter=50, random_state=0))
+    >>> reg.fit(X, (y - y.mean()) / y.std()).score(X, (y - y.mean()) / y.std()) > 0.4
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error"})],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        batch_norm=False,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        max_grad_norm=None,
+        loss="squared_error",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, batch_norm=batch_norm, alpha=alpha,
+            batch_size=batch_size, max_iter=max_iter, tol=tol,
+            n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, shuffle=shuffle,
+            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            max_grad_norm=max_grad_norm,
+        )
+        self.loss = loss
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in the mean loss; a zero weight removes the row.
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight)
+
+    @available_if(BaseMLP._partial_fit_available)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One pass over the given rows, continuing the weights and solver state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        if not hasattr(self, "_theta"):
+            self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _output_activation(self, Y):
+        return "identity"
+
+    def _stratify(self):
+        return False
+
+    def _encode_targets(self, y, reset, classes):
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            y = y.astype(np.float64)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        return Y, {}
+
+    def _validation_score(self, X, y, sample_weight):
+        P = self._network.predict(self._theta, X, *(
+            (self.bn_mean_, self.bn_var_) if self._network.batch_norm else (None, None)))
+        return _r2_score(np.asarray(y, dtype=float).reshape(len(P), -1), P,
+                         sample_weight)
+
+    def _shape_output(self, P):
+        return P.ravel() if P.shape[1] == 1 else P
+
+    def predict(self, X):
+        """Predict using the model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        return self._shape_output(self._forward(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

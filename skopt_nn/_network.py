@@ -1,0 +1,249 @@
+"""The multi-layer perceptron over ONE flat parameter vector.
+
+Layout of ``theta``: ``W_0, b_0, W_1, b_1, ..., W_L, b_L`` (weights row-major),
+then, with batch normalization, ``gamma_0, beta_0, ..., gamma_{L-1},
+beta_{L-1}`` for the hidden layers. ``coefs_``, ``intercepts_``, ``bn_gamma_`` and
+``bn_beta_`` of a fitted estimator are reshaped *views* into it, so a solver
+updates every layer with a handful of vectorized operations on one array.
+
+The network knows nothing of solvers: it computes forward passes, the loss and its
+gradient (and, for second-order solvers, Hessian-vector products).
+"""
+
+import numpy as np
+from scipy import sparse
+from sklearn.utils.extmath import safe_sparse_dot
+
+from ._activations import ACTIVATIONS, DERIVATIVES
+from ._batchnorm import batch_moments, normalize_backward
+from ._losses import LOSSES, OUTPUT_ACTIVATIONS
+
+
+def _layer_views(theta, shapes):
+    """Split the flat vector into reshaped views (no copies)."""
+    views, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        views.append(theta[start:start + size].reshape(shape))
+        start += size
+    return views
+
+
+class Network:
+    """Shapes, initialization and passes of an MLP stored as a flat vector.
+
+    Parameters
+    ----------
+    layer_units : list of int
+        ``[n_features, hidden_1, ..., n_outputs]``.
+    activation : str
+        Hidden activation name.
+    out_activation : {"softmax", "logistic", "identity"}
+        Output activation; it fixes the loss (see ``_losses``).
+    batch_norm_epsilon : float or None
+        ``epsilon`` of batch normalization on every hidden layer, None for none.
+    """
+
+    def __init__(self, layer_units, activation, out_activation, batch_norm_epsilon=None):
+        self.layer_units = list(layer_units)
+        self.activation = activation
+        self.out_activation = out_activation
+        self.bn_epsilon = batch_norm_epsilon
+        self.n_hidden = len(layer_units) - 2
+        shapes = []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            shapes += [(fan_in, fan_out), (fan_out,)]
+        if self.batch_norm:
+            for units in layer_units[1:-1]:
+                shapes += [(units,), (units,)]
+        self.shapes = shapes
+        self.n_params = int(sum(np.prod(s) for s in shapes))
+        self._workspaces = {}
+
+    @property
+    def batch_norm(self):
+        return self.bn_epsilon is not None
+
+    # ------------------------------------------------------------------ layout
+    def unpack(self, theta):
+        """Return ``(coefs, intercepts, gammas, betas)`` as lists of views."""
+        views = _layer_views(theta, self.shapes)
+        n = 2 * (len(self.layer_units) - 1)
+        bn = views[n:]
+        return views[0:n:2], views[1:n:2], bn[0::2], bn[1::2]
+
+    def weight_mask(self, dtype=np.float64):
+        """1 on the entries of ``theta`` that are weights (penalized), 0 elsewhere."""
+        mask = np.zeros(self.n_params, dtype=dtype)
+        coefs, _, _, _ = self.unpack(mask)
+        for w in coefs:
+            w[...] = 1
+        return mask
+
+    def initialize(self, random_state, dtype):
+        """Glorot-uniform weights and biases, as scikit-learn's MLP draws them.
+
+        Random (not zero) initial weights break the symmetry between the units
+        of a layer: units that start equal receive equal gradients and stay equal.
+        """
+        theta = np.zeros(self.n_params, dtype=dtype)
+        coefs, intercepts, gammas, _ = self.unpack(theta)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for w, b in zip(coefs, intercepts):
+            fan_in, fan_out = w.shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            w[...] = random_state.uniform(-bound, bound, (fan_in, fan_out))
+            b[...] = random_state.uniform(-bound, bound, fan_out)
+        for g in gammas:
+            g[...] = 1.0
+        return theta
+
+    # --------------------------------------------------------------- workspace
+    def _workspace(self, n_rows, dtype):
+        """Preallocated per-batch-size buffers: no allocation per minibatch."""
+        key = (n_rows, np.dtype(dtype))
+        ws = self._workspaces.get(key)
+        if ws is None:
+            if len(self._workspaces) > 4:  # a full batch, a short last batch, ...
+                self._workspaces.clear()
+            units = self.layer_units[1:]
+            ws = {
+                "act": [np.empty((n_rows, u), dtype=dtype) for u in units],
+                "delta": [np.empty((n_rows, u), dtype=dtype) for u in units],
+                "xhat": [np.empty((n_rows, u), dtype=dtype) for u in units[:-1]]
+                if self.batch_norm else [],
+                "inv_std": [None] * self.n_hidden,
+                "bn_mean": [None] * self.n_hidden,
+                "bn_var": [None] * self.n_hidden,
+            }
+            self._workspaces[key] = ws
+        return ws
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_workspaces"] = {}  # buffers are scratch space, never pickled
+        return state
+
+    # ------------------------------------------------------------------ passes
+    def forward_train(self, theta, X, s):
+        """Training-mode forward pass; returns the workspace holding the activations.
+
+        ``act[-1]`` holds the output *logits*; batch normalization uses the
+        minibatch statistics (weighted by the normalized sample weights ``s``).
+        """
+        coefs, intercepts, gammas, betas = self.unpack(theta)
+        ws = self._workspace(X.shape[0], theta.dtype)
+        hidden = ACTIVATIONS[self.activation]
+        a = X
+        for i, (w, b) in enumerate(zip(coefs, intercepts)):
+            z = ws["act"][i]
+            if sparse.issparse(a):
+                z[...] = safe_sparse_dot(a, w)
+            else:
+                np.dot(a, w, out=z)
+            z += b
+            if i == self.n_hidden:
+                break
+            if self.batch_norm:
+                mean, var, centered = batch_moments(z, s)
+                inv_std = 1.0 / np.sqrt(var + self.bn_epsilon)
+                xhat = ws["xhat"][i]
+                np.multiply(centered, inv_std, out=xhat)
+                np.multiply(xhat, gammas[i], out=z)
+                z += betas[i]
+                ws["inv_std"][i], ws["bn_mean"][i], ws["bn_var"][i] = inv_std, mean, var
+            a = hidden(z)
+        return ws
+
+    def loss_grad(self, theta, X, Y, s, l2, grad):
+        """Mean loss plus L2 penalty, and its gradient written into ``grad``.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_params,)
+        X : ndarray or sparse matrix of shape (n_rows, n_features)
+        Y : ndarray of shape (n_rows, n_outputs)
+            Targets, one-hot / indicator for classification.
+        s : ndarray of shape (n_rows,) or None
+            Normalized sample weights (summing to one); None means ``1/n_rows``.
+        l2 : float
+            Penalty coefficient: the objective is
+            ``sum_i s_i loss_i + l2/2 * sum(W**2)`` (``l2 = alpha / sum(weights)``).
+        grad : ndarray of shape (n_params,)
+            Output buffer.
+
+        Returns
+        -------
+        loss : float
+        ws : dict
+            The workspace of the forward pass (activations, BN statistics).
+        """
+        ws = self.forward_train(theta, X, s)
+        coefs, _, gammas, _ = self.unpack(theta)
+        g_coefs, g_intercepts, g_gammas, g_betas = self.unpack(grad)
+        logits = ws["act"][-1]
+        per_sample = LOSSES[self.out_activation](logits, Y)
+        loss = float(per_sample.mean() if s is None else s @ per_sample)
+        loss += 0.5 * l2 * sum(float(np.vdot(w, w)) for w in coefs)
+
+        # dL/dz_out = s_i (p_i - y_i) for every output/loss pairing
+        delta = ws["delta"][-1]
+        np.copyto(delta, logits)
+        OUTPUT_ACTIVATIONS[self.out_activation](delta)
+        delta -= Y
+        if s is None:
+            delta /= X.shape[0]
+        else:
+            delta *= s[:, None]
+
+        derivative = DERIVATIVES[self.activation]
+        for i in range(self.n_hidden, -1, -1):
+            a_prev = X if i == 0 else ws["act"][i - 1]
+            if sparse.issparse(a_prev):
+                g_coefs[i][...] = safe_sparse_dot(a_prev.T, delta)
+            else:
+                np.dot(a_prev.T, delta, out=g_coefs[i])
+            if l2:
+                g_coefs[i] += l2 * coefs[i]
+            delta.sum(axis=0, out=g_intercepts[i])
+            if i == 0:
+                break
+            prev = ws["delta"][i - 1]
+            np.dot(delta, coefs[i].T, out=prev)
+            derivative(a_prev, prev)
+            if self.batch_norm:
+                k = i - 1
+                xhat = ws["xhat"][k]
+                g_betas[k][...] = prev.sum(axis=0)
+                g_gammas[k][...] = np.einsum("ij,ij->j", prev, xhat)
+                prev *= gammas[k]
+                normalize_backward(prev, xhat, ws["inv_std"][k], s)
+            delta = prev
+        return loss, ws
+
+    def predict_logits(self, theta, X, bn_mean=None, bn_var=None):
+        """Inference forward pass; batch normalization folded into the weights.
+
+        With the inference statistics ``E[x]`` (``bn_mean``) and ``Var[x]``
+        (``bn_var``), ``gamma * (z - E) / sqrt(V + eps) + beta`` is affine in ``z``,
+        so each layer is one matrix product with ``W' = W * c`` and
+        ``b' = beta + (b - E) * c``, ``c = gamma / sqrt(V + eps)``.
+        """
+        coefs, intercepts, gammas, betas = self.unpack(theta)
+        hidden = ACTIVATIONS[self.activation]
+        a = X
+        for i, (w, b) in enumerate(zip(coefs, intercepts)):
+            if self.batch_norm and i < self.n_hidden:
+                c = gammas[i] / np.sqrt(bn_var[i] + self.bn_epsilon)
+                w = w * c
+                b = betas[i] + (b - bn_mean[i]) * c
+            z = safe_sparse_dot(a, w)
+            z += b
+            if i < self.n_hidden:
+                a = hidden(z)
+        return z
+
+    def predict(self, theta, X, bn_mean=None, bn_var=None):
+        """Output activations (probabilities or regression values)."""
+        z = self.predict_logits(theta, X, bn_mean, bn_var)
+        return OUTPUT_ACTIVATIONS[self.out_activation](z)

@@ -1,0 +1,70 @@
+"""The training objective a solver sees: ``objective(theta) -> (loss, grad)``.
+
+An :class:`Objective` binds a network to one (mini)batch of rows, their targets,
+sample weights and the L2 penalty. A solver calls it as often as it needs
+(Nesterov at its look-ahead point, L-BFGS in its line search) and may ask for
+Hessian-vector products with :meth:`Objective.hvp`; it uses nothing else.
+"""
+
+import numpy as np
+
+
+class Objective:
+    r"""Minibatch objective :math:`J(\theta)`, penalty included.
+
+    .. math::
+        J(\theta) = \frac{\sum_i w_i\, L(f(x^{(i)}, \theta), y^{(i)})}{\sum_i w_i}
+                    + \frac{\alpha}{2 \sum_i w_i} \sum_l \|W_l\|_F^2
+
+    (without sample weights, :math:`w_i = 1` and :math:`\sum_i w_i = m`, the
+    lecture's :math:`\frac1m \sum_i`; the penalty is scikit-learn's MLP's).
+
+    Parameters
+    ----------
+    network : Network
+    alpha : float
+        L2 penalty strength on the weights (not on biases, not on BN's γ, β).
+    max_grad_norm : float or None
+        Gradient clipping of the lecture: if :math:`\|g\| > v`,
+        :math:`g \leftarrow g\, v / \|g\|`. Every solver sees the clipped gradient.
+    """
+
+    def __init__(self, network, alpha=0.0, max_grad_norm=None):
+        self.network = network
+        self.alpha = alpha
+        self.max_grad_norm = max_grad_norm
+        self.n_evaluations = 0
+        self.last_grad_norm = np.nan
+        self.batch_statistics = None
+
+    def set_batch(self, X, Y, sample_weight=None):
+        """Bind the objective to a new (mini)batch of rows."""
+        self.X, self.Y = X, Y
+        if sample_weight is None:
+            self.s, total = None, X.shape[0]
+        else:
+            total = float(sample_weight.sum())
+            self.s = (sample_weight / total).astype(Y.dtype, copy=False)
+        self.weight_total = total
+        self.l2 = self.alpha / total
+        self.batch_statistics = None
+        return self
+
+    def __call__(self, theta):
+        grad = np.empty_like(theta)
+        loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2, grad)
+        if self.batch_statistics is None and self.network.batch_norm:
+            # BN statistics of the first evaluation of this step: they enter the
+            # running estimate once per update, however often a solver evaluates.
+            self.batch_statistics = ([m.copy() for m in ws["bn_mean"]],
+                                     [v.copy() for v in ws["bn_var"]])
+        norm = float(np.sqrt(np.dot(grad, grad)))
+        self.last_grad_norm = norm
+        if self.max_grad_norm is not None and norm > self.max_grad_norm:
+            grad *= self.max_grad_norm / norm
+        self.n_evaluations += 1
+        return loss, grad
+
+    def hvp(self, theta, v):
+        """Hessian-vector product :math:`H(\\theta)\\, v` of the objective."""
+        return self.network.hvp(theta, v, self.X, self.Y, self.s, self.l2)

@@ -1,0 +1,130 @@
+"""The solver protocol and the string aliases of the built-in solvers.
+
+A solver holds hyperparameters and nothing else; all training state lives in the
+``state`` dict it creates, which the estimator stores as ``solver_state_``::
+
+    state = solver.init_state(theta)             # theta: 1-D array, all parameters
+    loss = solver.step(theta, objective, state)  # updates theta and state in place
+
+``objective(theta)`` returns ``(loss, grad)`` for the current (mini)batch, penalty
+included, and ``objective.hvp(theta, v)`` a Hessian-vector product.
+"""
+
+import numbers
+
+from sklearn.base import BaseEstimator, clone
+
+
+class Solver(BaseEstimator):
+    """Base class of every optimizer: subclass it to write your own.
+
+    A subclass stores its hyperparameters in ``__init__`` (and nothing else),
+    implements :meth:`step`, and :meth:`init_state` if it keeps state between
+    steps. Set the class attribute ``full_batch = True`` if each step needs the
+    whole training set (the estimator then passes all rows and ``max_iter`` counts
+    steps).
+
+    Examples
+    --------
+    A sign-gradient solver in a few lines:
+
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from skopt_nn import MLPClassifier
+    >>> from skopt_nn.solvers import Solver
+    >>> class SignSGD(Solver):
+    ...     def __init__(self, learning_rate=0.001):
+    ...         self.learning_rate = learning_rate
+    ...     def step(self, theta, objective, state):
+    ...         loss, grad = objective(theta)
+    ...         theta -= self.learning_rate * np.sign(grad)
+    ...         state["step"] += 1
+    ...         return loss
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(solver=SignSGD(), max_iter=50, random_state=0).fit(X, y)
+    >>> clf.solver_state_["step"]
+    50
+    """
+
+    #: True for solvers that need every training row at each step.
+    full_batch = False
+
+    def init_state(self, theta):
+        """Create the training state for parameters ``theta``.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_params,)
+
+        Returns
+        -------
+        state : dict
+            Arrays and counters; ``state["step"]`` counts the updates done.
+        """
+        return {"step": 0}
+
+    def step(self, theta, objective, state):
+        """Do one update of ``theta`` (in place) and return the loss evaluated.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_params,)
+            Parameters, updated in place.
+        objective : callable
+            ``objective(theta) -> (loss, grad)``; ``objective.hvp(theta, v)``.
+        state : dict
+            The state made by :meth:`init_state`, updated in place.
+
+        Returns
+        -------
+        loss : float
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement step()")
+
+    def current_learning_rate(self, state):
+        """The learning rate of the next update, or None if the solver has none."""
+        rate = getattr(self, "learning_rate", None)
+        if rate is None:
+            return None
+        return learning_rate_at(rate, state["step"])
+
+
+def learning_rate_at(learning_rate, k):
+    """The rate of the k-th update: a float, or a schedule called with ``k``."""
+    if isinstance(learning_rate, numbers.Real):
+        return float(learning_rate)
+    return float(learning_rate(k))
+
+
+def _aliases():
+    from . import _first_order
+
+    return {
+        "sgd": _first_order.SGD,
+        "momentum": _first_order.Momentum,
+        "nesterov": _first_order.Nesterov,
+        "adagrad": _first_order.AdaGrad,
+        "rmsprop": _first_order.RMSProp,
+        "rmsprop_nesterov": _first_order.RMSPropNesterov,
+        "adam": _first_order.Adam,
+    }
+
+
+SOLVER_ALIASES = (
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov",
+    "adam",
+)
+
+
+def resolve_solver(solver):
+    """A fresh, validated solver object for a string alias or a Solver instance.
+
+    The user's object is cloned, never mutated.
+    """
+    if isinstance(solver, str):
+        resolved = _aliases()[solver]()
+    else:
+        resolved = clone(solver)
+    if hasattr(resolved, "_validate_params"):
+        resolved._validate_params()
+    return resolved
