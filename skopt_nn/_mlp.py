@@ -31,6 +31,29 @@ from .solvers._base import SOLVER_ALIASES, _aliases, resolve_solver
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
 
 
+def _same_hyperparameters(a, b):
+    """True if two solvers have the same type and the same (nested) hyperparameters.
+
+    Nested estimators (schedules) are compared through their own parameters, not
+    by identity: the estimator clones its solver at every fit.
+    """
+    if type(a) is not type(b):
+        return False
+    pa, pb = a.get_params(deep=True), b.get_params(deep=True)
+    if pa.keys() != pb.keys():
+        return False
+    for key, value in pa.items():
+        other = pb[key]
+        if isinstance(value, BaseEstimator) or isinstance(other, BaseEstimator):
+            if type(value) is not type(other):
+                return False
+            continue  # compared through its own "key__param" entries
+        if not np.array_equal(value, other) if isinstance(value, np.ndarray) \
+                else value != other:
+            return False
+    return True
+
+
 def _is_full_batch(solver):
     if isinstance(solver, str):
         return _aliases()[solver].full_batch
@@ -171,6 +194,18 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     # -------------------------------------------------------------------- fit
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        # A fit that raises leaves the estimator exactly as it was: the attributes
+        # are restored (training updates the flat vector in place only after every
+        # check has passed).
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_unchecked(X, y, sample_weight, incremental, classes)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_unchecked(self, X, y, sample_weight, incremental, classes):
         reuse = (incremental or self.warm_start) and hasattr(self, "_theta")
         solver = resolve_solver(self.solver)
         bn = self._batch_norm_config()
@@ -197,8 +232,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 Y = Y.astype(self._theta.dtype)
         else:
             self._initialize(X, Y, hidden, bn)
-        if not reuse or solver.get_params() != self.solver_.get_params() \
-                or type(solver) is not type(self.solver_):
+        if not reuse or not _same_hyperparameters(solver, self.solver_):
             self.solver_state_ = solver.init_state(self._theta)
         self.solver_ = solver
         self._network.bn_epsilon = None if bn is None else bn.epsilon
