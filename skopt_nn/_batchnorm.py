@@ -9,8 +9,14 @@ The lecture's transform over a minibatch :math:`\mathcal{B} = \{x_1, \dots, x_m\
     y_i = \gamma \hat x_i + \beta.
 
 With sample weights, :math:`\frac1m\sum_i` becomes the weighted mean
-:math:`\sum_i w_i (\cdot) / \sum_i w_i` (frequency weights: a row of weight 2 counts
-as the row twice), so that zero weight means the row is absent.
+:math:`\sum_i w_i (\cdot) / \sum_i w_i` and :math:`m = \sum_i w_i` (frequency
+weights: a row of weight 2 counts as the row twice), so that zero weight means the
+row is absent.
+
+The forward and backward passes live in ``_network.py`` and call
+:func:`batch_moments` and :func:`normalize_backward`; this module also computes
+the inference statistics (:func:`population_statistics` for ``fit``,
+:func:`update_running_statistics` for ``partial_fit``).
 """
 
 import numbers
@@ -18,6 +24,9 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.extmath import safe_sparse_dot
+
+from ._activations import ACTIVATIONS
 
 
 class BatchNorm(BaseEstimator):
@@ -25,55 +34,143 @@ class BatchNorm(BaseEstimator):
 
     Pass it as ``batch_norm=BatchNorm(...)`` (or ``batch_norm=True`` for the
     defaults) to :class:`~skopt_nn.MLPClassifier` or :class:`~skopt_nn.MLPRegressor`.
-    The learned scale :math:`\gamma` and shift :math:`\beta` of each hidden layer
-    are parameters like the weights, so every solver optimizes them.
+    Each hidden layer computes ``act(BN(a @ W + b))``: the transform sits between
+    the affine map and the nonlinearity. Its learned scale :math:`\gamma` (initially
+    1) and shift :math:`\beta` (initially 0) are entries of the flat parameter
+    vector like the weights, so every solver optimizes them; the L2 penalty
+    ``alpha`` does not apply to them.
 
     Parameters
     ----------
     epsilon : float, default=1e-5
-        The constant :math:`\epsilon` added to the variance inside the square root.
-        It also keeps a one-row batch (variance 0) finite: its normalized values are
-        0 and the layer outputs :math:`\beta`.
-    momentum : float or None, default=0.1
+        The constant :math:`\epsilon > 0` added to the variance inside the square
+        root, in training and at inference.
+    momentum : float in (0, 1] or None, default=0.1
         Used by ``partial_fit`` only: weight of each new minibatch in the running
-        estimates of :math:`E[x]` and :math:`Var[x]`
-        (``estimate = (1 - momentum) * estimate + momentum * batch_value``).
-        ``None`` keeps a cumulative average instead, which is the lecture's
-        :math:`E_\mathcal{B}[\mu_\mathcal{B}]` over all minibatches seen.
-        ``fit`` ignores it: it ends with the lecture's population pass.
+        estimates of :math:`E[x]` and :math:`Var[x]`,
+        ``estimate = (1 - momentum) * estimate + momentum * batch_value`` (the
+        first minibatch sets the estimate). ``None`` keeps the cumulative average
+        instead, which is the lecture's :math:`E_\mathcal{B}[\mu_\mathcal{B}]`
+        over every minibatch seen. ``fit`` ignores it: it ends with the lecture's
+        population pass.
 
     Notes
     -----
-    Training uses the minibatch mean and *biased* variance. For inference, the
-    lecture replaces them with population statistics computed from training
-    minibatches, :math:`E[x] = E_\mathcal{B}[\mu_\mathcal{B}]` and
-    :math:`Var[x] = \frac{m}{m-1} E_\mathcal{B}[\sigma^2_\mathcal{B}]`, and the
-    transform becomes the affine map
+    **Training** uses the statistics of the current minibatch: its mean
+    :math:`\mu_\mathcal{B}` and *biased* variance :math:`\sigma^2_\mathcal{B}`,
+
+    .. math::
+        \hat x_i = \frac{x_i - \mu_\mathcal{B}}{\sqrt{\sigma^2_\mathcal{B}
+        + \epsilon}}, \qquad y_i = \gamma \hat x_i + \beta,
+
+    and the gradient flows through :math:`\mu_\mathcal{B}` and
+    :math:`\sigma^2_\mathcal{B}` (the exact backward pass), so a row's output
+    depends on the other rows of its minibatch.
+
+    **Inference** replaces the minibatch statistics with population statistics, so
+    that a prediction depends on its own row only and a single row can be
+    predicted. ``fit`` computes them at the end with the final parameters (with
+    early stopping: the restored best ones), following the lecture layer by
+    layer: for hidden layer :math:`k = 1, \dots, K`, the training rows, in their
+    original order and in minibatches of ``batch_size``, go through the inference
+    network built so far (layers before :math:`k` already use their inference
+    transform), and
+
+    .. math::
+        E[x] = E_\mathcal{B}[\mu_\mathcal{B}], \qquad
+        Var[x] = E_\mathcal{B}\Big[\frac{m}{m-1}\, \sigma^2_\mathcal{B}\Big],
+
+    each minibatch counting once and :math:`m` being its own size (the lecture's
+    :math:`\frac{m}{m-1} E_\mathcal{B}[\sigma^2_\mathcal{B}]` when every minibatch
+    has :math:`m` rows). With one minibatch (``batch_size >= n_samples``, or a
+    full-batch solver), :math:`E[x]` and :math:`Var[x]` are exactly the mean and
+    unbiased variance of the layer's pre-activation over the training rows.
+    With early stopping, the same population statistics of the current parameters
+    are used to score each epoch on the validation rows.
+
+    ``partial_fit`` cannot afford that pass: it updates running estimates from
+    the statistics of its training minibatches (see ``momentum``), one update per
+    minibatch however many times the solver evaluates the objective — the
+    statistics of the first evaluation, which for
+    :class:`~skopt_nn.solvers.Nesterov` is the look-ahead point. ``fit`` (also
+    with ``warm_start``) replaces them with the population pass.
+
+    At inference the transform is the affine map
 
     .. math::
         y = \frac{\gamma}{\sqrt{Var[x] + \epsilon}}\, x
             + \Big(\beta - \frac{\gamma\, E[x]}{\sqrt{Var[x] + \epsilon}}\Big),
 
-    which ``predict`` folds into the preceding layer's weights.
+    which ``predict`` folds into the preceding layer:
+    :math:`W' = W c`, :math:`b' = \beta + (b - E[x])\, c` with
+    :math:`c = \gamma / \sqrt{Var[x] + \epsilon}`. The fitted attributes
+    ``coefs_``, ``intercepts_``, ``bn_gamma_``, ``bn_beta_``, ``bn_mean_``
+    (:math:`E[x]`) and ``bn_var_`` (:math:`Var[x]`) are all that is needed to
+    reproduce ``predict`` by hand (see the example).
+
+    **Sample weights** are frequency weights: the minibatch mean and variance are
+    weighted, :math:`\mu_\mathcal{B} = \sum_i w_i x_i / \sum_i w_i`,
+    :math:`\sigma^2_\mathcal{B} = \sum_i w_i (x_i - \mu_\mathcal{B})^2 / \sum_i
+    w_i`, and :math:`m = \sum_i w_i` in the unbiased correction, so a row of
+    integer weight :math:`k` acts exactly as :math:`k` copies of the row and a
+    row of weight 0 as an absent row. Weights are not rescaled: weights summing to
+    less than 2 over a minibatch make :math:`\frac{m}{m-1}` large or undefined.
+
+    **A minibatch of one row** (:math:`m = 1`, e.g. a short last minibatch) has
+    :math:`\sigma^2_\mathcal{B} = 0`; :math:`\epsilon` keeps the division finite,
+    every :math:`\hat x` is 0 and the layer outputs :math:`\beta` whatever the
+    input. Such a step trains only the last hidden layer's :math:`\beta` and the
+    output layer (the gradient of every parameter before the last normalization,
+    and of every :math:`\gamma`, is exactly zero). As
+    :math:`\frac{m}{m-1}` is undefined for :math:`m \le 1`, such a minibatch enters
+    :math:`E[x]` but not :math:`Var[x]`; if no minibatch has :math:`m > 1`,
+    ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns:
+    the hidden weights cannot learn.
+
+    **float32** input keeps the parameters and the statistics in float32.
 
     References
     ----------
     .. [1] S. Ioffe and C. Szegedy, "Batch Normalization: Accelerating Deep Network
-       Training by Reducing Internal Covariate Shift", ICML 2015.
+       Training by Reducing Internal Covariate Shift", ICML 2015, Algorithms 1
+       and 2.
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from scipy.special import softmax
     >>> from sklearn.datasets import load_digits
     >>> from skopt_nn import BatchNorm, MLPClassifier
+    >>> from skopt_nn.solvers import Momentum
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), batch_norm=BatchNorm(),
-    ...                     max_iter=20, random_state=0).fit(X / 16, y)
-    >>> [g.shape for g in clf.bn_gamma_]
-    [(32,)]
+    >>> X = X / 16
+    >>> bn = BatchNorm(epsilon=1e-5)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32, 16), activation="tanh",
+    ...                     solver=Momentum(learning_rate=0.1), batch_norm=bn,
+    ...                     max_iter=30, random_state=0).fit(X, y)
+    >>> [g.shape for g in clf.bn_gamma_], [v.shape for v in clf.bn_var_]
+    ([(32,), (16,)], [(32,), (16,)])
+
+    ``predict_proba`` by hand, from the fitted attributes only:
+
+    >>> a = X[:5]
+    >>> for W, b, gamma, beta, E, V in zip(clf.coefs_, clf.intercepts_, clf.bn_gamma_,
+    ...                                    clf.bn_beta_, clf.bn_mean_, clf.bn_var_):
+    ...     z = a @ W + b
+    ...     a = np.tanh(gamma * (z - E) / np.sqrt(V + bn.epsilon) + beta)
+    >>> proba = softmax(a @ clf.coefs_[-1] + clf.intercepts_[-1], axis=1)
+    >>> np.allclose(proba, clf.predict_proba(X[:5]), rtol=1e-12, atol=1e-15)
+    True
+
+    A single row is predicted as in a batch (no minibatch statistics at inference):
+
+    >>> np.allclose(clf.predict_proba(X[3:4]), clf.predict_proba(X[:5])[3:4])
+    True
     """
 
     _parameter_constraints = {
-        "epsilon": [Interval(numbers.Real, 0, None, closed="left")],
+        # epsilon = 0 would divide by zero for any unit constant over a minibatch
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
         "momentum": [Interval(numbers.Real, 0, 1, closed="right"), None],
     }
 
@@ -86,6 +183,7 @@ def batch_moments(z, s):
     """Weighted minibatch mean and biased variance of each column of ``z``.
 
     ``s`` holds the normalized sample weights (summing to one), or is None.
+    Returns ``(mean, var, z - mean)``.
     """
     if s is None:
         mean = z.mean(axis=0)
@@ -107,7 +205,9 @@ def normalize_backward(dxhat, xhat, inv_std, s):
         - s_k \hat x_k \sum_i \frac{\partial L}{\partial \hat x_i}\hat x_i\Big)
 
     with :math:`s_k = w_k / \sum_i w_i` (``1/m`` without weights) and
-    :math:`\sigma = \sqrt{\sigma^2_\mathcal{B} + \epsilon}`. Written into ``dxhat``.
+    :math:`\sigma = \sqrt{\sigma^2_\mathcal{B} + \epsilon}`: the two sums are the
+    paths through :math:`\mu_\mathcal{B}` and :math:`\sigma^2_\mathcal{B}`.
+    Written into ``dxhat``.
     """
     sum_d = dxhat.sum(axis=0)
     sum_dx = np.einsum("ij,ij->j", dxhat, xhat)
@@ -120,26 +220,118 @@ def normalize_backward(dxhat, xhat, inv_std, s):
     return dxhat
 
 
-class RunningMoments:
-    """Accumulates the lecture's inference statistics over training minibatches.
+def _unbiased_factor(m):
+    """Bessel's correction m/(m-1), or None if m <= 1 (no variance information)."""
+    return m / (m - 1) if m > 1 else None
 
-    ``E[x]`` is the mean of the minibatch means and ``Var[x]`` is ``m/(m-1)`` times
-    the mean of the minibatch (biased) variances, with ``m`` the minibatch size
-    (the sum of its weights, with sample weights).
+
+def population_statistics(network, theta, X, sample_weight, batch_rows):
+    r"""The lecture's inference statistics of every hidden layer (``fit``'s pass).
+
+    For hidden layer :math:`k = 1, \dots, K` in turn: the rows of ``X``, in
+    minibatches of ``batch_rows`` in their order, go through the layers before
+    :math:`k` *in inference mode* (with the statistics already determined), and
+    :math:`E[x] = E_\mathcal{B}[\mu_\mathcal{B}]`,
+    :math:`Var[x] = E_\mathcal{B}[\frac{m}{m-1}\sigma^2_\mathcal{B}]` over the
+    minibatches (minibatches with :math:`m \le 1` enter only :math:`E[x]`).
+    Each layer's pre-activation is computed once for all rows, so the pass costs
+    one forward pass.
+
+    Parameters
+    ----------
+    network : Network
+    theta : ndarray of shape (n_params,)
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+        Frequency weights (all positive).
+    batch_rows : int
+
+    Returns
+    -------
+    means, variances : list of ndarray
+        :math:`E[x]` and :math:`Var[x]` per hidden layer, in ``theta``'s dtype.
+    counts : tuple of int
+        The number of minibatches that entered the means and the variances.
     """
+    coefs, intercepts, gammas, betas = network.unpack(theta)
+    hidden = ACTIVATIONS[network.activation]
+    n_samples = X.shape[0]
+    batches = [slice(start, start + batch_rows)
+               for start in range(0, n_samples, batch_rows)]
+    means, variances, n_var = [], [], 0
+    a = X
+    for k in range(network.n_hidden):
+        z = safe_sparse_dot(a, coefs[k])
+        z += intercepts[k]
+        sum_mean = np.zeros(z.shape[1])
+        sum_var = np.zeros(z.shape[1])
+        n_var = 0
+        for rows in batches:
+            zb = z[rows]
+            if sample_weight is None:
+                s, m = None, zb.shape[0]
+            else:
+                m = float(sample_weight[rows].sum())
+                s = (sample_weight[rows] / m).astype(z.dtype, copy=False)
+            mu, var, _ = batch_moments(zb, s)
+            sum_mean += mu
+            factor = _unbiased_factor(m)
+            if factor is not None:
+                sum_var += factor * var
+                n_var += 1
+        mean = (sum_mean / len(batches)).astype(theta.dtype)
+        var = (sum_var / n_var if n_var else np.ones_like(sum_var)).astype(theta.dtype)
+        means.append(mean)
+        variances.append(var)
+        # the inference transform of layer k feeds the statistics of layer k + 1
+        z -= mean
+        z *= gammas[k] / np.sqrt(var + network.bn_epsilon)
+        z += betas[k]
+        a = hidden(z)
+    return means, variances, (len(batches), n_var)
 
-    def __init__(self, n_layers_units):
-        self.sum_mean = [np.zeros(n) for n in n_layers_units]
-        self.sum_var = [np.zeros(n) for n in n_layers_units]
-        self.count = 0
 
-    def add(self, means, variances, m):
-        correction = m / (m - 1) if m > 1 else 1.0
-        for k, (mu, var) in enumerate(zip(means, variances)):
-            self.sum_mean[k] += mu
-            self.sum_var[k] += correction * var
-        self.count += 1
+def update_running_statistics(means, variances, counts, batch_means, batch_vars, m,
+                              momentum):
+    r"""``partial_fit``'s running estimate of :math:`E[x]`, :math:`Var[x]`, in place.
 
-    def result(self):
-        return ([s / self.count for s in self.sum_mean],
-                [s / self.count for s in self.sum_var])
+    .. math::
+        E \leftarrow (1 - \rho) E + \rho\, \mu_\mathcal{B}, \qquad
+        V \leftarrow (1 - \rho) V + \rho\, \frac{m}{m-1} \sigma^2_\mathcal{B}
+
+    with :math:`\rho` = ``momentum``, or :math:`\rho = 1/n` for the :math:`n`-th
+    minibatch when ``momentum`` is None (the cumulative average); the first
+    minibatch sets the estimate. A minibatch with :math:`m \le 1` leaves
+    :math:`V` unchanged.
+
+    Parameters
+    ----------
+    means, variances : list of ndarray
+        The estimates (``bn_mean_``, ``bn_var_``), updated in place.
+    counts : tuple of int
+        Minibatches already in the means and in the variances.
+    batch_means, batch_vars : list of ndarray
+        :math:`\mu_\mathcal{B}` and the biased :math:`\sigma^2_\mathcal{B}`.
+    m : float
+        Rows (sum of the weights) of the minibatch.
+    momentum : float or None
+
+    Returns
+    -------
+    counts : tuple of int
+        The updated counts.
+    """
+    n_mean, n_var = counts
+
+    def rate(n):
+        return 1.0 / n if momentum is None or n == 1 else momentum
+
+    n_mean += 1
+    for estimate, value in zip(means, batch_means):
+        estimate += rate(n_mean) * (value - estimate)
+    factor = _unbiased_factor(m)
+    if factor is not None:
+        n_var += 1
+        for estimate, value in zip(variances, batch_vars):
+            estimate += rate(n_var) * (factor * value - estimate)
+    return n_mean, n_var

@@ -1,4 +1,4 @@
-"""Row-level data handling for training: the validation split and epoch shuffling."""
+"""Row-level data handling for training: the validation split and minibatches."""
 
 import numpy as np
 from scipy import sparse
@@ -62,10 +62,71 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     return held_out
 
 
-def take_rows(X, rows, out=None):
-    """``X[rows]`` for dense or CSR data, into ``out`` when given (dense only)."""
-    if sparse.issparse(X):
-        return X[rows]
-    if out is None:
-        return np.take(X, rows, axis=0)
-    return np.take(X, rows, axis=0, out=out)
+class Minibatches:
+    """Consecutive minibatches of the training rows, each one contiguous in memory.
+
+    In a shuffled epoch the rows of each minibatch are gathered into buffers
+    allocated once per fit: the network reads contiguous memory, and the training
+    set is never copied whole (a copy per epoch would double the memory of a fit).
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,) or None
+    batch_rows : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, Y = np.arange(10.0).reshape(5, 2), np.arange(5.0).reshape(5, 1)
+    >>> batches = Minibatches(X, Y, None, batch_rows=2)
+    >>> [Yb.ravel().tolist() for _, Yb, _ in batches.epoch(np.array([4, 3, 2, 1, 0]))]
+    [[4.0, 3.0], [2.0, 1.0], [0.0]]
+    """
+
+    def __init__(self, X, Y, sample_weight, batch_rows):
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.batch_rows = batch_rows
+        self._X_buffer = None if sparse.issparse(X) else \
+            np.empty((batch_rows, X.shape[1]), dtype=X.dtype)
+        # targets reach the network in X's dtype (class indicators are stored
+        # compactly as uint8)
+        self._Y_buffer = np.empty((batch_rows, Y.shape[1]), dtype=X.dtype)
+
+    def epoch(self, order=None):
+        """Yield ``(X_batch, Y_batch, weight_batch)`` for the rows in ``order``.
+
+        ``order=None`` takes the rows as stored (slices: no copy of ``X``). A
+        yielded batch is valid until the next one is requested.
+        """
+        n, w = self.X.shape[0], self.sample_weight
+        for start in range(0, n, self.batch_rows):
+            if order is None:
+                rows = slice(start, start + self.batch_rows)
+                X_batch = self.X[rows]
+            else:
+                rows = order[start:start + self.batch_rows]
+                X_batch = self._take(self.X, rows, self._X_buffer)
+            yield X_batch, self._targets(rows), None if w is None else w[rows]
+
+    def _targets(self, rows):
+        Y, buffer = self.Y, self._Y_buffer
+        if isinstance(rows, slice):
+            if Y.dtype == buffer.dtype:
+                return Y[rows]
+            Y_rows = Y[rows]
+        elif Y.dtype == buffer.dtype:
+            return self._take(Y, rows, buffer)
+        else:
+            Y_rows = np.take(Y, rows, axis=0, mode="clip")
+        out = buffer[:Y_rows.shape[0]]
+        np.copyto(out, Y_rows)
+        return out
+
+    @staticmethod
+    def _take(A, rows, buffer):
+        if buffer is None:  # CSR rows
+            return A[rows]
+        # mode="clip": the rows are valid, and "raise" would buffer a copy
+        return np.take(A, rows, axis=0, out=buffer[:len(rows)], mode="clip")

@@ -16,7 +16,7 @@ exact where clipping the probabilities would not be.
 """
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
 
 def _softmax(z):
@@ -37,22 +37,51 @@ def _identity(z):
 OUTPUT_ACTIVATIONS = {"softmax": _softmax, "logistic": _logistic, "identity": _identity}
 
 
-def _softmax_loss(z, y):
-    return logsumexp(z, axis=1) - np.einsum("ij,ij->i", z, y)
+def _softmax_loss_delta(z, y, delta):
+    # One stable softmax serves both: loss_i = logsumexp(z_i) - z_i . y_i and
+    # delta = softmax(z) - y (a general-purpose logsumexp would cost more than
+    # the whole output layer on small minibatches).
+    row_max = z.max(axis=1, keepdims=True)
+    np.subtract(z, row_max, out=delta)
+    np.exp(delta, out=delta)
+    sums = delta.sum(axis=1, keepdims=True)
+    loss = np.log(sums[:, 0])
+    loss += row_max[:, 0]
+    loss -= np.einsum("ij,ij->i", z, y)
+    delta /= sums
+    delta -= y
+    return loss
 
 
-def _logistic_loss(z, y):
+def _logistic_loss_delta(z, y, delta):
     # log(1 + e^z) - y z, summed over outputs (binary and multilabel)
-    return (np.logaddexp(0, z) - y * z).sum(axis=1)
+    loss = np.logaddexp(0, z)
+    loss -= y * z
+    expit(z, out=delta)
+    delta -= y
+    return loss.sum(axis=1)
 
 
-def _squared_loss(z, y):
-    r = z - y
-    return 0.5 * np.einsum("ij,ij->i", r, r)
+def _squared_loss_delta(z, y, delta):
+    np.subtract(z, y, out=delta)
+    return 0.5 * np.einsum("ij,ij->i", delta, delta)
+
+
+# Per-sample loss from the output *logits* z, with dL/dz = p - y written into
+# ``delta`` (an array of z's shape; it may not be z itself).
+LOSS_AND_DELTA = {
+    "softmax": _softmax_loss_delta,
+    "logistic": _logistic_loss_delta,
+    "identity": _squared_loss_delta,
+}
+
+
+def _loss_only(loss_and_delta):
+    return lambda z, y: loss_and_delta(z, y, np.empty_like(z))
 
 
 # Per-sample loss from the output *logits* z.
-LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss, "identity": _squared_loss}
+LOSSES = {name: _loss_only(f) for name, f in LOSS_AND_DELTA.items()}
 
 
 def output_hessian_vector(out_activation, p, rz):
@@ -63,8 +92,8 @@ def output_hessian_vector(out_activation, p, rz):
     out_activation : {"softmax", "logistic", "identity"}
     p : ndarray of shape (n_samples, n_outputs)
         Output activations (probabilities or predictions).
-    rz : ndarray of shape (n_samples, n_outputs)
-        Direction in logit space.
+    rz : ndarray of shape (n_samples, n_outputs) or (k, n_samples, n_outputs)
+        Direction in logit space (or ``k`` directions; outputs on the last axis).
 
     Returns
     -------
@@ -74,7 +103,7 @@ def output_hessian_vector(out_activation, p, rz):
     """
     if out_activation == "softmax":
         prz = p * rz
-        return prz - p * prz.sum(axis=1, keepdims=True)
+        return prz - p * prz.sum(axis=-1, keepdims=True)
     if out_activation == "logistic":
         return p * (1 - p) * rz
     return rz.copy()

@@ -1,5 +1,6 @@
 """MLPClassifier and MLPRegressor: validation, the training loop, early stopping."""
 
+import copy
 import numbers
 import time
 import warnings
@@ -19,16 +20,26 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
 
-from ._batchnorm import BatchNorm, RunningMoments
-from ._data import take_rows, validation_split
+from ._blas import blas_threads_for, limit_blas_threads
+from ._batchnorm import BatchNorm, population_statistics, update_running_statistics
+from ._data import Minibatches, validation_split
 from ._losses import LOSSES
 from ._network import Network
 from ._objective import Objective
 from .solvers._base import SOLVER_ALIASES, _aliases, resolve_solver
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
+# An epoch loss this many times the first epoch's (``loss_curve_[0]``) means the
+# fit diverged even while it is still finite: training from the initial weights
+# never goes that far above its first epoch's mean loss.
+_DIVERGENCE_FACTOR = 1e3
 
 
 def _same_hyperparameters(a, b):
@@ -52,6 +63,31 @@ def _same_hyperparameters(a, b):
                 else value != other:
             return False
     return True
+
+
+def _hyperparameter_key(solver):
+    """A cheap, comparable snapshot of a solver's hyperparameters, or None.
+
+    A solver's ``__init__`` stores its hyperparameters and nothing else, so its
+    ``vars`` are them (nested schedules included). None when a value is not a
+    plain scalar: the caller then compares through ``get_params``.
+    """
+    if isinstance(solver, str):
+        return solver
+    try:
+        hyperparameters = vars(solver)
+    except TypeError:  # no __dict__ (slots)
+        return None
+    items = []
+    for name, value in sorted(hyperparameters.items()):
+        if isinstance(value, BaseEstimator):
+            value = _hyperparameter_key(value)
+            if value is None:
+                return None
+        elif not isinstance(value, (numbers.Number, str, type(None))):
+            return None
+        items.append((name, value))
+    return type(solver), tuple(items)
 
 
 def _is_full_batch(solver):
@@ -164,9 +200,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if sparse.issparse(X):
             X = X.tocsr()
         Y, fitted = self._encode_targets(y, reset, classes)
-        Y = np.ascontiguousarray(Y, dtype=X.dtype)
+        # class indicators (0/1) stay uint8, an eighth of float64, until a
+        # minibatch needs them as floats (see Minibatches)
+        Y = np.ascontiguousarray(
+            Y, dtype=np.uint8 if isinstance(self, ClassifierMixin) else X.dtype)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
+                                                 ensure_non_negative=True)
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
             cw = compute_sample_weight(class_weight, y).astype(X.dtype)
@@ -178,9 +218,32 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
             if X.shape[0] == 0:
                 raise ValueError("All sample weights are zero: there is nothing to fit.")
-            if np.all(sample_weight == sample_weight[0]):
-                sample_weight = None  # uniform weights: the unweighted (faster) path
+            if np.all(sample_weight == 1):
+                # unit weights: the unweighted (faster) path. Not any uniform
+                # weight: frequency weights c scale sum(w) (penalty, BN's m).
+                sample_weight = None
         return X, Y, y, sample_weight, fitted
+
+    def _prepare_light(self, X, y, sample_weight, classes):
+        """``_prepare`` for partial_fit's common case in one light pass, or None.
+
+        A streaming caller sends many small batches: the full validation (and
+        label checks) would cost several times the update itself. Handled here:
+        a finite float ndarray X with the fitted number of columns and 1-D
+        targets that ``_encode_light`` accepts, which is exactly input that the
+        full path accepts unchanged. Anything else, every error message
+        included, goes through ``_prepare`` (None is returned).
+        """
+        if (type(X) is not np.ndarray or type(y) is not np.ndarray
+                or sample_weight is not None or hasattr(self, "feature_names_in_")
+                or getattr(self, "class_weight", None) is not None
+                or X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]
+                or X.shape[0] == 0 or X.shape[1] != self.n_features_in_
+                or X.dtype not in (np.float32, np.float64)
+                or not np.isfinite(X).all()):
+            return None
+        Y = self._encode_light(y, classes)
+        return None if Y is None else (X, Y, y, None, {})
 
     def _batch_rows(self, n_samples, full_batch):
         if self.batch_size == "auto":
@@ -194,23 +257,66 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     # -------------------------------------------------------------------- fit
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
-        # A fit that raises leaves the estimator exactly as it was: the attributes
-        # are restored (training updates the flat vector in place only after every
-        # check has passed).
+        # A fit that raises (bad input, or a solver failing mid-training) leaves
+        # the estimator exactly as it was: the attributes are restored, and so is
+        # what training updates in place: the flat vector (into which coefs_ and
+        # intercepts_ stay views), the solver state, the random stream, the BN
+        # statistics and the per-epoch lists (whose records are never mutated).
         saved = dict(self.__dict__)
+        theta = saved.get("_theta")
+        theta_copy = None if theta is None else theta.copy()
+        in_place = {key: copy.deepcopy(saved[key]) for key in (
+            "solver_state_", "bn_mean_", "bn_var_") if key in saved}
+        if "_network" in saved:  # only its attributes are reassigned
+            in_place["_network"] = copy.copy(saved["_network"])
+        rng = saved.get("_random_state")
+        # (get_state costs ~30 µs, deepcopy 7x more: skipped for a partial_fit
+        # call that takes its rows in order and so draws nothing)
+        rng_state = None if rng is None or not self._may_draw(X, incremental) \
+            else rng.get_state()
+        # training only appends to these lists: their lengths suffice (a copy
+        # would make each partial_fit call cost more than the last)
+        lengths = {key: len(saved[key]) for key in (
+            "loss_curve_", "history_", "validation_scores_")
+            if isinstance(saved.get(key), list)}
         try:
             return self._fit_unchecked(X, y, sample_weight, incremental, classes)
         except Exception:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            self.__dict__.update(in_place)
+            for key, length in lengths.items():
+                del saved[key][length:]
+            if theta is not None:
+                theta[...] = theta_copy
+            if rng_state is not None:
+                rng.set_state(rng_state)
             raise
+
+    def _may_draw(self, X, incremental):
+        """Whether this fit may draw from the random stream (shuffle, split)."""
+        if not incremental:
+            return True
+        try:
+            n_samples = _num_samples(X)
+        except TypeError:
+            return True  # invalid input: validation will raise
+        rows = 200 if self.batch_size == "auto" else self.batch_size
+        return self.shuffle and rows < n_samples
 
     def _fit_unchecked(self, X, y, sample_weight, incremental, classes):
         reuse = (incremental or self.warm_start) and hasattr(self, "_theta")
-        solver = resolve_solver(self.solver)
+        solver_key = _hyperparameter_key(self.solver)
+        if reuse and solver_key is not None \
+                and solver_key == getattr(self, "_solver_key", None):
+            solver = self.solver_  # unchanged: no clone, no validation per call
+        else:
+            solver = resolve_solver(self.solver)
         bn = self._batch_norm_config()
         hidden = self._hidden_sizes()
-        X, Y, y, sample_weight, fitted = self._prepare(
+        prepared = self._prepare_light(X, y, sample_weight, classes) \
+            if incremental and reuse else None
+        X, Y, y, sample_weight, fitted = prepared or self._prepare(
             X, y, sample_weight, reset=not reuse, classes=classes
         )
         for name, value in fitted.items():
@@ -232,11 +338,17 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 Y = Y.astype(self._theta.dtype)
         else:
             self._initialize(X, Y, hidden, bn)
-        if not reuse or not _same_hyperparameters(solver, self.solver_):
+        if not reuse or (solver is not self.solver_
+                         and not _same_hyperparameters(solver, self.solver_)):
             self.solver_state_ = solver.init_state(self._theta)
         self.solver_ = solver
+        self._solver_key = solver_key
         self._network.bn_epsilon = None if bn is None else bn.epsilon
-        self._train(X, Y, y, sample_weight, incremental, bn)
+        # rows of a step's products (as _batch_rows, which also warns)
+        step_rows = X.shape[0] if solver.full_batch else min(
+            X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
+        with limit_blas_threads(blas_threads_for(self._network.layer_units, step_rows)):
+            self._train(X, Y, y, sample_weight, incremental, bn)
         return self
 
     def _initialize(self, X, Y, hidden, bn):
@@ -261,7 +373,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if bn is not None:
             self.bn_mean_ = [np.zeros(u, dtype=X.dtype) for u in hidden]
             self.bn_var_ = [np.ones(u, dtype=X.dtype) for u in hidden]
-            self._bn_updates = 0
+            self._bn_counts = (0, 0)  # minibatches in bn_mean_, in bn_var_
 
     def _set_views(self):
         self.coefs_, self.intercepts_, gammas, betas = self._network.unpack(self._theta)
@@ -303,44 +415,55 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             best_val_loss = np.inf
         n_samples = X.shape[0]
         batch_rows = self._batch_rows(n_samples, solver.full_batch)
+        if batch_rows < n_samples and hasattr(solver, "check_batch"):
+            solver.check_batch(batch_rows, n_samples, network.n_params, Y.shape[1])
+        if bn is not None and batch_rows == 1:
+            warnings.warn(
+                "batch_norm with minibatches of one row (batch_size=1 or a single "
+                "training row): each normalized unit is 0, so the layers before "
+                "each normalization get no gradient and the network ignores its "
+                "input. Use minibatches of at least 2 rows.", UserWarning,
+            )
+        # partial_fit's running statistics, restored if this pass diverges
+        saved_statistics = (([m.copy() for m in self.bn_mean_],
+                             [v.copy() for v in self.bn_var_], self._bn_counts)
+                            if incremental and bn is not None else None)
         objective = Objective(network, self.alpha, self.max_grad_norm)
         n_epochs = 1 if incremental else self.max_iter
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
         best_theta = theta.copy()  # best validated (early stopping) or lowest loss
         best_fit_loss = np.inf
+        # An epoch's loss is measured along its updates, from the parameters it
+        # started with: those are the ones divergence recovery returns to.
+        epoch_start = None if early_stopping else theta.copy()
         no_improvement = 0
         converged = False
-        buffers = None
+        batches = Minibatches(X, Y, sample_weight, batch_rows)
         for _ in range(n_epochs):
             start_time = time.perf_counter()
-            if self.shuffle and batch_rows < n_samples:
-                order = rng.permutation(n_samples)
-                if buffers is None and not sparse.issparse(X):
-                    buffers = (np.empty_like(X), np.empty_like(Y))
-                Xe = take_rows(X, order, None if buffers is None else buffers[0])
-                Ye = take_rows(Y, order, None if buffers is None else buffers[1])
-                we = None if sample_weight is None else sample_weight[order]
-            else:
-                Xe, Ye, we = X, Y, sample_weight
-            epoch_moments = RunningMoments(network.layer_units[1:-1]) if bn else None
+            if epoch_start is not None:
+                epoch_start[:] = theta
+            shuffled = self.shuffle and batch_rows < n_samples
             accumulated = 0.0
-            for start in range(0, n_samples, batch_rows):
-                rows = slice(start, start + batch_rows)
-                w = None if we is None else we[rows]
-                objective.set_batch(Xe[rows], Ye[rows], w)
+            for Xb, Yb, w in batches.epoch(rng.permutation(n_samples) if shuffled
+                                           else None):
+                objective.set_batch(Xb, Yb, w)
                 loss = solver.step(theta, objective, self.solver_state_)
-                batch_weight = (min(start + batch_rows, n_samples) - start
-                                if w is None else w.sum())
+                batch_weight = Xb.shape[0] if w is None else w.sum()
                 accumulated += loss * batch_weight
-                if bn is not None and objective.batch_statistics is not None:
-                    means, variances = objective.batch_statistics
-                    epoch_moments.add(means, variances, objective.weight_total)
-                    if incremental:
-                        self._update_running_moments(means, variances,
-                                                     objective.weight_total, bn)
+                if incremental and bn is not None and \
+                        objective.batch_statistics is not None:
+                    self._bn_counts = update_running_statistics(
+                        self.bn_mean_, self.bn_var_, self._bn_counts,
+                        *objective.batch_statistics, objective.weight_total,
+                        bn.momentum)
             epoch_loss = accumulated / total_weight
             self.t_ += n_samples
-            if not (np.isfinite(epoch_loss) and np.isfinite(theta).all()):
+            exploded = bool(self.loss_curve_) and \
+                epoch_loss > _DIVERGENCE_FACTOR * self.loss_curve_[0]
+            if exploded or not (np.isfinite(epoch_loss) and np.isfinite(theta).all()):
+                if saved_statistics is not None:
+                    self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 self._recover_from_divergence(best_theta, epoch_loss)
                 break
             self.n_iter_ += 1
@@ -358,8 +481,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 self.best_loss_ = min(self.best_loss_, self.loss_)
                 break
             if early_stopping:
-                if bn is not None:
-                    self.bn_mean_, self.bn_var_ = self._cast(*epoch_moments.result())
+                if bn is not None:  # validate with the statistics predict will use
+                    self._population_statistics(X, sample_weight, batch_rows)
                 # Decide on the validation *loss*: it keeps improving where
                 # accuracy saturates at 1.0 on easy problems and stops too early.
                 score, val_loss = self._validation_metrics(*val)
@@ -374,13 +497,19 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 improved = self.loss_ < self.best_loss_ - self.tol
                 if self.loss_ < best_fit_loss:
                     best_fit_loss = self.loss_
-                    best_theta[:] = theta
+                    best_theta[:] = epoch_start
             self.best_loss_ = min(self.best_loss_, self.loss_)
             no_improvement = 0 if improved else no_improvement + 1
             record["seconds"] = time.perf_counter() - start_time
             self.history_.append(record)
             if self.verbose:
                 self._print_progress(record)
+            if self.solver_state_.get("converged", False):
+                converged = True  # the solver can make no more progress
+                if self.verbose:
+                    print("The solver cannot decrease the loss any further. "
+                          "Stopping.")
+                break
             if no_improvement > self.n_iter_no_change:
                 converged = True
                 if self.verbose:
@@ -405,7 +534,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self._theta[:] = best_theta
         self.solver_state_ = self.solver_.init_state(self._theta)
         warnings.warn(
-            f"Training diverged in epoch {self.n_iter_ + 1} (loss = {epoch_loss}): "
+            f"Training diverged in epoch {self.n_iter_ + 1} (loss = {epoch_loss}, "
+            f"not finite or over {_DIVERGENCE_FACTOR:g} times the first epoch's): "
             "training stopped and the parameters were restored to the best ones "
             "of this fit (lowest training loss, or best validation loss with "
             "early_stopping). Lower the solver's learning_rate or set "
@@ -422,36 +552,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         print(line)
 
     # ------------------------------------------------------- batch statistics
-    def _cast(self, means, variances):
-        dtype = self._theta.dtype
-        return ([m.astype(dtype) for m in means], [v.astype(dtype) for v in variances])
-
     def _population_statistics(self, X, sample_weight, batch_rows):
-        """The lecture's inference statistics, with the final parameters.
-
-        E[x] = mean over the training minibatches of mu_B and
-        Var[x] = m/(m-1) * mean of sigma_B^2.
-        """
-        network, moments = self._network, RunningMoments(self._network.layer_units[1:-1])
-        for start in range(0, X.shape[0], batch_rows):
-            rows = slice(start, start + batch_rows)
-            w = None if sample_weight is None else sample_weight[rows]
-            s = None if w is None else (w / w.sum()).astype(X.dtype)
-            ws = network.forward_train(self._theta, X[rows], s)
-            m = (min(start + batch_rows, X.shape[0]) - start) if w is None else w.sum()
-            moments.add(ws["bn_mean"], ws["bn_var"], m)
-        self.bn_mean_, self.bn_var_ = self._cast(*moments.result())
-        self._bn_updates = moments.count
-
-    def _update_running_moments(self, means, variances, m, bn):
-        """partial_fit's running estimate: exponential, or cumulative if momentum=None."""
-        self._bn_updates += 1
-        rate = 1.0 / self._bn_updates if bn.momentum is None or self._bn_updates == 1 \
-            else bn.momentum
-        correction = m / (m - 1) if m > 1 else 1.0
-        for k in range(len(means)):
-            self.bn_mean_[k] += rate * (means[k] - self.bn_mean_[k])
-            self.bn_var_[k] += rate * (correction * variances[k] - self.bn_var_[k])
+        """The lecture's inference statistics (see ``population_statistics``)."""
+        self.bn_mean_, self.bn_var_, self._bn_counts = population_statistics(
+            self._network, self._theta, X, sample_weight, batch_rows)
 
     # -------------------------------------------------------------- inference
     def _forward(self, X):
@@ -460,9 +564,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                           dtype=[np.float64, np.float32])
         X = X.astype(self._theta.dtype, copy=False)
         bn = self._network.batch_norm
-        return self._network.predict(self._theta, X,
-                                     self.bn_mean_ if bn else None,
-                                     self.bn_var_ if bn else None)
+        with limit_blas_threads(blas_threads_for(self._network.layer_units, X.shape[0])):
+            return self._network.predict(self._theta, X,
+                                         self.bn_mean_ if bn else None,
+                                         self.bn_var_ if bn else None)
 
     def _validation_metrics(self, X, y, sample_weight, Y):
         logits = self._network.predict_logits(
@@ -504,7 +609,9 @@ _COMMON_PARAMETERS_DOC = r"""
         The object is cloned at fit (``solver_``), never modified.
     batch_norm : bool or BatchNorm, default=False
         Batch normalization of every hidden pre-activation; ``True`` means
-        ``BatchNorm()``.
+        ``BatchNorm()``. See :class:`~skopt_nn.BatchNorm` for the training and
+        inference statistics, sample weights (frequency weights) and one-row
+        minibatches.
     alpha : float, default=1e-4
         L2 penalty on the weights (not biases):
         :math:`\frac{\alpha}{2 \sum_i w_i}\sum_l \|W_l\|^2` per minibatch, as in
@@ -560,7 +667,7 @@ _COMMON_ATTRIBUTES_DOC = r"""
         Output activation ("softmax", "logistic" or "identity").
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
     loss_ : float
         Training loss of the last epoch (mean over its minibatches, penalty
@@ -584,8 +691,12 @@ _COMMON_ATTRIBUTES_DOC = r"""
         across ``partial_fit`` and ``warm_start``.
     history_ : list of dict
         One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
-        ``learning_rate``, ``grad_norm`` (of the last minibatch gradient, before
-        clipping) and ``seconds``.
+        ``learning_rate`` (of the next update), ``grad_norm`` (of the last
+        minibatch gradient, before clipping) and ``seconds``. An epoch whose loss
+        is not finite or over 1000 times the first epoch's stops training with a
+        ConvergenceWarning and adds a last record ``{"epoch", "loss",
+        "diverged": True}``; the parameters go back to those at the start of the
+        epoch of lowest loss (best validation loss with early stopping).
 """
 
 
@@ -691,7 +802,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
         classes : array-like of shape (n_classes,), default=None
-            All the classes; required on the first call, ignored after.
+            All the classes; required on the first call (the rows of one call
+            need not contain every class), and equal to ``classes_`` if given
+            again. For a multilabel indicator ``y``, the label columns.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -700,6 +813,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         if not hasattr(self, "_theta"):
             self._validate_params()
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _output_activation(self, Y):
@@ -739,12 +855,26 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self._one_hot(y, labels), {"classes_": labels, "_label_kind": kind}
 
     def _one_hot(self, y, labels):
-        index = np.searchsorted(labels, y)
-        if len(labels) == 2:
-            return (index == 1).astype(float)[:, None]
-        Y = np.zeros((len(y), len(labels)))
-        Y[np.arange(len(y)), index] = 1
-        return Y
+        return _indicator_matrix(np.searchsorted(labels, y), len(labels))
+
+    def _encode_light(self, y, classes):
+        """Indicators of 1-D integer or string labels, all among ``classes_``.
+
+        None (the full validation decides) for anything else.
+        """
+        known = self.classes_
+        if (self._label_kind == "multilabel" or not (
+                y.dtype.kind in "iu" and known.dtype.kind in "iu"
+                or y.dtype.kind == known.dtype.kind == "U")):
+            return None
+        if classes is not None and not (isinstance(classes, np.ndarray) and
+                                        np.array_equal(np.unique(classes), known)):
+            return None
+        index = np.searchsorted(known, y)
+        np.minimum(index, len(known) - 1, out=index)
+        if not np.array_equal(known[index], y):
+            return None  # an unknown label
+        return _indicator_matrix(index, len(known))
 
     def _encode_known(self, y, classes):
         if self._label_kind == "multilabel":
@@ -754,6 +884,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"y must be a label indicator matrix with {len(self.classes_)} "
                     f"columns, got shape {y.shape}."
                 )
+            if not np.isin(y, (0, 1)).all():
+                raise ValueError("A multilabel y must be a label indicator matrix "
+                                 "of 0 and 1.")
             return y
         check_classification_targets(y)
         y = np.asarray(y)
@@ -812,6 +945,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             each label.
         """
         P = self._forward(X)
+        if self._label_kind != "multiclass":
+            # a logistic probability is strictly inside (0, 1), but rounds to 1
+            # for logits above ~37: keep it below 1 (and above 0)
+            info = np.finfo(P.dtype)
+            np.clip(P, info.tiny, 1 - info.epsneg, out=P)
         if self._label_kind == "binary":
             return np.hstack([1 - P, P])
         return P
@@ -833,6 +971,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _indicator_matrix(index, n_labels):
+    """One uint8 column per label (a single one for binary problems)."""
+    if n_labels == 2:
+        return (index == 1).astype(np.uint8)[:, None]
+    Y = np.zeros((len(index), n_labels), dtype=np.uint8)
+    Y[np.arange(len(index)), index] = 1
+    return Y
 
 
 def _r2_score(Y, P, sample_weight):
@@ -876,7 +1023,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     >>> from skopt_nn import MLPRegressor
     >>> X, y = load_diabetes(return_X_y=True)
     >>> reg = make_pipeline(StandardScaler(),
-    ...                     MLPRegressor(hidden_layer_sizes=(), solver="adam",
+    ...                     MLPRegressor(hidden_layer_sizes=(), solver="momentum",
     ...                                  max_iter=50, random_state=0))
     >>> reg.fit(X, (y - y.mean()) / y.std()).score(X, (y - y.mean()) / y.std()) > 0.4
     True
@@ -959,6 +1106,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _stratify(self):
         return False
+
+    def _encode_light(self, y, classes):
+        """Finite 1-D float targets as a column; None for anything else."""
+        if y.dtype.kind != "f" or not np.isfinite(y).all():
+            return None
+        return y.reshape(-1, 1)
 
     def _encode_targets(self, y, reset, classes):
         y = np.asarray(y)

@@ -1,0 +1,557 @@
+"""Batch normalization against the lecture's formulas, written out independently.
+
+The reference below transcribes the lecture (Ioffe & Szegedy, Algorithm 1) and the
+chain rule through its computational graph step by step (through sigma^2, then mu,
+then x), with 1/m replaced by w_i / sum(w) for sample weights. skopt_nn is only
+asked for its result.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.special import expit, log_softmax, softmax
+from sklearn.exceptions import ConvergenceWarning
+
+import skopt_nn._mlp
+from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn._network import Network
+from skopt_nn._objective import Objective
+from skopt_nn.solvers import SGD, Momentum, Nesterov, Solver
+from skopt_nn.solvers._base import SOLVER_ALIASES
+
+EPS = 1e-5
+
+ACT = {
+    "tanh": np.tanh,
+    "logistic": expit,
+    "relu": lambda z: np.maximum(z, 0),
+    "identity": lambda z: z,
+}
+ACT_PRIME = {  # derivative at the pre-activation z
+    "tanh": lambda z: 1 - np.tanh(z) ** 2,
+    "logistic": lambda z: expit(z) * (1 - expit(z)),
+    "relu": lambda z: (z > 0).astype(float),
+    "identity": np.ones_like,
+}
+OUT = {"softmax": lambda z: softmax(z, axis=1), "logistic": expit,
+       "identity": lambda z: z}
+
+
+# ----------------------------------------------------------------- reference
+def reference(params, X, Y, w, activation, out, alpha, eps=EPS):
+    """Training-mode loss, gradients and batch statistics from the lecture.
+
+    ``params`` is ``(coefs, intercepts, gammas, betas)`` (lists of arrays).
+    Returns ``loss, grads`` (same structure as params) and ``(mus, variances)``.
+    """
+    coefs, intercepts, gammas, betas = params
+    n = X.shape[0]
+    p = np.full(n, 1.0 / n) if w is None else w / w.sum()  # weight of row i in 1/m sum
+    total = n if w is None else w.sum()
+    act, prime = ACT[activation], ACT_PRIME[activation]
+    cache, a = [], X
+    for k in range(len(coefs) - 1):
+        x = a @ coefs[k] + intercepts[k]
+        mu = p @ x                                    # minibatch mean
+        var = p @ (x - mu) ** 2                       # minibatch (biased) variance
+        xhat = (x - mu) / np.sqrt(var + eps)          # normalize
+        y = gammas[k] * xhat + betas[k]               # scale and shift
+        cache.append((a, x, mu, var, xhat, y))
+        a = act(y)
+    logits = a @ coefs[-1] + intercepts[-1]
+    if out == "softmax":
+        per_sample = -(Y * log_softmax(logits, axis=1)).sum(axis=1)
+    elif out == "logistic":
+        per_sample = (np.logaddexp(0, logits) - Y * logits).sum(axis=1)
+    else:
+        per_sample = 0.5 * ((logits - Y) ** 2).sum(axis=1)
+    loss = p @ per_sample + alpha / (2 * total) * sum((W ** 2).sum() for W in coefs)
+
+    g_coefs, g_intercepts = [None] * len(coefs), [None] * len(coefs)
+    g_gammas, g_betas = [None] * len(gammas), [None] * len(gammas)
+    d_out = p[:, None] * (OUT[out](logits) - Y)
+    g_coefs[-1] = a.T @ d_out + alpha / total * coefs[-1]
+    g_intercepts[-1] = d_out.sum(axis=0)
+    da = d_out @ coefs[-1].T
+    for k in range(len(coefs) - 2, -1, -1):
+        a_in, x, mu, var, xhat, y = cache[k]
+        dy = da * prime(y)
+        g_gammas[k] = (dy * xhat).sum(axis=0)
+        g_betas[k] = dy.sum(axis=0)
+        dxhat = dy * gammas[k]
+        dvar = (dxhat * (x - mu)).sum(axis=0) * -0.5 * (var + eps) ** -1.5
+        dmu = -dxhat.sum(axis=0) / np.sqrt(var + eps) + dvar * (-2 * p @ (x - mu))
+        dx = (dxhat / np.sqrt(var + eps) + dvar * 2 * p[:, None] * (x - mu)
+              + dmu * p[:, None])
+        g_coefs[k] = a_in.T @ dx + alpha / total * coefs[k]
+        g_intercepts[k] = dx.sum(axis=0)
+        da = dx @ coefs[k].T
+    stats = ([c[2] for c in cache], [c[3] for c in cache])
+    return loss, (g_coefs, g_intercepts, g_gammas, g_betas), stats
+
+
+def split(flat, units):
+    """The documented layout: W_0, b_0, ..., W_L, b_L, gamma_0, beta_0, ..."""
+    shapes = []
+    for fan_in, fan_out in zip(units[:-1], units[1:]):
+        shapes += [(fan_in, fan_out), (fan_out,)]
+    for u in units[1:-1]:
+        shapes += [(u,), (u,)]
+    views, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        views.append(flat[start:start + size].reshape(shape))
+        start += size
+    assert start == flat.size
+    n = 2 * (len(units) - 1)
+    return views[0:n:2], views[1:n:2], views[n::2], views[n + 1::2]
+
+
+def flatten(parts):
+    """Inverse of ``split``: ``(coefs, intercepts, gammas, betas)`` to one vector."""
+    coefs, intercepts, gammas, betas = parts
+    layers = [v for pair in zip(coefs, intercepts) for v in pair]
+    bn = [v for pair in zip(gammas, betas) for v in pair]
+    return np.concatenate([v.ravel() for v in layers + bn])
+
+
+def random_problem(out, n=12, units=(4, 5, 3, 3), seed=0):
+    """A network with random parameters (gamma, beta not at their initial 1, 0)."""
+    rng = np.random.default_rng(seed)
+    network = Network(list(units), "tanh", out, EPS)
+    theta = rng.normal(scale=0.7, size=network.n_params)
+    _, _, gammas, _ = split(theta, units)
+    for g in gammas:
+        g += 1.0
+    X = rng.normal(size=(n, units[0]))
+    if out == "softmax":
+        Y = np.eye(units[-1])[rng.integers(units[-1], size=n)]
+    else:
+        Y = rng.normal(size=(n, units[-1]))
+    w = rng.integers(1, 4, size=n).astype(float)
+    return network, theta, X, Y, w
+
+
+# ------------------------------------------------------- training mode: exact
+@pytest.mark.parametrize("out", ["softmax", "identity"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_train_forward_matches_lecture_formulas(out, weighted):
+    network, theta, X, Y, w = random_problem(out)
+    w = w if weighted else None
+    units = network.layer_units
+    loss, _, (mus, variances) = reference(split(theta, units), X, Y, w, "tanh", out, 0.3)
+    objective = Objective(network, alpha=0.3).set_batch(X, Y, w)
+    assert objective(theta)[0] == pytest.approx(loss, rel=1e-13)
+    ws = network.forward_train(theta, X, None if w is None else w / w.sum())
+    for k in range(len(mus)):
+        np.testing.assert_allclose(ws["bn_mean"][k], mus[k], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ws["bn_var"][k], variances[k], rtol=1e-12)
+
+
+@pytest.mark.parametrize("out", ["softmax", "identity"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_train_gradient_matches_lecture_backward(out, weighted):
+    network, theta, X, Y, w = random_problem(out)
+    w = w if weighted else None
+    _, grads, _ = reference(split(theta, network.layer_units), X, Y, w, "tanh", out,
+                            0.3)
+    _, grad = Objective(network, alpha=0.3).set_batch(X, Y, w)(theta)
+    np.testing.assert_allclose(grad, flatten(grads), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("out", ["softmax", "identity"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_train_gradient_matches_central_differences(out, weighted):
+    network, theta, X, Y, w = random_problem(out)
+    objective = Objective(network, alpha=0.3).set_batch(X, Y, w if weighted else None)
+    _, grad = objective(theta)
+    h = 1e-5  # error of the differences here: ~1e-10 relative
+    fd = np.empty_like(theta)
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = h
+        fd[j] = (objective(theta + e)[0] - objective(theta - e)[0]) / (2 * h)
+    assert np.linalg.norm(fd - grad) <= 1e-6 * np.linalg.norm(grad)
+    # gamma and beta on their own, so that their small block cannot hide
+    units = network.layer_units
+    for g_part, fd_part in zip(split(grad, units)[2:], split(fd, units)[2:]):
+        for g, f in zip(g_part, fd_part):
+            assert np.linalg.norm(f - g) <= 1e-6 * np.linalg.norm(g)
+
+
+def test_integer_weights_equal_repeated_rows_in_training():
+    network, theta, X, Y, w = random_problem("softmax")
+    repeat = w.astype(int)
+    loss_w, grad_w = Objective(network, alpha=0.3).set_batch(X, Y, w)(theta)
+    loss_r, grad_r = Objective(network, alpha=0.3).set_batch(
+        np.repeat(X, repeat, axis=0), np.repeat(Y, repeat, axis=0))(theta)
+    assert loss_w == pytest.approx(loss_r, rel=1e-13)
+    np.testing.assert_allclose(grad_w, grad_r, rtol=1e-10, atol=1e-14)
+
+
+def test_zero_weight_row_is_absent_in_training():
+    network, theta, X, Y, w = random_problem("softmax")
+    w[[2, 7]] = 0
+    keep = w > 0
+    loss_w, grad_w = Objective(network, alpha=0.3).set_batch(X, Y, w)(theta)
+    loss_k, grad_k = Objective(network, alpha=0.3).set_batch(X[keep], Y[keep],
+                                                             w[keep])(theta)
+    assert loss_w == pytest.approx(loss_k, rel=1e-13)
+    np.testing.assert_allclose(grad_w, grad_k, rtol=1e-10, atol=1e-14)
+
+
+def test_one_row_batch_outputs_beta_and_trains_only_later_layers():
+    network, theta, X, Y, _ = random_problem("softmax")
+    units = network.layer_units
+    _, _, gammas, betas = split(theta, units)
+    ws = network.forward_train(theta, X[:1], None)
+    np.testing.assert_allclose(ws["act"][0], np.tanh(betas[0])[None, :], rtol=1e-15)
+    np.testing.assert_allclose(ws["act"][1], np.tanh(betas[1])[None, :], rtol=1e-15)
+    _, grad = Objective(network).set_batch(X[:1], Y[:1])(theta)
+    g_coefs, g_intercepts, g_gammas, g_betas = split(grad, units)
+    assert np.isfinite(grad).all()
+    # exactly zero before the last normalization (its output is beta_1 whatever
+    # its input), and for every gamma (every x_hat is 0)
+    for part in (g_coefs[0], g_intercepts[0], g_betas[0], g_coefs[1],
+                 g_intercepts[1], *g_gammas):
+        assert not part.any()
+    assert g_betas[1].any() and g_coefs[2].any()
+
+
+# ----------------------------------------------------------------- inference
+def manual_forward(est, X):
+    """predict from the fitted attributes only, with the lecture's inference
+    transform y = gamma/sqrt(V+eps) x + (beta - gamma E/sqrt(V+eps)).
+
+    Returns the hidden pre-activations (before BN) and the output activations.
+    """
+    eps = est.batch_norm.epsilon if isinstance(est.batch_norm, BatchNorm) else 1e-5
+    act = ACT[est.activation]
+    a, pre = X, []
+    for W, b, gamma, beta, E, V in zip(est.coefs_, est.intercepts_, est.bn_gamma_,
+                                       est.bn_beta_, est.bn_mean_, est.bn_var_):
+        x = a @ W + b
+        pre.append(x)
+        scale = gamma / np.sqrt(V + eps)
+        a = act(scale * x + (beta - scale * E))
+    return pre, OUT[est.out_activation_](a @ est.coefs_[-1] + est.intercepts_[-1])
+
+
+def classification_data(n=60, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 0.8) * (
+        n_classes - 2)
+    return X, y
+
+
+def regression_data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    return X, np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+
+
+def bn_classifier(**params):
+    defaults = dict(hidden_layer_sizes=(7, 6), activation="tanh",
+                    solver=Momentum(learning_rate=0.05), batch_norm=BatchNorm(),
+                    max_iter=8, random_state=0)
+    return MLPClassifier(**{**defaults, **params})
+
+
+def fit_quiet(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kwargs)
+
+
+def assert_one_batch_statistics(est, X, w=None):
+    """bn_mean_/bn_var_ are the (weighted) mean and unbiased variance of the
+    training rows' pre-activations, layers before in inference mode."""
+    pre, _ = manual_forward(est, X)
+    w = np.ones(len(X)) if w is None else w
+    for x, E, V in zip(pre, est.bn_mean_, est.bn_var_):
+        mean = w @ x / w.sum()
+        np.testing.assert_allclose(E, mean, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(V, w @ (x - mean) ** 2 / (w.sum() - 1), rtol=1e-10)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_batch_fit_statistics_are_mean_and_unbiased_variance(weighted):
+    X, y = classification_data()
+    w = np.random.default_rng(1).integers(1, 4, size=len(X)).astype(float)
+    w = w if weighted else None
+    est = fit_quiet(bn_classifier(batch_size=len(X)), X, y, sample_weight=w)
+    assert_one_batch_statistics(est, X, w)
+
+
+@pytest.mark.parametrize("weights", ["integers", "uniform"])
+def test_fit_with_integer_weights_equals_fit_on_repeated_rows(weights):
+    X, y = classification_data()
+    rng = np.random.default_rng(1)
+    w = rng.integers(1, 4, size=len(X)) if weights == "integers" else np.full(len(X), 2)
+    weighted = fit_quiet(bn_classifier(), X, y, sample_weight=w.astype(float))
+    repeated = fit_quiet(bn_classifier(), np.repeat(X, w, axis=0), np.repeat(y, w))
+    for a, b in zip(weighted.bn_mean_ + weighted.bn_var_,
+                    repeated.bn_mean_ + repeated.bn_var_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-9)
+
+
+@pytest.mark.parametrize("problem", ["multiclass", "binary", "regression"])
+def test_predict_equals_lecture_inference_transform_from_attributes(problem):
+    if problem == "regression":
+        X, y = regression_data()
+        est = fit_quiet(MLPRegressor(hidden_layer_sizes=(7, 6), activation="relu",
+                                     solver=SGD(learning_rate=0.05), batch_size=16,
+                                     batch_norm=BatchNorm(epsilon=1e-3),
+                                     max_iter=8, random_state=0), X, y)
+        np.testing.assert_allclose(est.predict(X), manual_forward(est, X)[1].ravel(),
+                                   rtol=1e-12, atol=1e-14)
+        return
+    X, y = classification_data(n_classes=3 if problem == "multiclass" else 2)
+    est = fit_quiet(bn_classifier(batch_size=16), X, y)
+    P = manual_forward(est, X)[1]
+    P = np.hstack([1 - P, P]) if problem == "binary" else P
+    np.testing.assert_allclose(est.predict_proba(X), P, rtol=1e-12, atol=1e-15)
+
+
+def test_single_row_predict_equals_its_row_in_a_batch():
+    X, y = classification_data()
+    est = fit_quiet(bn_classifier(batch_size=16), X, y)
+    batched = est.predict_proba(X[:10])
+    for i in range(10):
+        np.testing.assert_allclose(est.predict_proba(X[i:i + 1])[0], batched[i],
+                                   rtol=1e-13, atol=1e-16)
+
+
+def minibatch_averages(x, batch_rows):
+    """The lecture's E_B[mu_B] and E_B[m/(m-1) sigma_B^2] over consecutive rows."""
+    batches = [x[s:s + batch_rows] for s in range(0, len(x), batch_rows)]
+    E = np.mean([b.mean(axis=0) for b in batches], axis=0)
+    V = np.mean([b.var(axis=0, ddof=1) for b in batches if len(b) > 1], axis=0)
+    return E, V
+
+
+@pytest.mark.parametrize("n_samples", [50, 49])  # last minibatch of 2 rows, of 1
+def test_multi_batch_fit_statistics_average_the_unshuffled_minibatches(n_samples):
+    X, y = classification_data(n=n_samples)
+    est = fit_quiet(bn_classifier(batch_size=16, shuffle=True), X, y)
+    pre, _ = manual_forward(est, X)
+    for x, E, V in zip(pre, est.bn_mean_, est.bn_var_):
+        E_ref, V_ref = minibatch_averages(x, 16)
+        np.testing.assert_allclose(E, E_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(V, V_ref, rtol=1e-10)
+
+
+def test_one_row_training_batches_warn():
+    X, y = classification_data(n=8)
+    with pytest.warns(UserWarning, match="minibatches of one row"):
+        fit_quiet(bn_classifier(batch_size=1, max_iter=1), X, y)
+
+
+# --------------------------------------------------------------- partial_fit
+def hand_partial_fit(est, solver, X, Y, batch_rows, momentum):
+    """Continue ``est`` by hand: the solver's update (lecture) and the running
+    statistics of each minibatch, recorded at the point the gradient is taken."""
+    units = [est.n_features_in_, *[w.shape[1] for w in est.coefs_]]
+    theta = flatten((est.coefs_, est.intercepts_, est.bn_gamma_, est.bn_beta_))
+    v = est.solver_state_.get("velocity", np.zeros_like(theta)).copy()
+    E = [m.copy() for m in est.bn_mean_]
+    V = [m.copy() for m in est.bn_var_]
+    for start in range(0, len(X), batch_rows):
+        Xb, Yb = X[start:start + batch_rows], Y[start:start + batch_rows]
+        m = len(Xb)
+        point = theta + solver.momentum * v if isinstance(solver, Nesterov) else theta
+        _, grads, (mus, variances) = reference(split(point, units), Xb, Yb, None,
+                                               est.activation, "identity", est.alpha)
+        if isinstance(solver, Nesterov):
+            v = solver.momentum * v - solver.learning_rate * flatten(grads)
+            theta = theta + v
+        else:
+            theta = theta - solver.learning_rate * flatten(grads)
+        for k in range(len(E)):
+            E[k] = (1 - momentum) * E[k] + momentum * mus[k]
+            V[k] = (1 - momentum) * V[k] + momentum * m / (m - 1) * variances[k]
+    return theta, E, V
+
+
+@pytest.mark.parametrize("solver", [SGD(learning_rate=0.05),
+                                    Nesterov(learning_rate=0.05, momentum=0.8)],
+                         ids=["sgd", "nesterov"])
+def test_partial_fit_running_statistics_follow_momentum_once_per_update(solver):
+    X, y = regression_data(n=42)
+    est = MLPRegressor(hidden_layer_sizes=(5, 4), activation="tanh", solver=solver,
+                       batch_norm=BatchNorm(momentum=0.3), batch_size=8,
+                       shuffle=False, alpha=1e-3, random_state=0)
+    est.partial_fit(X[:16], y[:16])
+    theta, E, V = hand_partial_fit(est, solver, X[16:], y[16:, None], 8, 0.3)
+    est.partial_fit(X[16:], y[16:])  # minibatches of 8, 8, 8, 2 rows
+    np.testing.assert_allclose(
+        flatten((est.coefs_, est.intercepts_, est.bn_gamma_, est.bn_beta_)), theta,
+        rtol=1e-10, atol=1e-13)
+    for k in range(len(E)):
+        np.testing.assert_allclose(est.bn_mean_[k], E[k], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(est.bn_var_[k], V[k], rtol=1e-10)
+
+
+class EvaluateTwice(Solver):
+    """Takes no step; evaluates at theta and then elsewhere, as a line search does."""
+
+    def step(self, theta, objective, state):
+        loss, _ = objective(theta)
+        objective(1.5 * theta)
+        state["step"] += 1
+        return loss
+
+
+def test_running_statistics_enter_once_per_update_from_first_evaluation():
+    X, y = regression_data(n=24)
+    est = MLPRegressor(hidden_layer_sizes=(5, 4), activation="tanh",
+                       solver=EvaluateTwice(), batch_norm=BatchNorm(momentum=0.3),
+                       batch_size=8, shuffle=False, random_state=0)
+    est.partial_fit(X, y)  # 3 minibatches; the parameters never change
+    params = (est.coefs_, est.intercepts_, est.bn_gamma_, est.bn_beta_)
+    E = V = None
+    for start in (0, 8, 16):
+        _, _, (mus, variances) = reference(params, X[start:start + 8],
+                                           y[start:start + 8, None], None, "tanh",
+                                           "identity", est.alpha)
+        if E is None:  # the first minibatch sets the estimate
+            E, V = mus, [8 / 7 * v for v in variances]
+        else:
+            E = [0.7 * e + 0.3 * mu for e, mu in zip(E, mus)]
+            V = [0.7 * e + 0.3 * 8 / 7 * v for e, v in zip(V, variances)]
+    for k in range(2):
+        np.testing.assert_allclose(est.bn_mean_[k], E[k], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(est.bn_var_[k], V[k], rtol=1e-10)
+
+
+def test_partial_fit_without_momentum_keeps_cumulative_average():
+    X, y = regression_data(n=42)
+    est = MLPRegressor(hidden_layer_sizes=(5, 4), activation="tanh",
+                       solver=SGD(learning_rate=0.05), batch_size=8, shuffle=False,
+                       batch_norm=BatchNorm(momentum=None), random_state=0)
+    est.partial_fit(X[:16], y[:16])  # 2 minibatches
+    units = [5, 5, 4, 1]
+    theta = flatten((est.coefs_, est.intercepts_, est.bn_gamma_, est.bn_beta_))
+    sum_E = [2 * m for m in est.bn_mean_]
+    sum_V = [2 * v for v in est.bn_var_]
+    for start in range(16, 42, 8):
+        Xb, Yb = X[start:start + 8], y[start:start + 8, None]
+        m = len(Xb)
+        _, grads, (mus, variances) = reference(split(theta, units), Xb, Yb, None,
+                                               "tanh", "identity", est.alpha)
+        theta = theta - 0.05 * flatten(grads)
+        for k in range(2):
+            sum_E[k] = sum_E[k] + mus[k]
+            sum_V[k] = sum_V[k] + m / (m - 1) * variances[k]
+    est.partial_fit(X[16:], y[16:])  # 4 more minibatches
+    for k in range(2):
+        np.testing.assert_allclose(est.bn_mean_[k], sum_E[k] / 6, rtol=1e-10,
+                                   atol=1e-13)
+        np.testing.assert_allclose(est.bn_var_[k], sum_V[k] / 6, rtol=1e-10)
+
+
+def test_partial_fit_divergence_keeps_running_statistics_finite_and_unchanged():
+    X, y = regression_data(n=40)
+    est = MLPRegressor(hidden_layer_sizes=(5,), solver=SGD(learning_rate=0.01),
+                       batch_norm=True, batch_size=8, random_state=0)
+    est.partial_fit(X, y)
+    before = [m.copy() for m in est.bn_mean_ + est.bn_var_]
+    est.set_params(solver=SGD(learning_rate=1e200))
+    with pytest.warns(ConvergenceWarning, match="diverged"), \
+            np.errstate(all="ignore"):
+        est.partial_fit(X, 1e100 * y)
+    for a, b in zip(est.bn_mean_ + est.bn_var_, before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pickled_estimator_continues_partial_fit_identically():
+    X, y = classification_data()
+    est = bn_classifier(solver=Momentum(learning_rate=0.05), batch_size=16,
+                        shuffle=False)
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    copy = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
+    est.partial_fit(X, y)
+    copy.partial_fit(X, y)
+    np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
+    np.testing.assert_array_equal(copy.bn_gamma_[1], est.bn_gamma_[1])
+    np.testing.assert_array_equal(copy.bn_var_[1], est.bn_var_[1])
+
+
+# -------------------------------------------------------- fit configurations
+@pytest.mark.parametrize("alias", SOLVER_ALIASES)
+def test_every_solver_trains_and_gets_population_statistics(alias):
+    X, y = classification_data()
+    est = fit_quiet(bn_classifier(solver=alias, batch_size=len(X), max_iter=15),
+                    X, y)
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert_one_batch_statistics(est, X)
+
+
+def test_warm_start_recomputes_statistics_for_final_parameters():
+    X, y = classification_data()
+    est = fit_quiet(bn_classifier(batch_size=len(X), warm_start=True), X, y)
+    first = est.coefs_[0].copy()
+    fit_quiet(est, X, y)
+    assert not np.allclose(est.coefs_[0], first)
+    assert_one_batch_statistics(est, X)
+
+
+def test_early_stopping_statistics_match_restored_parameters(monkeypatch):
+    held_out = []
+    split_rows = skopt_nn._mlp.validation_split
+
+    def spy(*args):
+        mask = split_rows(*args)
+        held_out.append(mask)
+        return mask
+
+    monkeypatch.setattr(skopt_nn._mlp, "validation_split", spy)
+    X, y = classification_data(n=120)
+    est = fit_quiet(bn_classifier(early_stopping=True, max_iter=100,
+                                  n_iter_no_change=3, solver=SGD(learning_rate=0.5)),
+                    X, y)
+    best_epoch = np.argmin([r["val_loss"] for r in est.history_]) + 1
+    assert best_epoch < est.n_iter_  # the best parameters were restored
+    train, val = ~held_out[0], held_out[0]
+    assert_one_batch_statistics(est, X[train])
+    # the best epoch was validated with these statistics: same loss, same score
+    P = est.predict_proba(X[val])
+    val_loss = -np.mean(np.log(P[np.arange(val.sum()), y[val]]))
+    assert val_loss == pytest.approx(est.history_[best_epoch - 1]["val_loss"],
+                                     rel=1e-12)
+    assert est.score(X[val], y[val]) == est.best_validation_score_
+
+
+def test_float32_input_keeps_parameters_and_statistics_in_float32():
+    X, y = classification_data()
+    est = fit_quiet(bn_classifier(batch_size=16), X.astype(np.float32), y)
+    for array in est.bn_gamma_ + est.bn_beta_ + est.bn_mean_ + est.bn_var_:
+        assert array.dtype == np.float32
+    P = est.predict_proba(X.astype(np.float32))
+    assert P.dtype == np.float32
+    np.testing.assert_allclose(P, manual_forward(est, X.astype(np.float64))[1],
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_sparse_input_fits_as_dense():
+    X, y = classification_data()
+    X[np.abs(X) < 0.8] = 0
+    dense = fit_quiet(bn_classifier(batch_size=16), X, y)
+    csr = fit_quiet(bn_classifier(batch_size=16), sparse.csr_matrix(X), y)
+    for a, b in zip(dense.bn_mean_ + dense.bn_var_, csr.bn_mean_ + csr.bn_var_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(csr.predict_proba(sparse.csr_matrix(X)),
+                               dense.predict_proba(X), rtol=1e-10, atol=1e-14)
+
+
+def test_epsilon_must_be_positive():
+    X, y = classification_data()
+    with pytest.raises(ValueError, match="epsilon"):
+        bn_classifier(batch_norm=BatchNorm(epsilon=0.0)).fit(X, y)

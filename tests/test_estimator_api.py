@@ -1,0 +1,461 @@
+"""The estimators' API: partial_fit, warm_start, weights, dtypes, sparse input,
+target kinds, fitted attributes, history_, verbose output and stopping rules."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.special import expit, softmax
+from sklearn.datasets import make_classification, make_multilabel_classification, \
+    make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_sample_weight
+
+from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn._objective import Objective
+from skopt_nn.schedules import LinearDecay
+from skopt_nn.solvers import SGD, Adam, Momentum
+
+HIDDEN_ACTIVATIONS = {"identity": lambda z: z, "relu": lambda z: np.maximum(z, 0),
+        "tanh": np.tanh, "logistic": expit}
+
+
+@pytest.fixture(autouse=True)
+def _no_convergence_warnings():
+    # Short fits stop at max_iter by design; tests about warnings re-enable them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _classification(n_samples=120, n_classes=3, seed=0):
+    return make_classification(n_samples, 6, n_informative=4, n_redundant=0,
+                               n_classes=n_classes, random_state=seed)
+
+
+def _regression(n_samples=120, n_targets=1, seed=0):
+    X, y = make_regression(n_samples, 6, n_informative=4, n_targets=n_targets,
+                           noise=1.0, random_state=seed)
+    return X, y / y.std(axis=0)
+
+
+def _small(Estimator, **params):
+    defaults = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=32, random_state=0)
+    return Estimator(**{**defaults, **params})
+
+
+def _assert_same_parameters(a, b):
+    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert x.dtype == y.dtype
+        assert np.array_equal(x, y)
+
+
+def _assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+
+# ------------------------------------------------------------------ partial_fit
+def test_partial_fit_runs_one_pass_over_the_rows():
+    X, y = _classification()
+    clf = _small(MLPClassifier, batch_size=32).partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.n_iter_ == 1
+    assert clf.t_ == 120
+    assert clf.solver_state_["step"] == 4  # ceil(120 / 32) updates
+    assert len(clf.loss_curve_) == 1
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_partial_fit_chunks_equal_one_epoch_over_their_concatenation(Estimator):
+    """Two partial_fit calls continue the weights AND the momentum velocity:
+    they make exactly the updates of one unshuffled epoch over both chunks."""
+    X, y = _classification() if Estimator is MLPClassifier else _regression()
+    params = dict(solver=Momentum(learning_rate=0.05), batch_size=20, shuffle=False)
+    chunked = _small(Estimator, **params)
+    extra = {"classes": np.unique(y)} if Estimator is MLPClassifier else {}
+    chunked.partial_fit(X[:60], y[:60], **extra)
+    chunked.partial_fit(X[60:], y[60:])
+    whole = _small(Estimator, max_iter=1, **params).fit(X, y)
+    _assert_same_parameters(chunked, whole)
+    _assert_same_state(chunked.solver_state_, whole.solver_state_)
+    assert chunked.t_ == whole.t_ == 120
+
+
+def test_classifier_partial_fit_requires_classes_on_first_call():
+    X, y = _classification()
+    clf = _small(MLPClassifier)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    assert not hasattr(clf, "coefs_")
+
+
+def test_classifier_partial_fit_accepts_a_chunk_missing_a_class():
+    X, y = _classification()
+    rows = y != 2
+    clf = _small(MLPClassifier).partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+    assert clf.predict_proba(X).shape == (120, 3)
+    assert clf.out_activation_ == "softmax"
+    clf.partial_fit(X, y)  # the missing class arrives later
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+
+
+# ------------------------------------------------------------------- warm_start
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_warm_start_continues_exactly_like_one_longer_fit(Estimator):
+    """Weights, Adam's moments and step count, the random stream and the curves
+    all carry over: 3 + 4 warm-started epochs are bit-identical to 7 epochs."""
+    X, y = _classification() if Estimator is MLPClassifier else _regression()
+    warm = _small(Estimator, warm_start=True, max_iter=3).fit(X, y)
+    warm.set_params(max_iter=4).fit(X, y)
+    once = _small(Estimator, max_iter=7).fit(X, y)
+    _assert_same_parameters(warm, once)
+    _assert_same_state(warm.solver_state_, once.solver_state_)
+    assert warm.loss_curve_ == once.loss_curve_
+    assert (warm.n_iter_, warm.t_) == (once.n_iter_, once.t_) == (7, 7 * 120)
+
+
+def test_warm_start_keeps_state_for_an_equal_new_solver_object():
+    X, y = _classification()
+    schedule = LinearDecay(initial=0.1, tau=50)
+    warm = _small(MLPClassifier, solver=SGD(learning_rate=schedule), warm_start=True,
+                  max_iter=2).fit(X, y)
+    warm.set_params(solver=SGD(learning_rate=LinearDecay(initial=0.1, tau=50)))
+    warm.fit(X, y)
+    assert warm.solver_state_["step"] == 2 * 2 * 4  # the schedule continues
+
+
+def test_warm_start_resets_state_when_solver_hyperparameters_change():
+    """The new Adam starts from zero moments at the previous fit's weights:
+    the warm-started epoch equals Adam run by hand from there."""
+    X, y = _classification()
+    warm = _small(MLPClassifier, solver=Adam(learning_rate=0.01), warm_start=True,
+                  shuffle=False, max_iter=3).fit(X, y)
+    theta = np.concatenate([a.ravel() for pair in zip(warm.coefs_, warm.intercepts_)
+                            for a in pair])
+    warm.set_params(solver=Adam(learning_rate=0.002), max_iter=1).fit(X, y)
+
+    solver = Adam(learning_rate=0.002)
+    state = solver.init_state(theta)
+    objective = Objective(warm._network, alpha=warm.alpha)
+    for start in range(0, 120, 32):
+        rows = slice(start, start + 32)
+        objective.set_batch(X[rows], np.eye(3)[y[rows]])
+        solver.step(theta, objective, state)
+    assert warm.solver_state_["step"] == state["step"] == 4
+    _assert_same_state(warm.solver_state_, state)
+    assert len(warm.loss_curve_) == warm.n_iter_ == 4
+
+
+def test_fit_without_warm_start_starts_over():
+    X, y = _classification()
+    clf = _small(MLPClassifier).fit(X, y)
+    clf.fit(X, y)
+    _assert_same_parameters(clf, _small(MLPClassifier).fit(X, y))
+    assert clf.n_iter_ == 5 and len(clf.loss_curve_) == 5
+
+
+def test_warm_start_solver_parameter_is_never_mutated():
+    X, y = _classification()
+    solver = Adam(learning_rate=0.01)
+    clf = _small(MLPClassifier, solver=solver, warm_start=True).fit(X, y)
+    clf.fit(X, y)
+    assert solver.get_params() == Adam(learning_rate=0.01).get_params()
+    assert clf.solver_ is not solver
+
+
+# --------------------------------------------------------------- sample weights
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("other_weights", ["unit", "random"])
+def test_zero_weight_rows_are_absent(early_stopping, other_weights):
+    X, y = _classification(150)
+    rng = np.random.RandomState(0)
+    weights = np.ones(150) if other_weights == "unit" else rng.uniform(0.5, 2, 150)
+    weights[rng.permutation(150)[:40]] = 0
+    kept = weights > 0
+    params = dict(early_stopping=early_stopping, max_iter=8)
+    with_zeros = _small(MLPClassifier, **params).fit(X, y, sample_weight=weights)
+    without = _small(MLPClassifier, **params).fit(X[kept], y[kept],
+                                                  sample_weight=weights[kept])
+    _assert_same_parameters(with_zeros, without)
+    assert with_zeros.loss_curve_ == without.loss_curve_
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_integer_weights_equal_repeated_rows_with_full_batches(Estimator, solver):
+    X, y = _classification() if Estimator is MLPClassifier else _regression()
+    counts = np.random.RandomState(0).randint(1, 4, size=len(y))
+    X_rep, y_rep = np.repeat(X, counts, axis=0), np.repeat(y, counts, axis=0)
+    weighted = _small(Estimator, solver=solver, batch_size=len(y), max_iter=20)
+    weighted.fit(X, y, sample_weight=counts)
+    repeated = _small(Estimator, solver=solver, batch_size=len(y_rep), max_iter=20)
+    repeated.fit(X_rep, y_rep)
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_,
+                    repeated.coefs_ + repeated.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-12)
+
+
+def test_partial_fit_sample_weight_equals_repeated_rows():
+    X, y = _regression()
+    counts = np.random.RandomState(1).randint(1, 4, size=len(y))
+    X_rep, y_rep = np.repeat(X, counts, axis=0), np.repeat(y, counts)
+    weighted = _small(MLPRegressor, batch_size=len(y))
+    repeated = _small(MLPRegressor, batch_size=len(y_rep))
+    for _ in range(3):
+        weighted.partial_fit(X, y, sample_weight=counts)
+        repeated.partial_fit(X_rep, y_rep)
+    for a, b in zip(weighted.coefs_, repeated.coefs_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-12)
+
+
+def test_uniform_weight_c_scales_the_penalty_to_alpha_over_c():
+    """The objective is sum(w L) / sum(w) + alpha / (2 sum(w)) ||W||^2: weights
+    all equal to c leave the mean loss and divide the penalty by c."""
+    X, y = _regression()
+    weighted = _small(MLPRegressor, solver="sgd", batch_size=120, max_iter=3, alpha=0.3)
+    weighted.fit(X, y, sample_weight=np.full(120, 3.0))
+    unweighted = _small(MLPRegressor, solver="sgd", batch_size=120, max_iter=3,
+                        alpha=0.1).fit(X, y)
+    np.testing.assert_allclose(weighted.loss_curve_, unweighted.loss_curve_, rtol=1e-12)
+    for a, b in zip(weighted.coefs_, unweighted.coefs_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("class_weight", [{0: 1.0, 1: 3.0, 2: 0.5}, "balanced"])
+def test_class_weight_equals_the_corresponding_sample_weight(class_weight):
+    X, y = _classification()
+    y = np.where(np.arange(len(y)) < 20, 2, y)  # unbalanced classes
+    by_class = _small(MLPClassifier, class_weight=class_weight).fit(X, y)
+    weights = compute_sample_weight(class_weight, y)
+    by_sample = _small(MLPClassifier).fit(X, y, sample_weight=weights)
+    _assert_same_parameters(by_class, by_sample)
+
+
+def test_class_weight_multiplies_sample_weight():
+    X, y = _classification()
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
+    both = _small(MLPClassifier, class_weight={0: 2.0, 1: 1.0, 2: 0.5})
+    both.fit(X, y, sample_weight=sw)
+    product = _small(MLPClassifier).fit(
+        X, y, sample_weight=sw * np.array([2.0, 1.0, 0.5])[y])
+    _assert_same_parameters(both, product)
+
+
+# ------------------------------------------------------------- dtypes, sparse
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_float32_input_trains_and_predicts_in_float32(Estimator):
+    X, y = _classification() if Estimator is MLPClassifier else _regression()
+    est = _small(Estimator).fit(X.astype(np.float32), y)
+    assert est.coefs_[0].dtype == np.float32
+    assert est.intercepts_[-1].dtype == np.float32
+    for value in est.solver_state_.values():  # Adam's moments
+        assert not isinstance(value, np.ndarray) or value.dtype == np.float32
+    out = est.predict_proba(X.astype(np.float32)) if Estimator is MLPClassifier \
+        else est.predict(X.astype(np.float32))
+    assert out.dtype == np.float32
+    assert np.isfinite(est.loss_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_float64_and_integer_input_train_in_float64(dtype):
+    X, y = _classification()
+    clf = _small(MLPClassifier).fit(np.round(X * 10).astype(dtype), y)
+    assert clf.coefs_[0].dtype == np.float64
+    assert clf.predict_proba(X).dtype == np.float64
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_sparse_input_gives_the_dense_result(Estimator, fmt):
+    X, y = _classification() if Estimator is MLPClassifier else _regression()
+    X[np.abs(X) < 0.8] = 0  # really sparse
+    Xs = sparse.csr_matrix(X) if fmt == "csr" else sparse.csc_matrix(X)
+    dense = _small(Estimator, max_iter=10).fit(X, y)
+    sparse_fit = _small(Estimator, max_iter=10).fit(Xs, y)
+    for a, b in zip(dense.coefs_ + dense.intercepts_,
+                    sparse_fit.coefs_ + sparse_fit.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dense.predict(X), sparse_fit.predict(Xs),
+                               rtol=0, atol=1e-10)
+
+
+# --------------------------------------------------------------- target kinds
+def _manual_forward(est, X):
+    """Reproduce the network from coefs_/intercepts_ alone."""
+    a = X
+    for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+        z = a @ w + b
+        a = HIDDEN_ACTIVATIONS[est.activation](z) if i < len(est.coefs_) - 1 else z
+    return z
+
+
+def test_multiclass_predict_proba_is_softmax_of_the_fitted_network():
+    X, y = _classification()
+    clf = _small(MLPClassifier).fit(X, y)
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P, softmax(_manual_forward(clf, X), axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[P.argmax(axis=1)])
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(P), rtol=1e-12)
+
+
+def test_binary_classifier_has_one_logistic_output():
+    X, y = _classification(n_classes=2)
+    labels = np.array(["no", "yes"])[y]
+    clf = _small(MLPClassifier).fit(X, labels)
+    assert clf.n_outputs_ == 1 and clf.out_activation_ == "logistic"
+    p = expit(_manual_forward(clf, X)[:, 0])
+    np.testing.assert_allclose(clf.predict_proba(X), np.c_[1 - p, p], rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), np.where(p > 0.5, "yes", "no"))
+
+
+def test_multilabel_indicator_targets():
+    X, Y = make_multilabel_classification(120, 6, n_classes=4, random_state=0)
+    clf = _small(MLPClassifier).fit(X, Y)
+    P = clf.predict_proba(X)
+    assert P.shape == (120, 4) and clf.out_activation_ == "logistic"
+    np.testing.assert_allclose(P, expit(_manual_forward(clf, X)), rtol=1e-12)
+    assert not np.allclose(P.sum(axis=1), 1)  # independent labels
+    np.testing.assert_array_equal(clf.predict(X), (P > 0.5).astype(int))
+
+
+def test_multi_output_regression():
+    X, Y = _regression(n_targets=3)
+    reg = _small(MLPRegressor).fit(X, Y)
+    assert reg.n_outputs_ == 3
+    np.testing.assert_allclose(reg.predict(X), _manual_forward(reg, X), rtol=1e-12)
+    assert _small(MLPRegressor).fit(X, Y[:, 0]).predict(X).shape == (120,)
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_no_hidden_layer_is_a_linear_model(Estimator):
+    X, y = _classification() if Estimator is MLPClassifier else _regression()
+    est = _small(Estimator, hidden_layer_sizes=()).fit(X, y)
+    assert est.n_layers_ == 2
+    assert len(est.coefs_) == 1 and est.coefs_[0].shape == (6, est.n_outputs_)
+    logits = X @ est.coefs_[0] + est.intercepts_[0]
+    if Estimator is MLPClassifier:
+        np.testing.assert_allclose(est.predict_proba(X), softmax(logits, axis=1),
+                                   rtol=1e-12)
+    else:
+        np.testing.assert_allclose(est.predict(X), logits[:, 0], rtol=1e-12)
+
+
+def test_coefs_are_views_into_one_flat_vector_updated_by_training():
+    X, y = _classification()
+    clf = _small(MLPClassifier, max_iter=1).partial_fit(X, y, classes=[0, 1, 2])
+    held = clf.coefs_[0]
+    before = held.copy()
+    clf.partial_fit(X, y)
+    assert clf.coefs_[0] is held  # updated in place, not replaced
+    assert not np.array_equal(held, before)
+
+
+# ------------------------------------------------------------------ history_
+def test_history_records_one_sane_entry_per_epoch():
+    X, y = _classification()
+    schedule = LinearDecay(initial=0.05, final=0.01, tau=10)
+    clf = _small(MLPClassifier, solver=SGD(learning_rate=schedule)).fit(X, y)
+    assert len(clf.history_) == clf.n_iter_ == 5
+    for epoch, record in enumerate(clf.history_, start=1):
+        assert set(record) == {"epoch", "loss", "val_loss", "val_score",
+                               "learning_rate", "grad_norm", "seconds"}
+        assert record["epoch"] == epoch
+        assert record["seconds"] >= 0
+        assert np.isfinite(record["grad_norm"]) and record["grad_norm"] > 0
+        assert record["val_loss"] is None and record["val_score"] is None
+        # the rate of the next update: 4 updates per epoch on the schedule
+        assert record["learning_rate"] == pytest.approx(schedule(4 * epoch), rel=1e-12)
+    assert [r["loss"] for r in clf.history_] == clf.loss_curve_
+    assert clf.loss_ == clf.loss_curve_[-1]
+    assert clf.best_loss_ == min(clf.loss_curve_)
+
+
+def test_history_records_validation_with_early_stopping():
+    X, y = _classification(200)
+    clf = _small(MLPClassifier, early_stopping=True, max_iter=6).fit(X, y)
+    assert [r["val_score"] for r in clf.history_] == clf.validation_scores_
+    assert all(0 <= r["val_score"] <= 1 and r["val_loss"] > 0 for r in clf.history_)
+    assert clf.best_validation_score_ in clf.validation_scores_
+
+
+def test_history_learning_rate_is_the_solvers_constant_rate():
+    X, y = _classification()
+    clf = _small(MLPClassifier, solver=Adam(learning_rate=0.003)).fit(X, y)
+    assert all(r["learning_rate"] == 0.003 for r in clf.history_)
+
+
+def test_verbose_prints_one_line_per_epoch(capsys):
+    X, y = _classification()
+    clf = _small(MLPClassifier, verbose=True).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == clf.n_iter_
+    for epoch, (line, loss) in enumerate(zip(lines, clf.loss_curve_), start=1):
+        assert line == f"Iteration {epoch}, loss = {loss:.8f}"
+
+
+def test_verbose_prints_validation_score_and_stopping_reason(capsys):
+    X, y = _classification(200)
+    clf = _small(MLPClassifier, verbose=True, early_stopping=True, tol=10.0,
+                 n_iter_no_change=2, max_iter=50).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    pattern = r"Iteration \d+, loss = \d+\.\d{8}, validation score = \d\.\d{6}"
+    assert all(re.fullmatch(pattern, line) for line in lines[:-1])
+    assert lines[-1].startswith("Validation score did not improve more than tol=10.0")
+    assert len(lines) == clf.n_iter_ + 1
+
+
+# ------------------------------------------------------------ stopping rules
+def test_n_iter_and_t_count_epochs_and_samples():
+    X, y = _regression()
+    reg = _small(MLPRegressor, max_iter=4).fit(X, y)
+    assert (reg.n_iter_, reg.t_) == (4, 480)
+    reg.partial_fit(X[:50], y[:50])
+    assert (reg.n_iter_, reg.t_) == (5, 530)
+
+
+def test_early_stopping_restores_the_best_validated_parameters():
+    """The final parameters are those at the epoch of lowest validation loss: a
+    rerun stopped at that epoch (same seed, so same split and shuffles) ends on
+    bit-identical parameters."""
+    X, y = _classification(200, seed=3)
+    params = dict(hidden_layer_sizes=(32,), early_stopping=True, max_iter=60,
+                  solver=Adam(learning_rate=0.05), n_iter_no_change=5)
+    full = _small(MLPClassifier, **params).fit(X, y)
+    val_losses = [r["val_loss"] for r in full.history_]
+    best_epoch = int(np.argmin(val_losses)) + 1
+    assert best_epoch < full.n_iter_, "training must go past its best epoch"
+    params["max_iter"] = best_epoch
+    truncated = _small(MLPClassifier, **params).fit(X, y)
+    _assert_same_parameters(full, truncated)
+    assert full.best_validation_score_ == full.validation_scores_[best_epoch - 1]
+
+
+def test_convergence_warning_at_max_iter():
+    X, y = _classification()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning,
+                           match=r"Maximum iterations \(3\) reached"):
+            _small(MLPClassifier, max_iter=3).fit(X, y)
+
+
+def test_no_convergence_warning_when_the_loss_stops_improving():
+    X, y = _classification()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = _small(MLPClassifier, tol=10.0, n_iter_no_change=3, max_iter=50)
+        clf.fit(X, y)
+    # the first epoch improves on +inf, then 3 + 1 epochs without progress
+    assert clf.n_iter_ == 5
+
+
+def test_partial_fit_never_warns_about_max_iter():
+    X, y = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _small(MLPRegressor, max_iter=1).partial_fit(X, y).partial_fit(X, y)

@@ -1,0 +1,246 @@
+"""The speed-oriented code paths give the same answers as the plain ones.
+
+Covered: the fused loss-and-gradient of the output layer, per-minibatch row
+gathering, the light validation of partial_fit, blocked inference, the scoped
+BLAS thread limit, and a fit's memory not growing with a copy of the data.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.special import expit, logsumexp, softmax
+from sklearn.datasets import load_digits, make_classification
+from threadpoolctl import threadpool_info
+
+from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn._data import Minibatches
+from skopt_nn._losses import LOSS_AND_DELTA, LOSSES
+from skopt_nn.solvers import SGD, Adam, Solver
+
+# short fits on purpose: they stop at max_iter
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16, y
+
+
+# ------------------------------------------------------------- output layer
+def test_softmax_loss_and_delta_match_logsumexp_and_softmax():
+    rng = np.random.default_rng(0)
+    z = 30 * rng.standard_normal((50, 7))
+    z[0] = [1000, -1000, 0, 0, 0, 0, 0]  # overflow-prone logits stay exact
+    Y = np.eye(7)[rng.integers(0, 7, 50)]
+    delta = np.empty_like(z)
+    loss = LOSS_AND_DELTA["softmax"](z, Y, delta)
+    np.testing.assert_allclose(loss, logsumexp(z, axis=1) - (z * Y).sum(axis=1),
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(delta, softmax(z, axis=1) - Y, rtol=1e-13, atol=1e-15)
+
+
+def test_logistic_loss_and_delta_match_the_formula():
+    rng = np.random.default_rng(1)
+    z, Y = 5 * rng.standard_normal((40, 3)), rng.integers(0, 2, (40, 3)).astype(float)
+    delta = np.empty_like(z)
+    loss = LOSS_AND_DELTA["logistic"](z, Y, delta)
+    p = expit(z)
+    expected = -(Y * np.log(p) + (1 - Y) * np.log1p(-p)).sum(axis=1)
+    np.testing.assert_allclose(loss, expected, rtol=1e-10)
+    np.testing.assert_allclose(delta, p - Y, rtol=1e-14, atol=1e-15)
+
+
+def test_squared_loss_and_delta_match_the_formula():
+    rng = np.random.default_rng(2)
+    z, Y = rng.standard_normal((30, 2)), rng.standard_normal((30, 2))
+    delta = np.empty_like(z)
+    loss = LOSS_AND_DELTA["identity"](z, Y, delta)
+    np.testing.assert_allclose(loss, 0.5 * ((z - Y) ** 2).sum(axis=1), rtol=1e-14)
+    np.testing.assert_array_equal(delta, z - Y)
+    np.testing.assert_array_equal(LOSSES["identity"](z, Y), loss)
+
+
+def test_loss_accepts_uint8_indicators():
+    z = np.array([[2.0, -1.0, 0.5]])
+    Y = np.array([[0, 1, 0]], dtype=np.uint8)
+    np.testing.assert_array_equal(LOSSES["softmax"](z, Y),
+                                  LOSSES["softmax"](z, Y.astype(float)))
+
+
+# ------------------------------------------------------------------ batches
+@pytest.mark.parametrize("to_sparse", [False, True])
+def test_minibatches_gather_the_rows_in_order(to_sparse):
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((23, 4)), np.eye(3, dtype=np.uint8)[rng.integers(0, 3, 23)]
+    w = rng.random(23)
+    order = rng.permutation(23)
+    batches = Minibatches(sparse.csr_matrix(X) if to_sparse else X, Y, w, batch_rows=5)
+    # a batch lives in reused buffers until the next one: copy as it comes
+    got = [(Xb.toarray() if to_sparse else Xb.copy(), Yb.copy(), wb)
+           for Xb, Yb, wb in batches.epoch(order)]
+    assert [b[0].shape[0] for b in got] == [5, 5, 5, 5, 3]
+    np.testing.assert_array_equal(np.vstack([b[0] for b in got]), X[order])
+    np.testing.assert_array_equal(np.vstack([b[1] for b in got]), Y[order])
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in got]), w[order])
+
+
+def test_minibatches_give_targets_in_the_dtype_of_x():
+    X = np.ones((6, 2), dtype=np.float32)
+    Y = np.eye(2, dtype=np.uint8)[[0, 1, 0, 1, 1, 0]]
+    for order in (None, np.arange(6)[::-1]):
+        for _, Yb, _ in Minibatches(X, Y, None, 4).epoch(order):
+            assert Yb.dtype == np.float32
+
+
+def test_fit_does_not_copy_the_training_set():
+    X, y = make_classification(20_000, 50, n_classes=3, n_informative=10, random_state=0)
+    clf = MLPClassifier((16,), max_iter=1, random_state=0)
+    tracemalloc.start()
+    try:
+        clf.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 4  # X is 8 MB; a shuffled copy would exceed it
+
+
+# -------------------------------------------------------------- partial_fit
+def _stream(estimator, X, y, classes=None, as_list=False, calls=12):
+    for k in range(calls):
+        rows = slice(32 * k, 32 * k + 32)
+        Xk, yk = (X[rows].tolist(), y[rows].tolist()) if as_list else (X[rows], y[rows])
+        estimator.partial_fit(Xk, yk, **({} if classes is None else {"classes": classes}))
+    return estimator
+
+
+@pytest.mark.parametrize("pass_classes_every_call", [False, True])
+def test_partial_fit_light_validation_gives_the_full_paths_result(
+        digits, pass_classes_every_call):
+    X, y = digits
+    classes = np.arange(10)
+    first = MLPClassifier((20,), random_state=0).partial_fit(X[:32], y[:32], classes)
+    light = _stream(first, X[32:], y[32:], classes if pass_classes_every_call else None)
+    second = MLPClassifier((20,), random_state=0).partial_fit(X[:32], y[:32], classes)
+    full = _stream(second, X[32:], y[32:], as_list=True)  # lists: full validation
+    np.testing.assert_array_equal(light._theta, full._theta)
+    assert light.loss_curve_ == full.loss_curve_
+
+
+def test_regressor_partial_fit_light_validation_gives_the_full_paths_result(digits):
+    X, y = digits
+    target = y / 10.0
+    a = _stream(MLPRegressor((8,), random_state=0), X, target)
+    b = _stream(MLPRegressor((8,), random_state=0), X, target, as_list=True)
+    np.testing.assert_array_equal(a._theta, b._theta)
+
+
+def test_partial_fit_rejects_an_unknown_label_after_the_first_call(digits):
+    X, y = digits
+    clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
+    with pytest.raises(ValueError, match="classes not in"):
+        clf.partial_fit(X[:4], np.array([0, 1, 2, 11]))
+
+
+def test_partial_fit_rejects_nan_after_the_first_call(digits):
+    X, y = digits
+    clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
+    bad = X[:4].copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.partial_fit(bad, y[:4])
+
+
+def test_partial_fit_rejects_a_wrong_number_of_features(digits):
+    X, y = digits
+    clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:4, :10], y[:4])
+
+
+def test_partial_fit_keeps_the_solver_state_while_hyperparameters_are_unchanged(digits):
+    X, y = digits
+    clf = MLPClassifier((8,), solver=Adam(), random_state=0)
+    clf.partial_fit(X[:32], y[:32], np.arange(10))
+    clf.partial_fit(X[32:64], y[32:64])
+    assert clf.solver_state_["step"] == 2
+
+
+def test_partial_fit_resets_the_solver_state_when_a_nested_hyperparameter_changes(digits):
+    X, y = digits
+    clf = MLPClassifier((8,), solver=Adam(), random_state=0)
+    clf.partial_fit(X[:32], y[:32], np.arange(10))
+    clf.set_params(solver__learning_rate=0.01)  # mutates the same solver object
+    clf.partial_fit(X[32:64], y[32:64])
+    assert clf.solver_state_["step"] == 1
+    assert clf.solver_.learning_rate == 0.01
+
+
+# ---------------------------------------------------------------- inference
+def _relu_net_proba(clf, X):
+    a = X
+    for W, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
+        a = np.maximum(a @ W + b, 0)
+    return softmax(a @ clf.coefs_[-1] + clf.intercepts_[-1], axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_predict_proba_matches_the_formula_on_many_rows(dtype):
+    X, y = make_classification(9000, 20, n_classes=3, n_informative=5, random_state=0)
+    X = X.astype(dtype)
+    clf = MLPClassifier((300,), max_iter=2, random_state=0).fit(X[:1000], y[:1000])
+    P = clf.predict_proba(X)  # several row blocks for this width
+    assert P.dtype == dtype
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(P, _relu_net_proba(clf, X.astype(np.float64)),
+                               rtol=rtol, atol=rtol)
+
+
+def test_blocked_predict_with_batch_norm_matches_the_documented_formula(digits):
+    X, y = digits
+    clf = MLPClassifier((200,), batch_norm=BatchNorm(epsilon=1e-3), max_iter=3,
+                        random_state=0).fit(X, y)
+    Xbig = np.tile(X, (4, 1))  # several row blocks of inference
+    z = Xbig @ clf.coefs_[0] + clf.intercepts_[0]
+    a = np.maximum(clf.bn_gamma_[0] * (z - clf.bn_mean_[0]) /
+                   np.sqrt(clf.bn_var_[0] + 1e-3) + clf.bn_beta_[0], 0)
+    expected = softmax(a @ clf.coefs_[1] + clf.intercepts_[1], axis=1)
+    np.testing.assert_allclose(clf.predict_proba(Xbig), expected, rtol=1e-10, atol=1e-12)
+
+
+# -------------------------------------------------------------- BLAS threads
+class _RecordThreads(Solver):
+    """SGD that records the BLAS thread counts it runs under."""
+
+    def __init__(self, learning_rate=0.01):
+        self.learning_rate = learning_rate
+
+    def step(self, theta, objective, state):
+        state.setdefault("threads", []).append(_blas_threads())
+        return SGD(self.learning_rate).step(theta, objective, state)
+
+
+def _blas_threads():
+    return sorted(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_small_problems_train_on_one_blas_thread_and_restore_the_setting(digits):
+    X, y = digits
+    before = _blas_threads()
+    clf = MLPClassifier((16,), solver=_RecordThreads(), max_iter=1,
+                        random_state=0).fit(X, y)
+    assert all(t == [1] * len(before) for t in clf.solver_state_["threads"])
+    assert _blas_threads() == before
+
+
+def test_large_problems_keep_the_users_blas_threads():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((200, 200)), rng.integers(0, 2, 200)
+    before = _blas_threads()
+    clf = MLPClassifier((200,), solver=_RecordThreads(), max_iter=1,
+                        random_state=0).fit(X, y)
+    assert clf.solver_state_["threads"] == [before]
+    assert _blas_threads() == before

@@ -1,0 +1,328 @@
+"""Bad input gets a clear error (scikit-learn's wording where it has one), and a
+fitted estimator whose refit or partial_fit fails is left exactly as it was.
+Divergence is reported, and the estimator still predicts finite values."""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+
+from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn.solvers import SGD, Adam, Solver
+
+
+@pytest.fixture(autouse=True)
+def _no_convergence_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _data(n_samples=60):
+    return make_classification(n_samples, 5, n_informative=3, n_redundant=0,
+                               n_classes=3, random_state=0)
+
+
+def _fitted(Estimator=MLPClassifier, **params):
+    X, y = _data()
+    defaults = dict(hidden_layer_sizes=(4,), max_iter=3, batch_size=16,
+                    random_state=0)
+    return Estimator(**{**defaults, **params}).fit(X, y)
+
+
+# ------------------------------------------------------------ deep snapshots
+def _assert_same(a, b, where="estimator"):
+    """Recursive equality of fitted state: arrays bit for bit, with dtypes."""
+    assert type(a) is type(b), where
+    if isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), where
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, np.random.RandomState):
+        _assert_same(a.get_state(), b.get_state(), f"{where}.get_state()")
+    elif isinstance(a, BaseEstimator):
+        _assert_same(a.get_params(deep=False), b.get_params(deep=False), where)
+    elif hasattr(a, "__dict__"):  # the network: everything but scratch buffers
+        da = {k: v for k, v in vars(a).items() if k != "_workspaces"}
+        db = {k: v for k, v in vars(b).items() if k != "_workspaces"}
+        _assert_same(da, db, where)
+    elif isinstance(a, float) and np.isnan(a):
+        assert np.isnan(b), where
+    else:
+        assert a == b, where
+
+
+def _fitted_state(est):
+    """Everything but the constructor parameters (which set_params may change)."""
+    return {k: v for k, v in vars(est).items() if k not in est.get_params(deep=False)}
+
+
+def _assert_unchanged_by_failure(est, action, error, match):
+    snapshot = copy.deepcopy(_fitted_state(est))
+    views = [w for w in est.coefs_]
+    with pytest.raises(error, match=match):
+        action(est)
+    _assert_same(_fitted_state(est), snapshot)
+    # the attributes are still views into the flat vector, the very same arrays
+    assert all(a is b for a, b in zip(est.coefs_, views))
+    assert all(np.shares_memory(w, est._theta) for w in est.coefs_)
+
+
+# ----------------------------------------------------------------- bad data
+X_GOOD, Y_GOOD = _data()
+X_NAN = X_GOOD.copy()
+X_NAN[3, 2] = np.nan
+X_INF = X_GOOD.copy()
+X_INF[5, 0] = np.inf
+
+
+@pytest.mark.parametrize("X, match", [(X_NAN, "Input X contains NaN"),
+                                      (X_INF, "Input X contains infinity")])
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_fit_rejects_nan_and_inf(Estimator, X, match):
+    with pytest.raises(ValueError, match=match):
+        Estimator().fit(X, Y_GOOD)
+
+
+def test_predict_rejects_nan():
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _fitted().predict(X_NAN)
+
+
+def test_regressor_rejects_nan_targets():
+    y = Y_GOOD.astype(float)
+    y[0] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        MLPRegressor().fit(X_GOOD, y)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
+def test_predict_rejects_wrong_number_of_features(method):
+    clf = _fitted()
+    args = (X_GOOD[:, :4],) if method != "score" else (X_GOOD[:, :4], Y_GOOD)
+    with pytest.raises(ValueError, match="X has 4 features, but MLPClassifier is "
+                                         "expecting 5 features as input"):
+        getattr(clf, method)(*args)
+
+
+def test_fit_rejects_a_single_class():
+    with pytest.raises(ValueError, match="at least 2 classes in the data, but the "
+                                         "data contains only one class"):
+        MLPClassifier().fit(X_GOOD, np.zeros(60))
+
+
+def test_fit_rejects_inconsistent_lengths():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        MLPClassifier().fit(X_GOOD, Y_GOOD[:50])
+
+
+def test_fit_rejects_wrong_length_sample_weight():
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(50,\), "
+                                         r"expected \(60,\)"):
+        MLPClassifier().fit(X_GOOD, Y_GOOD, sample_weight=np.ones(50))
+
+
+def test_fit_rejects_negative_sample_weight():
+    weights = np.ones(60)
+    weights[7] = -0.5
+    with pytest.raises(ValueError, match="Negative values in data passed to "
+                                         "`sample_weight`"):
+        MLPClassifier().fit(X_GOOD, Y_GOOD, sample_weight=weights)
+
+
+def test_fit_rejects_all_zero_sample_weight():
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        MLPRegressor().fit(X_GOOD, Y_GOOD, sample_weight=np.zeros(60))
+
+
+def test_early_stopping_rejects_too_few_rows_to_validate():
+    with pytest.raises(ValueError, match="validation split of early_stopping left "
+                                         "no rows to validate on"):
+        MLPClassifier(early_stopping=True).fit(X_GOOD[:2], [0, 1])
+
+
+# ------------------------------------------------------- bad hyperparameters
+BAD_PARAMETERS = [
+    ("hidden_layer_sizes", 0, "The 'hidden_layer_sizes' parameter"),
+    ("hidden_layer_sizes", (4, 0), "hidden_layer_sizes must be > 0"),
+    ("hidden_layer_sizes", (4, 2.5), "hidden_layer_sizes must be > 0"),
+    ("activation", "softplus", "The 'activation' parameter"),
+    ("solver", "bfgs", "The 'solver' parameter"),
+    ("solver", object(), "The 'solver' parameter"),
+    ("batch_norm", "yes", "The 'batch_norm' parameter"),
+    ("alpha", -1.0, "The 'alpha' parameter"),
+    ("batch_size", 0, "The 'batch_size' parameter"),
+    ("max_iter", 0, "The 'max_iter' parameter"),
+    ("tol", -1e-3, "The 'tol' parameter"),
+    ("n_iter_no_change", 0, "The 'n_iter_no_change' parameter"),
+    ("early_stopping", "no", "The 'early_stopping' parameter"),
+    ("validation_fraction", 1.0, "The 'validation_fraction' parameter"),
+    ("shuffle", None, "The 'shuffle' parameter"),
+    ("random_state", "seed", "The 'random_state' parameter"),
+    ("verbose", "loud", "The 'verbose' parameter"),
+    ("warm_start", 1.5, "The 'warm_start' parameter"),
+    ("max_grad_norm", 0.0, "The 'max_grad_norm' parameter"),
+]
+NESTED_BAD_PARAMETERS = [
+    ("solver", SGD(learning_rate=-1), "The 'learning_rate' parameter of SGD"),
+    ("solver", Adam(beta_1=1.5), "The 'beta_1' parameter of Adam"),
+    ("batch_norm", BatchNorm(epsilon=-1), "The 'epsilon' parameter of BatchNorm"),
+    ("batch_norm", BatchNorm(momentum=2.0), "The 'momentum' parameter of BatchNorm"),
+]
+
+
+def _ids(cases):
+    return [f"{name}={value!r}"[:40] for name, value, _ in cases]
+
+
+@pytest.mark.parametrize("name, value, match", BAD_PARAMETERS + NESTED_BAD_PARAMETERS,
+                         ids=_ids(BAD_PARAMETERS + NESTED_BAD_PARAMETERS))
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_invalid_hyperparameter_is_rejected_at_fit(Estimator, name, value, match):
+    with pytest.raises(ValueError, match=match):
+        Estimator(**{name: value}).fit(X_GOOD, Y_GOOD)
+
+
+@pytest.mark.parametrize("Estimator, name, value, match", [
+    (MLPClassifier, "class_weight", "uniform", "The 'class_weight' parameter"),
+    (MLPRegressor, "loss", "absolute_error", "The 'loss' parameter"),
+])
+def test_invalid_estimator_specific_hyperparameter_is_rejected(Estimator, name, value,
+                                                               match):
+    with pytest.raises(ValueError, match=match):
+        Estimator(**{name: value}).fit(X_GOOD, Y_GOOD)
+
+
+def test_invalid_hyperparameter_is_rejected_at_first_partial_fit():
+    with pytest.raises(ValueError, match="The 'alpha' parameter"):
+        MLPRegressor(alpha=-1).partial_fit(X_GOOD, Y_GOOD)
+
+
+# -------------------------------------- failures leave the estimator unchanged
+FAILURES = {
+    "refit_nan": (lambda e: e.fit(X_NAN, Y_GOOD), ValueError, "NaN"),
+    "refit_invalid_alpha": (lambda e: e.set_params(alpha=-1).fit(X_GOOD, Y_GOOD),
+                            ValueError, "'alpha' parameter"),
+    "refit_invalid_solver_hyperparameter": (
+        lambda e: e.set_params(solver=SGD(learning_rate=-1)).fit(X_GOOD, Y_GOOD),
+        ValueError, "'learning_rate' parameter"),
+    "refit_invalid_batch_norm": (
+        lambda e: e.set_params(batch_norm=BatchNorm(epsilon=0)).fit(X_GOOD, Y_GOOD),
+        ValueError, "'epsilon' parameter"),
+    "refit_wrong_sample_weight": (
+        lambda e: e.fit(X_GOOD, Y_GOOD, sample_weight=np.ones(3)), ValueError,
+        "sample_weight.shape"),
+    "refit_one_class": (lambda e: e.fit(X_GOOD, np.ones(60)), ValueError,
+                        "only one class"),
+    "partial_fit_wrong_features": (lambda e: e.partial_fit(X_GOOD[:, :3], Y_GOOD),
+                                   ValueError, "X has 3 features"),
+    "partial_fit_unknown_label": (lambda e: e.partial_fit(X_GOOD, Y_GOOD + 1),
+                                  ValueError, "classes not in `self.classes_`"),
+    "partial_fit_other_classes": (
+        lambda e: e.partial_fit(X_GOOD, Y_GOOD, classes=[0, 1, 2, 3]), ValueError,
+        "is not the same as on last call"),
+    "partial_fit_negative_weight": (
+        lambda e: e.partial_fit(X_GOOD, Y_GOOD, sample_weight=-np.ones(60)),
+        ValueError, "Negative values"),
+    "warm_start_other_architecture": (
+        lambda e: e.set_params(warm_start=True, hidden_layer_sizes=(5,))
+        .fit(X_GOOD, Y_GOOD), ValueError, "hidden_layer_sizes and the number of "
+        "outputs cannot change"),
+    "warm_start_switch_batch_norm": (
+        lambda e: e.set_params(warm_start=True, batch_norm=True).fit(X_GOOD, Y_GOOD),
+        ValueError, "batch_norm cannot be switched"),
+    "warm_start_early_stopping_too_few_rows": (
+        lambda e: e.set_params(warm_start=True, early_stopping=True)
+        .fit(X_GOOD[:2], Y_GOOD[:2]), ValueError, "no rows to validate on"),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_failed_refit_or_partial_fit_leaves_estimator_unchanged(failure):
+    action, error, match = FAILURES[failure]
+    est = _fitted(MLPClassifier, solver=Adam(learning_rate=0.01))
+    _assert_unchanged_by_failure(est, action, error, match)
+
+
+def test_failed_warm_start_keeps_batch_norm_configuration():
+    """The network's BN epsilon is switched before the validation split fails."""
+    est = _fitted(MLPClassifier, batch_norm=BatchNorm(epsilon=1e-5))
+    action = (lambda e: e.set_params(warm_start=True, early_stopping=True,
+                                     batch_norm=BatchNorm(epsilon=1e-2))
+              .fit(X_GOOD[:2], Y_GOOD[:2]))
+    _assert_unchanged_by_failure(est, action, ValueError, "no rows to validate on")
+    assert est._network.bn_epsilon == 1e-5
+
+
+class _FailingSolver(Solver):
+    """SGD that raises at update number ``fail_at`` (counted since init_state)."""
+
+    def __init__(self, fail_at=14):
+        self.fail_at = fail_at
+
+    def init_state(self, theta):
+        return {"step": 0, "gradient_sum": np.zeros_like(theta)}
+
+    def step(self, theta, objective, state):
+        if state["step"] == self.fail_at:
+            raise FloatingPointError("solver failure in the middle of training")
+        loss, grad = objective(theta)
+        theta -= 0.01 * grad
+        state["gradient_sum"] += grad
+        state["step"] += 1
+        return loss
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_failure_in_the_middle_of_training_leaves_estimator_unchanged(how):
+    """The first fit makes 3 epochs x 4 updates; the next pass fails after 2 more,
+    having already moved the weights, the state, the random stream and the
+    curves."""
+    X, y = _data()
+    est = _fitted(MLPClassifier, solver=_FailingSolver(fail_at=14), warm_start=True)
+    assert est.solver_state_["step"] == 12
+    action = (lambda e: e.fit(X, y)) if how == "warm_start" \
+        else (lambda e: e.partial_fit(X, y))
+    _assert_unchanged_by_failure(est, action, FloatingPointError, "solver failure")
+
+
+# --------------------------------------------------------------- divergence
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_divergence_warns_and_keeps_finite_predictions(Estimator, early_stopping):
+    X, y = _data(200)
+    est = Estimator(hidden_layer_sizes=(8,), solver=SGD(learning_rate=1e4),
+                    early_stopping=early_stopping, max_iter=50, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch"):
+        est.fit(X, y)
+    assert est.history_[-1]["diverged"] is True
+    assert all(np.isfinite(est.loss_curve_))
+    assert np.isfinite(est.predict(X).astype(float)).all()
+    if Estimator is MLPClassifier:
+        assert np.isfinite(est.predict_proba(X)).all()
+    assert all(np.isfinite(w).all() for w in est.coefs_)
+
+
+def test_divergence_restores_the_lowest_loss_parameters():
+    """Full-batch SGD with a huge step: the loss only grows after the first
+    step, so the best parameters are the initial ones."""
+    X, y = _data(200)
+    params = dict(hidden_layer_sizes=(8,), batch_size=200, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        diverged = MLPRegressor(solver=SGD(learning_rate=1e4), max_iter=50,
+                                **params).fit(X, y)
+    untrained = MLPRegressor(solver=SGD(learning_rate=1e-300), max_iter=1,
+                             **params).fit(X, y)
+    for a, b in zip(diverged.coefs_, untrained.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,142 @@
+r"""Without hidden layers the MLP is a linear model: it reaches scikit-learn's.
+
+Correspondence of the objectives. With ``hidden_layer_sizes=()``, weights ``W``,
+unpenalized intercept ``b`` and sample weights :math:`w_i` (all 1 if not given),
+the estimator minimizes
+
+.. math::
+    J(W, b) = \frac{\sum_i w_i L_i}{\sum_i w_i} + \frac{\alpha}{2 \sum_i w_i} \|W\|^2 .
+
+Multiplying by the constant :math:`\sum_i w_i` does not move the minimizer:
+
+* cross-entropy (softmax or logistic output):
+  :math:`\sum_i w_i L_i + \frac{\alpha}{2}\|W\|^2`, which is
+  ``LogisticRegression(C=1/alpha)``'s
+  :math:`C \sum_i w_i L_i + \frac12 \|W\|^2` divided by :math:`C`;
+* squared error, whose per-sample loss is :math:`\frac12 \|y_i - \hat y_i\|^2`:
+  :math:`\frac12 (\sum_i w_i \|y_i - \hat y_i\|^2 + \alpha \|W\|^2)`, half of
+  ``Ridge(alpha=alpha)``'s objective.
+
+The multinomial softmax has one weight column and one intercept per class in
+both libraries. The loss is unchanged by adding a constant to every intercept
+and that direction is not penalized, so only the centred intercepts are
+determined. Gradient descent keeps the sum of the intercepts fixed (the
+intercept gradient :math:`\sum_i w_i (p_i - y_i)` sums to zero over classes),
+so the tests compare ``intercepts_ - mean(intercepts_)``.
+
+The solver is Nesterov's accelerated gradient run full batch
+(``batch_size=n_samples``) with learning rate ``1/L``, ``L`` a bound on the
+largest Hessian eigenvalue (the loss's curvature bound times
+:math:`\lambda_{\max}(\tilde X^\top \tilde X / \sum_i w_i)` for
+:math:`\tilde X = [X, 1]` rows weighted by :math:`w_i`, plus
+:math:`\alpha / \sum_i w_i`), and ``tol=0``: training stops only once the loss
+has not decreased at all for ``n_iter_no_change`` steps, i.e. at the
+floating-point floor. Momentum makes the loss non-monotone for a while, hence
+the long patience. (Plain gradient descent needs ~1/(step * alpha/n) steps
+along the direction only the penalty determines.)
+"""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+
+from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn.solvers import Nesterov
+
+RTOL = 1e-5  # far above both solvers' final accuracy (~1e-7), far below any bug
+
+
+def _data(n_classes=None, n_targets=1, n_samples=200, seed=0):
+    if n_classes is None:
+        X, y = make_regression(n_samples, 4, n_informative=4, n_targets=n_targets,
+                               noise=5.0, random_state=seed)
+        y = y / y.std(axis=0)
+    else:
+        X, y = make_classification(n_samples, 4, n_informative=3, n_redundant=0,
+                                   n_classes=n_classes, n_clusters_per_class=1,
+                                   class_sep=0.5, random_state=seed)
+    return StandardScaler().fit_transform(X), y
+
+
+def _curvature_bound(X, curvature, alpha, weights=None):
+    """Largest Hessian eigenvalue bound of the weighted mean loss."""
+    w = np.ones(len(X)) if weights is None else weights
+    Xt = np.hstack([X, np.ones((len(X), 1))])
+    gram = (Xt * w[:, None]).T @ Xt / w.sum()
+    return curvature * np.linalg.eigvalsh(gram).max() + alpha / w.sum()
+
+
+def _accelerated_gradient(L):
+    return Nesterov(learning_rate=1 / L, momentum=0.95)
+
+
+def _assert_close(actual, expected):
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=RTOL * scale)
+
+
+def _converged_fit(estimator, X, y, sample_weight=None):
+    estimator.set_params(hidden_layer_sizes=(), batch_size=len(X), tol=0.0,
+                         max_iter=20000, n_iter_no_change=200, random_state=0)
+    estimator.fit(X, y, sample_weight=sample_weight)
+    assert estimator.n_iter_ < 20000, "did not reach the floating-point floor"
+    return estimator
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 1.0])
+def test_no_hidden_layer_binary_classifier_matches_logistic_regression(alpha):
+    X, y = _data(n_classes=2)
+    solver = _accelerated_gradient(_curvature_bound(X, 0.25, alpha))
+    ours = _converged_fit(MLPClassifier(solver=solver, alpha=alpha), X, y)
+    ref = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10000).fit(X, y)
+    _assert_close(ours.coefs_[0].T, ref.coef_)
+    _assert_close(ours.intercepts_[0], ref.intercept_)
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 1.0])
+def test_no_hidden_layer_multiclass_classifier_matches_multinomial_logistic(alpha):
+    X, y = _data(n_classes=3)
+    # softmax: the Hessian of the loss in the logits is below diag(p) <= 1/2 I
+    solver = _accelerated_gradient(_curvature_bound(X, 0.5, alpha))
+    ours = _converged_fit(MLPClassifier(solver=solver, alpha=alpha), X, y)
+    ref = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10000).fit(X, y)
+    _assert_close(ours.coefs_[0].T, ref.coef_)
+    b = ours.intercepts_[0]
+    _assert_close(b - b.mean(), ref.intercept_ - ref.intercept_.mean())
+
+
+def test_no_hidden_layer_weighted_classifier_matches_weighted_logistic():
+    X, y = _data(n_classes=3, seed=1)
+    weights = np.random.RandomState(0).uniform(0.1, 4.0, size=len(y))
+    alpha = 0.3
+    solver = _accelerated_gradient(_curvature_bound(X, 0.5, alpha, weights))
+    ours = _converged_fit(MLPClassifier(solver=solver, alpha=alpha), X, y, weights)
+    ref = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10000)
+    ref.fit(X, y, sample_weight=weights)
+    _assert_close(ours.coefs_[0].T, ref.coef_)
+    b = ours.intercepts_[0]
+    _assert_close(b - b.mean(), ref.intercept_ - ref.intercept_.mean())
+
+
+@pytest.mark.parametrize("n_targets", [1, 3])
+@pytest.mark.parametrize("alpha", [1e-3, 10.0])
+def test_no_hidden_layer_regressor_matches_ridge(alpha, n_targets):
+    X, y = _data(n_targets=n_targets)
+    solver = _accelerated_gradient(_curvature_bound(X, 1.0, alpha))
+    ours = _converged_fit(MLPRegressor(solver=solver, alpha=alpha), X, y)
+    ref = Ridge(alpha=alpha).fit(X, y)
+    _assert_close(ours.coefs_[0].T, ref.coef_.reshape(n_targets, -1))
+    _assert_close(ours.intercepts_[0], np.atleast_1d(ref.intercept_))
+
+
+def test_no_hidden_layer_weighted_regressor_matches_weighted_ridge():
+    X, y = _data(n_targets=2, seed=2)
+    weights = np.random.RandomState(1).uniform(0.1, 4.0, size=len(y))
+    alpha = 5.0
+    solver = _accelerated_gradient(_curvature_bound(X, 1.0, alpha, weights))
+    ours = _converged_fit(MLPRegressor(solver=solver, alpha=alpha), X, y, weights)
+    ref = Ridge(alpha=alpha).fit(X, y, sample_weight=weights)
+    _assert_close(ours.coefs_[0].T, ref.coef_)
+    _assert_close(ours.intercepts_[0], ref.intercept_)
