@@ -6,6 +6,8 @@ an estimator. See :class:`Solver` to write your own.
 
 from ._base import Solver
 from ._first_order import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSProp, RMSPropNesterov
+from ._lbfgs import LBFGS
+from ._newton import Newton
 
 __all__ = ["Solver", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp",
-           "RMSPropNesterov", "Adam"]
+           "RMSPropNesterov", "Adam", "LBFGS", "Newton"]

@@ -7,7 +7,20 @@ A solver holds hyperparameters and nothing else; all training state lives in the
     loss = solver.step(theta, objective, state)  # updates theta and state in place
 
 ``objective(theta)`` returns ``(loss, grad)`` for the current (mini)batch, penalty
-included, and ``objective.hvp(theta, v)`` a Hessian-vector product.
+included, and ``objective.hvp(theta, v)`` the exact Hessian-vector product
+``H @ v`` (``v`` of shape (n_params,), or (n_params, k) for ``k`` directions as
+columns, as a matrix product would take them).
+
+Two optional extensions, used by the full-batch solvers:
+
+- ``state["converged"] = True``, set by ``step``, tells the training loop that the
+  solver can make no more progress (a zero gradient, or a line search that found
+  no lower loss): the loop stops after that epoch without a ConvergenceWarning.
+  ``step`` sets it afresh at every call.
+- ``solver.check_batch(n_rows, n_samples, n_params, n_outputs)``, if defined, is
+  called once per fit when the estimator passes minibatches of ``n_rows`` of the
+  ``n_samples`` training rows (an explicit integer ``batch_size``), so that the
+  solver can warn when minibatches defeat it.
 """
 
 import numbers
@@ -48,6 +61,10 @@ class Solver(BaseEstimator):
 
     #: True for solvers that need every training row at each step.
     full_batch = False
+
+    # A user's solver need not declare constraints: unlisted parameters are
+    # not validated (without this, fit fails in _validate_params).
+    _parameter_constraints: dict = {}
 
     def init_state(self, theta):
         """Create the training state for parameters ``theta``.
@@ -97,7 +114,7 @@ def learning_rate_at(learning_rate, k):
 
 
 def _aliases():
-    from . import _first_order
+    from . import _first_order, _lbfgs, _newton
 
     return {
         "sgd": _first_order.SGD,
@@ -107,12 +124,14 @@ def _aliases():
         "rmsprop": _first_order.RMSProp,
         "rmsprop_nesterov": _first_order.RMSPropNesterov,
         "adam": _first_order.Adam,
+        "lbfgs": _lbfgs.LBFGS,
+        "newton": _newton.Newton,
     }
 
 
 SOLVER_ALIASES = (
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov",
-    "adam",
+    "adam", "lbfgs", "newton",
 )
 
 
@@ -127,4 +146,10 @@ def resolve_solver(solver):
         resolved = clone(solver)
     if hasattr(resolved, "_validate_params"):
         resolved._validate_params()
+    # nested estimators (a learning-rate schedule) too: _validate_params checks
+    # only the solver's own parameters, so LinearDecay(tau=0) would pass silently
+    for value in resolved.get_params(deep=True).values():
+        constrained = hasattr(value, "_parameter_constraints")
+        if isinstance(value, BaseEstimator) and constrained:
+            value._validate_params()
     return resolved

@@ -18,6 +18,20 @@ _UNIT = Interval(numbers.Real, 0, 1, closed="left")
 _NONNEG = Interval(numbers.Real, 0, None, closed="left")
 
 
+def _divide(numerator, denominator, out, epsilon):
+    """``numerator / denominator`` into ``out``; with ``epsilon = 0``, 0/0 is 0.
+
+    The denominators of the adaptive methods vanish only where the squared
+    gradient accumulator is exactly 0, that is where every gradient so far was 0
+    (or underflowed): the numerator is 0 there too. Taking 0/0 as 0 is the limit
+    delta -> 0+ of the update, so that coordinate does not move (instead of NaN
+    poisoning the whole fit); everywhere else the formula is unchanged.
+    """
+    if epsilon == 0:
+        return np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return np.divide(numerator, denominator, out=out)
+
+
 class SGD(Solver):
     r"""Stochastic gradient descent.
 
@@ -41,10 +55,12 @@ class SGD(Solver):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from skopt_nn import MLPClassifier
     >>> from skopt_nn.solvers import SGD
     >>> from skopt_nn.schedules import LinearDecay
     >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
     >>> clf = MLPClassifier(solver=SGD(learning_rate=LinearDecay(initial=0.1, tau=500)),
     ...                     max_iter=100, random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
@@ -178,7 +194,9 @@ class AdaGrad(Solver):
     learning_rate : float or schedule, default=0.01
         Global learning rate :math:`\epsilon`.
     epsilon : float, default=1e-7
-        Small constant :math:`\delta`, added *outside* the square root.
+        Small constant :math:`\delta`, added *outside* the square root. With
+        ``epsilon=0`` a coordinate whose gradient has always been 0 stays put
+        (0/0 is taken as 0, the limit :math:`\delta \to 0^+`).
 
     Notes
     -----
@@ -223,7 +241,7 @@ class AdaGrad(Solver):
         denom = np.sqrt(r)
         denom += self.epsilon  # delta + sqrt(r)
         grad *= learning_rate_at(self.learning_rate, state["step"])
-        grad /= denom
+        _divide(grad, denom, grad, self.epsilon)
         theta -= grad  # theta = theta - eps / (delta + sqrt(r)) . g
         state["step"] += 1
         return loss
@@ -239,7 +257,9 @@ class RMSProp(Solver):
     rho : float, default=0.9
         Decay rate :math:`\rho` of the squared-gradient average.
     epsilon : float, default=1e-6
-        Small constant :math:`\delta`, added *inside* the square root.
+        Small constant :math:`\delta`, added *inside* the square root. With
+        ``epsilon=0`` a coordinate whose gradient has always been 0 stays put
+        (0/0 is taken as 0, the limit :math:`\delta \to 0^+`).
 
     Notes
     -----
@@ -290,7 +310,7 @@ class RMSProp(Solver):
         denom = r + self.epsilon
         np.sqrt(denom, out=denom)  # sqrt(delta + r)
         grad *= learning_rate_at(self.learning_rate, state["step"])
-        grad /= denom
+        _divide(grad, denom, grad, self.epsilon)
         theta -= grad  # theta = theta - eps / sqrt(delta + r) . g
         state["step"] += 1
         return loss
@@ -309,8 +329,9 @@ class RMSPropNesterov(RMSProp):
         Momentum coefficient :math:`\alpha`.
     epsilon : float, default=1e-6
         :math:`\delta` inside the square root. The lecture has no :math:`\delta`
-        here (``epsilon=0`` is its formula to the letter); the default keeps a
-        zero gradient from giving 0/0.
+        here (``epsilon=0`` is its formula to the letter, with 0/0 taken as 0:
+        a coordinate whose gradient has always been 0 stays put); the default
+        also bounds the step where :math:`r` is tiny.
 
     Notes
     -----
@@ -360,7 +381,7 @@ class RMSPropNesterov(RMSProp):
         denom = r + self.epsilon
         np.sqrt(denom, out=denom)
         grad *= learning_rate_at(self.learning_rate, state["step"])
-        grad /= denom
+        _divide(grad, denom, grad, self.epsilon)
         v *= self.momentum
         v -= grad  # v = alpha v - eps / sqrt(r) . g
         theta += v  # theta = theta + v
@@ -385,6 +406,8 @@ class Adam(Solver):
         MLP adds it to :math:`\sqrt{r}` before correcting with the step size
         instead; the two differ only while :math:`\sqrt{\hat r}` is near
         :math:`\delta`.
+        With ``epsilon=0`` a coordinate whose gradient has always been 0 stays
+        put (0/0 is taken as 0).
 
     Notes
     -----
@@ -445,7 +468,7 @@ class Adam(Solver):
         denom *= 1.0 / np.sqrt(1 - self.beta_2**t)  # sqrt(r_hat)
         denom += self.epsilon
         rate = learning_rate_at(self.learning_rate, state["step"]) / (1 - self.beta_1**t)
-        np.divide(s, denom, out=denom)
+        _divide(s, denom, denom, self.epsilon)
         denom *= rate
         theta -= denom
         state["step"] = t

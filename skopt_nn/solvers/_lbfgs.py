@@ -1,0 +1,233 @@
+r"""Limited-memory BFGS with a Wolfe line search, one iteration per step."""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from ._base import Solver
+from ._line_search import backtracking, negligible_decrease, wolfe
+
+
+class LBFGS(Solver):
+    r"""Limited-memory BFGS: a quasi-Newton direction from the last curvature pairs.
+
+    A full-batch solver: the estimator passes every training row to each step,
+    ``max_iter`` counts iterations, and each call of ``step`` is one L-BFGS
+    iteration. On convex problems it reaches the same optimum as
+    scikit-learn's ``solver="lbfgs"``.
+
+    Parameters
+    ----------
+    history_size : int, default=10
+        Number :math:`M` of curvature pairs :math:`(s_i, y_i)` kept.
+    max_linesearch : int, default=20
+        Iterations of the Wolfe line search per step.
+
+    Notes
+    -----
+    With :math:`s_i = \theta_{i+1} - \theta_i` and
+    :math:`y_i = g_{i+1} - g_i` for the last :math:`M` iterations, the direction
+    is :math:`d = -H_k g`, where :math:`H_k` is the BFGS inverse-Hessian
+    approximation built from the pairs, oldest first, starting from
+    :math:`H^0 = \gamma I` with :math:`\gamma = s^T y / y^T y` of the newest pair:
+
+    .. math::
+        H \leftarrow (I - \rho_i s_i y_i^T)\, H\, (I - \rho_i y_i s_i^T)
+        + \rho_i s_i s_i^T, \qquad \rho_i = 1 / (y_i^T s_i),
+
+    computed without any matrix by the two-loop recursion
+    (:func:`two_loop`, Nocedal & Wright Alg. 7.4). Without pairs (first step),
+    :math:`d = -g / \|g\|`. The step :math:`\theta \leftarrow \theta + \alpha d`
+    takes :math:`\alpha` from a strong Wolfe line search
+    (:func:`scipy.optimize.line_search`, :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`,
+    first trial :math:`\alpha = 1`); if it fails, Armijo backtracking; if that
+    fails too, the pairs are dropped and the steepest-descent direction is
+    searched the same way. A pair with :math:`s^T y \le \varepsilon_\text{mach}
+    y^T y` (no positive curvature measured) is skipped: :math:`H_k` stays
+    positive definite.
+
+    Each step evaluates the gradient afresh at its start (``step`` returns that
+    loss, like every solver) and compares the loss with the one the previous
+    step's line search found at the same point: if they differ, the objective
+    changed (a ``warm_start`` fit on new data, or minibatches) and the pairs,
+    which describe the old objective, are dropped (``state["n_resets"]``
+    counts it). With minibatches this happens at every step: L-BFGS then reduces
+    to steepest descent with a line search per minibatch, and the estimator warns.
+
+    If no step lowers the loss (or :math:`g = 0`), the step is not taken and
+    ``state["converged"]`` is True; it is also True after a step that lowered
+    the loss by at most a few rounding errors (:math:`4 \varepsilon_\text{mach}
+    |J|`). The training loop then stops.
+
+    ``state`` holds ``step``, the pairs (``s``, ``y``, ``rho`` of shape
+    ``(history_size, n_params)`` / ``(history_size,)``, the newest last, and
+    ``n_pairs``), ``loss`` (at the current parameters, as last evaluated),
+    ``line_search`` (method, step size, evaluations), ``n_skipped``,
+    ``n_resets`` and ``converged``; all of it pickles.
+
+    References
+    ----------
+    .. [1] J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed.,
+       Springer, 2006, sections 3.1, 6.1 and 7.2.
+    .. [2] D. C. Liu and J. Nocedal, "On the limited memory BFGS method for large
+       scale optimization", Mathematical Programming 45, 1989.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skopt_nn import MLPClassifier
+    >>> from skopt_nn.solvers import LBFGS
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(10,), solver=LBFGS(history_size=5),
+    ...                     max_iter=50, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.98
+    True
+    """
+
+    full_batch = True
+
+    _parameter_constraints = {
+        "history_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_linesearch": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, history_size=10, max_linesearch=20):
+        self.history_size = history_size
+        self.max_linesearch = max_linesearch
+
+    def init_state(self, theta):
+        shape = (self.history_size, theta.size)
+        return {"step": 0, "s": np.zeros(shape, dtype=theta.dtype),
+                "y": np.zeros(shape, dtype=theta.dtype),
+                "rho": np.zeros(self.history_size), "n_pairs": 0, "loss": None,
+                "line_search": None, "n_skipped": 0, "n_resets": 0,
+                "converged": False}
+
+    def check_batch(self, n_rows, n_samples, n_params, n_outputs):
+        """Warn that minibatches make L-BFGS discard its pairs at every step.
+
+        Called by the estimator when it passes minibatches of ``n_rows`` of the
+        ``n_samples`` training rows (an explicit ``batch_size``).
+        """
+        warnings.warn(
+            f"LBFGS receives minibatches of {n_rows} of {n_samples} rows: its "
+            "curvature pairs describe one objective, so they are dropped whenever "
+            "the minibatch changes and each step is a steepest-descent step with "
+            "a line search. Use batch_size='auto' (all rows).", UserWarning,
+        )
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        state["converged"] = False
+        eps = np.finfo(theta.dtype).eps
+        previous, state["loss"] = state["loss"], loss
+        if previous is not None and abs(loss - previous) > 16 * eps * abs(previous):
+            _forget(state)  # a new objective: its pairs are not ours
+            state["n_resets"] += 1
+        if not np.any(grad):
+            state["converged"] = True
+            state["line_search"] = None
+            state["step"] += 1
+            return loss
+
+        result, method = None, "wolfe"
+        if state["n_pairs"]:
+            direction = -_two_loop_state(grad, state)
+            if float(grad @ direction) < 0:
+                result = self._search(objective, theta, loss, grad, direction)
+            if result is None or not result.accepted:
+                _forget(state)  # a bad quasi-Newton model: start over from -g
+        if result is None or not result.accepted:
+            direction = grad / -np.linalg.norm(grad)
+            result = self._search(objective, theta, loss, grad, direction)
+            method = "steepest_descent"
+        state["line_search"] = result.record(method)
+        if not result.accepted:
+            state["converged"] = True  # no decrease of the loss can be found
+        else:
+            # a decrease of a few rounding errors: no progress left to make
+            state["converged"] = negligible_decrease(loss, result.loss, theta.dtype)
+            s = result.theta - theta
+            y = result.grad - grad
+            theta[...] = result.theta
+            state["loss"] = result.loss
+            sy, yy = float(s @ y), float(y @ y)
+            if sy > eps * yy:
+                _push(state, s, y, 1.0 / sy)
+            else:
+                state["n_skipped"] += 1
+        state["step"] += 1
+        return loss
+
+    def _search(self, objective, theta, loss, grad, direction):
+        result = wolfe(objective, theta, loss, grad, direction, self.max_linesearch)
+        if not result.accepted:
+            spent = result.evaluations
+            result = backtracking(objective, theta, loss, grad, direction)
+            result.evaluations += spent
+        return result
+
+
+def two_loop(grad, S, Y):
+    r"""The L-BFGS product :math:`H_k g` by the two-loop recursion.
+
+    Parameters
+    ----------
+    grad : ndarray of shape (n,)
+    S, Y : ndarray of shape (n_pairs, n)
+        The pairs :math:`s_i, y_i`, oldest first (each with :math:`s_i^T y_i > 0`).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        :math:`H_k g`, with :math:`H^0 = \gamma I`,
+        :math:`\gamma = s^T y / y^T y` of the newest pair.
+
+    Examples
+    --------
+    With one pair, :math:`H_k` is the BFGS update of :math:`\gamma I`:
+
+    >>> import numpy as np
+    >>> s, y, g = np.array([1.0, 0.0]), np.array([2.0, 1.0]), np.array([1.0, 1.0])
+    >>> rho, gamma, I = 1 / (s @ y), (s @ y) / (y @ y), np.eye(2)
+    >>> H = (I - rho * np.outer(s, y)) @ (gamma * I) @ (I - rho * np.outer(y, s))
+    >>> H += rho * np.outer(s, s)
+    >>> np.allclose(two_loop(g, s[None], y[None]), H @ g)
+    True
+    """
+    rho = 1.0 / np.einsum("ij,ij->i", S, Y)
+    return _two_loop(grad, S, Y, rho)
+
+
+def _two_loop(grad, S, Y, rho):
+    q = np.array(grad, dtype=np.float64)
+    alphas = np.empty(len(rho))
+    for i in range(len(rho) - 1, -1, -1):  # newest to oldest
+        alphas[i] = rho[i] * (S[i] @ q)
+        q -= alphas[i] * Y[i]
+    q *= (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])  # H^0 = gamma I
+    for i in range(len(rho)):  # oldest to newest
+        beta = rho[i] * (Y[i] @ q)
+        q += (alphas[i] - beta) * S[i]
+    return q.astype(grad.dtype, copy=False)
+
+
+def _two_loop_state(grad, state):
+    n = state["n_pairs"]
+    return _two_loop(grad, state["s"][-n:], state["y"][-n:], state["rho"][-n:])
+
+
+def _push(state, s, y, rho):
+    """Append a pair, dropping the oldest when the history is full."""
+    for key, value in (("s", s), ("y", y), ("rho", rho)):
+        state[key][:-1] = state[key][1:]
+        state[key][-1] = value
+    state["n_pairs"] = min(state["n_pairs"] + 1, len(state["rho"]))
+
+
+def _forget(state):
+    state["n_pairs"] = 0

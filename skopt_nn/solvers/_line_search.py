@@ -1,0 +1,211 @@
+r"""Line searches along a descent direction, for the full-batch solvers.
+
+Both take ``objective(theta) -> (loss, grad)`` (the protocol's, which always
+returns both) and a direction :math:`d` with slope :math:`g^T d < 0`, never modify
+``theta``, and return a :class:`LineSearchResult`. A step is accepted only if the
+loss strictly decreases: neither search ever returns a point of higher loss.
+
+- :func:`backtracking`: Armijo's sufficient decrease
+  :math:`J(\theta + \alpha d) \le J(\theta) + c_1 \alpha\, g^T d`, trying
+  :math:`\alpha = 1, \frac12, \frac14, \dots`
+- :func:`wolfe`: the strong Wolfe conditions (sufficient decrease and
+  :math:`|\nabla J(\theta + \alpha d)^T d| \le c_2 |g^T d|`) by
+  :func:`scipy.optimize.line_search`; the loss and gradient of each trial point
+  are evaluated once (scipy asks for them separately).
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import line_search as _scipy_line_search
+
+#: Armijo's sufficient-decrease constant c1 (Nocedal & Wright's usual value).
+ARMIJO_C1 = 1e-4
+#: Halvings tried by :func:`backtracking` (the smallest step is 2**-59 of d).
+MAX_BACKTRACKS = 60
+
+
+@dataclass
+class LineSearchResult:
+    """Outcome of a line search.
+
+    Attributes
+    ----------
+    accepted : bool
+        Whether a point of lower loss was found.
+    step_size : float
+        :math:`\\alpha` (0 if not accepted).
+    theta : ndarray or None
+        The accepted point :math:`\\theta + \\alpha d`, exactly as evaluated.
+    loss : float
+        Loss at the accepted point (the starting loss if not accepted).
+    grad : ndarray or None
+        Gradient at the accepted point.
+    evaluations : int
+        Objective evaluations spent.
+    damping : float or None
+        The damping of the accepted step, for a search over damping.
+    """
+
+    accepted: bool
+    step_size: float
+    theta: object
+    loss: float
+    grad: object
+    evaluations: int
+    damping: object = None
+
+    def record(self, method):
+        """A small picklable summary for a solver's state."""
+        return {"method": method, "accepted": self.accepted,
+                "step_size": self.step_size, "damping": self.damping,
+                "loss": self.loss, "evaluations": self.evaluations}
+
+
+def negligible_decrease(loss, new_loss, dtype):
+    """True if a step lowered the loss by at most a few rounding errors.
+
+    ``(loss - new_loss) <= 4 eps max(|loss|, |new_loss|)`` with ``eps`` the
+    machine precision of ``dtype``: the step made no progress that floating point
+    can resolve, so further steps cannot either (the solvers then report
+    convergence).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> negligible_decrease(1.0, 1.0 - 1e-16, np.float64)
+    True
+    >>> negligible_decrease(1.0, 0.9, np.float64)
+    False
+    """
+    eps = np.finfo(dtype).eps
+    return bool(loss - new_loss <= 4 * eps * max(abs(loss), abs(new_loss)))
+
+
+def armijo(trial_loss, loss, slope):
+    """Armijo's sufficient decrease for a step of slope ``g'step`` (< 0), strict.
+
+    Examples
+    --------
+    >>> armijo(0.5, 1.0, -1.0), armijo(1.0, 1.0, -1e-30), armijo(0.5, 1.0, 1.0)
+    (True, False, False)
+    """
+    return bool(slope < 0 and np.isfinite(trial_loss) and trial_loss < loss
+                and trial_loss <= loss + ARMIJO_C1 * slope)
+
+
+def backtracking(objective, theta, loss, grad, direction, max_evals=MAX_BACKTRACKS):
+    r"""Armijo backtracking from :math:`\alpha = 1`, halving on failure.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(theta) -> (loss, grad)``.
+    theta : ndarray of shape (n_params,)
+        Start point (not modified).
+    loss : float
+        :math:`J(\theta)`.
+    grad : ndarray of shape (n_params,)
+        :math:`g = \nabla J(\theta)`.
+    direction : ndarray of shape (n_params,)
+        :math:`d`, with :math:`g^T d < 0`.
+    max_evals : int
+        Trial steps before giving up.
+
+    Returns
+    -------
+    LineSearchResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> objective = lambda x: (float(x @ x), 2 * x)
+    >>> x = np.array([1.0, -2.0])
+    >>> result = backtracking(objective, x, 5.0, 2 * x, -2 * x)
+    >>> result.accepted, result.step_size, result.loss
+    (True, 0.5, 0.0)
+    """
+    slope = float(grad @ direction)
+    step_size = 1.0
+    for evaluation in range(1, max_evals + 1):
+        trial = (theta + step_size * direction).astype(theta.dtype, copy=False)
+        trial_loss, trial_grad = objective(trial)
+        if armijo(trial_loss, loss, step_size * slope):
+            return LineSearchResult(True, step_size, trial, trial_loss, trial_grad,
+                                    evaluation)
+        step_size *= 0.5
+    return LineSearchResult(False, 0.0, None, loss, None, max_evals)
+
+
+class _Evaluations:
+    """``f`` and ``fprime`` for scipy over one objective call per point."""
+
+    def __init__(self, objective, dtype):
+        self.objective, self.dtype = objective, dtype
+        self.points = []  # (x, loss, grad) of every point evaluated
+
+    def __call__(self, x):
+        x = np.asarray(x, dtype=self.dtype)
+        for point in reversed(self.points):
+            if np.array_equal(point[0], x):
+                return point
+        loss, grad = self.objective(x)
+        point = (x.copy(), loss, np.array(grad))
+        self.points.append(point)
+        return point
+
+    def loss(self, x):
+        return self(x)[1]
+
+    def grad(self, x):
+        return self(x)[2]
+
+
+def wolfe(objective, theta, loss, grad, direction, max_evals, c2=0.9):
+    r"""Strong Wolfe line search from :math:`\alpha = 1` (scipy's ``line_search``).
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(theta) -> (loss, grad)``.
+    theta : ndarray of shape (n_params,)
+        Start point (not modified).
+    loss : float
+        :math:`J(\theta)`.
+    grad : ndarray of shape (n_params,)
+        :math:`g = \nabla J(\theta)`.
+    direction : ndarray of shape (n_params,)
+        :math:`d`, with :math:`g^T d < 0`.
+    max_evals : int
+        Iterations of scipy's search (``maxiter``).
+    c2 : float, default=0.9
+        Curvature constant (0.9 for quasi-Newton directions).
+
+    Returns
+    -------
+    LineSearchResult
+        Not accepted if scipy's search fails or its point does not lower the loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> objective = lambda x: (float(x @ x), 2 * x)
+    >>> x = np.array([1.0, -2.0])
+    >>> wolfe(objective, x, 5.0, 2 * x, -x, max_evals=10).loss
+    0.0
+    """
+    evaluations = _Evaluations(objective, theta.dtype)
+    with warnings.catch_warnings():
+        # scipy's LineSearchWarning (a RuntimeWarning) on failure: handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        step_size = _scipy_line_search(
+            evaluations.loss, evaluations.grad, theta, direction, gfk=grad,
+            old_fval=loss, c1=ARMIJO_C1, c2=c2, maxiter=max_evals)[0]
+    if step_size is None:
+        return LineSearchResult(False, 0.0, None, loss, None, len(evaluations.points))
+    x, trial_loss, trial_grad = evaluations(theta + step_size * direction)
+    if not armijo(trial_loss, loss, step_size * float(grad @ direction)):
+        return LineSearchResult(False, 0.0, None, loss, None, len(evaluations.points))
+    return LineSearchResult(True, float(step_size), x, trial_loss, trial_grad,
+                            len(evaluations.points))

@@ -1,0 +1,439 @@
+r"""Newton's method: the lecture's algorithm, with documented safeguards.
+
+The lecture's step is :math:`\Delta\theta = -H^{-1} g`. Two regimes compute it:
+
+- exact (``n_params <= max_exact_params``): :math:`H` is assembled from exact
+  Hessian-vector products (one block product on the identity), symmetrized and
+  eigendecomposed, :math:`H = Q \Lambda Q^T`;
+- Hessian-free (larger networks): truncated conjugate gradient on Hessian-vector
+  products, never forming :math:`H` (Martens, 2010).
+"""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from ._base import Solver
+from ._line_search import (
+    MAX_BACKTRACKS,
+    LineSearchResult,
+    armijo,
+    backtracking,
+    negligible_decrease,
+)
+
+#: Forcing term cap and iteration cap of the truncated CG (default mode).
+_CG_MAX_ITER = 100
+#: Relative residual at which lecture mode's CG counts as an exact solve.
+_CG_EXACT_RTOL = 1e-10
+#: Armijo halvings of the Newton step before the fallback steps are tried.
+_HALVINGS_BEFORE_FALLBACK = 5
+
+
+class Newton(Solver):
+    r"""Newton's method, :math:`\theta \leftarrow \theta - H^{-1} g`, with safeguards.
+
+    A full-batch solver: the estimator passes every training row to each step and
+    ``max_iter`` counts steps. With ``damping=0, saddle_free=False,
+    line_search=False`` it is exactly the lecture's algorithm; the defaults are
+    safeguards that change nothing when the Newton step is well behaved (positive
+    definite :math:`H`, and a full step that satisfies Armijo's condition).
+
+    Parameters
+    ----------
+    damping : float, default=0.0
+        :math:`\lambda \ge 0` added to every eigenvalue (Levenberg-Marquardt
+        damping): the step solves :math:`(H + \lambda I)\,\Delta\theta = -g`
+        (with :math:`|H|` for ``saddle_free``).
+    saddle_free : bool, default=True
+        Replace each eigenvalue :math:`\lambda_i` of :math:`H` by
+        :math:`|\lambda_i|` (saddle-free Newton, Dauphin et al. 2014): along
+        negative curvature the step goes *down* instead of toward the saddle
+        point or maximum. Exact regime only (see Notes).
+    line_search : bool, default=True
+        Armijo backtracking on the step (never accepts a higher loss).
+    max_exact_params : int, default=2000
+        Up to this many parameters, form :math:`H` exactly; above it, use the
+        Hessian-free truncated conjugate gradient.
+
+    Notes
+    -----
+    Lecture, "Steps for Newton's method":
+
+    | **while** stopping criteria not met
+    |     Sample a minibatch :math:`\{x^{(1)}, \dots, x^{(m)}\}` with labels
+          :math:`\{y^{(i)}\}`
+    |     Compute gradient:
+          :math:`g = \frac1m \sum_i \nabla_\theta L(f(x^{(i)}, \theta), y^{(i)})`
+    |     Compute Hessian:
+          :math:`H = \frac1m \sum_i \nabla^2_\theta L(f(x^{(i)}, \theta), y^{(i)})`
+    |     Compute inverse Hessian: :math:`H^{-1}`
+    |     Compute update: :math:`\Delta\theta = -H^{-1} g`
+    |     Apply update: :math:`\theta = \theta + \Delta\theta`
+    | **end while**
+
+    :math:`g` and :math:`H` are those of the objective, L2 penalty included
+    (:math:`H` is exact: R-operator Hessian-vector products, see
+    ``skopt_nn._rop``). Gradient clipping (``max_grad_norm``) clips :math:`g`
+    only, never :math:`H`.
+
+    **Exact regime.** :math:`H` is symmetrized, :math:`H \leftarrow (H + H^T)/2`
+    (it is symmetric up to rounding), and decomposed,
+    :math:`H = Q \Lambda Q^T`. With :math:`\mu_i = |\lambda_i| + \text{damping}`
+    (``saddle_free``) or :math:`\mu_i = \lambda_i + \text{damping}`, the step is
+
+    .. math::
+        \Delta\theta = -\sum_{i:\ |\mu_i| > \tau} \frac{q_i^T g}{\mu_i}\, q_i,
+        \qquad \tau = n\, \varepsilon_\text{mach} \max_j |\mu_j|,
+
+    the pseudo-inverse on the numerical range (:math:`\tau` is the numerical-rank
+    threshold of ``numpy.linalg.matrix_rank``; :math:`n` = number of parameters).
+    Without ``saddle_free``, a negative :math:`\mu_i` (indefinite :math:`H`: the
+    step may go uphill, toward a saddle point or a maximum) or a dropped
+    :math:`|\mu_i| \le \tau` (singular :math:`H`: the step ignores the part of
+    :math:`g` in the null space) is never solved silently: a ``UserWarning``
+    says which, once per solver state, and ``state["hessian"]`` records the
+    spectrum of every step.
+
+    **Hessian-free regime** (more than ``max_exact_params`` parameters): conjugate
+    gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
+    stopped when the residual is below :math:`\eta \|g\|` with the forcing term
+    :math:`\eta = \min(0.5, \sqrt{\|g\|})` (Nocedal & Wright, eq. 7.3) or after
+    100 iterations; in lecture mode, :math:`\eta = 10^{-10}` and up to
+    :math:`10 n` iterations (rounding makes CG need more than :math:`n`). A direction :math:`p` of non-positive curvature
+    :math:`p^T H p \le 0` stops it (Martens 2010; Nocedal & Wright, Alg. 7.1):
+    the iterate so far is the step, or :math:`-g` if it is the first iteration.
+    That iterate is a descent direction, so ``saddle_free`` has no further role
+    here; in lecture mode the truncation warns as an indefinite :math:`H` does.
+
+    **Line search** (``line_search=True``): Armijo backtracking
+    :math:`\alpha = 1, \frac12, \dots` until
+    :math:`J(\theta + \alpha\Delta\theta) < J(\theta) + 10^{-4} \alpha g^T
+    \Delta\theta`. A full step that passes is taken as is: the safeguards
+    then change nothing. Near-zero curvature makes the Newton step huge along a
+    few directions, where halving it only makes the useful part tiny as well; so
+    after 5 halvings (:math:`\alpha = 1/32`) the search follows the safeguard of
+    each regime, trying each step with :math:`\alpha = 1`:
+
+    - exact, ``saddle_free``: the *damping path* of Dauphin et al. (2014), the
+      steps :math:`-\sum_i q_i (q_i^T g) / (\mu_i + \tau)` for
+      :math:`\tau = 10^{-8}, \dots, 10^{11} \max_i \mu_i`, which shrink the
+      low-curvature components first;
+    - Hessian-free: CG's earlier iterates, most recent first (Martens 2010
+      keeps them at iterations 1, 2, 3, 4, 6, 8, 11, ...): an earlier iterate
+      resolves fewer low-curvature directions and is more conservative.
+
+    Without a fallback (``saddle_free=False`` in the exact regime) the halvings
+    go on (60 in all). If :math:`\Delta\theta` is not a descent direction
+    (possible without ``saddle_free``) or nothing passes, the steepest-descent
+    direction :math:`-g` is backtracked the same way; if that fails too, the
+    step is not taken, ``state["line_search"]["accepted"]`` is False and
+    ``state["converged"]`` is True: no decrease of the loss can be found. It is
+    also True after a step that lowered the loss by at most a few rounding
+    errors (:math:`4 \varepsilon_\text{mach} |J|`), and, without line search,
+    after a step that changed no parameter: the training loop then stops. No
+    accepted step ever increases the loss.
+
+    **Minibatches.** With an explicit integer ``batch_size`` the estimator passes
+    minibatches, and each step uses the minibatch's :math:`H`. Its Gauss-Newton
+    part :math:`\frac1m\sum_i J_i^T \nabla^2_z L_i J_i` has rank at most
+    :math:`m \times` ``n_outputs``, so with fewer rows than
+    ``n_params / n_outputs`` the minibatch cannot determine :math:`H` in most
+    directions and the step follows its noise; the estimator then warns (the
+    lecture suggests batches of about 10,000 rows for second-order methods).
+
+    ``state`` holds ``step``, ``converged`` (the last step could not decrease the
+    loss, or :math:`g = 0`), ``hessian`` (regime, and the smallest and largest
+    eigenvalue and counts of negative and dropped ones, or the CG iterations and
+    why CG stopped) and ``line_search``.
+
+    References
+    ----------
+    .. [1] I. Goodfellow, Y. Bengio and A. Courville, *Deep Learning*, MIT Press,
+       2016, section 8.6.1.
+    .. [2] Y. Dauphin, R. Pascanu, C. Gulcehre, K. Cho, S. Ganguli and Y. Bengio,
+       "Identifying and attacking the saddle point problem in high-dimensional
+       non-convex optimization", NeurIPS 2014.
+    .. [3] J. Martens, "Deep learning via Hessian-free optimization", ICML 2010.
+    .. [4] J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed.,
+       Springer, 2006, sections 3.1 and 7.1.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skopt_nn import MLPClassifier
+    >>> from skopt_nn.solvers import Newton
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(5,), activation="tanh",
+    ...                     solver=Newton(), max_iter=30, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.95
+    True
+
+    The lecture's algorithm as written: on a least-squares problem (a quadratic)
+    one step reaches the minimum, here ridge regression's solution:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.exceptions import ConvergenceWarning
+    >>> from sklearn.linear_model import Ridge
+    >>> from skopt_nn import MLPRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> lecture = Newton(damping=0.0, saddle_free=False, line_search=False)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(), solver=lecture, alpha=0.1,
+    ...                    max_iter=1, random_state=0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1
+    ...     reg = reg.fit(X, y)
+    >>> ridge = Ridge(alpha=0.1).fit(X, y)
+    >>> np.allclose(reg.coefs_[0].ravel(), ridge.coef_, rtol=1e-8)
+    True
+    """
+
+    full_batch = True
+
+    _parameter_constraints = {
+        "damping": [Interval(numbers.Real, 0, None, closed="left")],
+        "saddle_free": ["boolean"],
+        "line_search": ["boolean"],
+        "max_exact_params": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, damping=0.0, saddle_free=True, line_search=True,
+                 max_exact_params=2000):
+        self.damping = damping
+        self.saddle_free = saddle_free
+        self.line_search = line_search
+        self.max_exact_params = max_exact_params
+
+    def init_state(self, theta):
+        return {"step": 0, "converged": False, "hessian": None,
+                "line_search": None, "warned": []}
+
+    def check_batch(self, n_rows, n_samples, n_params, n_outputs):
+        """Warn if minibatches are too small for the Hessian to be informative.
+
+        Called by the estimator when it passes minibatches of ``n_rows`` of the
+        ``n_samples`` training rows (an explicit ``batch_size``); see Notes.
+        """
+        if n_rows * n_outputs < n_params:
+            warnings.warn(
+                f"Newton receives minibatches of {n_rows} of {n_samples} rows for "
+                f"{n_params} parameters: the Hessian of {n_rows} rows with "
+                f"{n_outputs} output(s) has a Gauss-Newton part of rank at most "
+                f"{n_rows * n_outputs}, so it is singular or dominated by the "
+                "minibatch's noise in most directions. Use batch_size='auto' (all "
+                f"rows) or at least {math.ceil(n_params / n_outputs)} rows; the "
+                "lecture suggests about 10,000 for second-order methods.",
+                UserWarning,
+            )
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        state["converged"] = False
+        state["line_search"] = None
+        if not np.any(grad):  # a stationary point: there is nothing to follow
+            state["converged"] = True
+            state["step"] += 1
+            return loss
+        if theta.size <= self.max_exact_params:
+            direction, info, fallbacks = self._exact_direction(theta, objective, grad,
+                                                               state)
+        else:
+            direction, info, fallbacks = self._hessian_free_direction(
+                theta, objective, grad, state)
+        state["hessian"] = info
+        if not self.line_search:
+            # a step that changes no parameter in floating point: converged
+            state["converged"] = bool(np.all(theta + direction == theta))
+            theta += direction  # theta = theta + delta_theta
+        else:
+            self._search(theta, objective, loss, grad, direction, fallbacks, state)
+        state["step"] += 1
+        return loss
+
+    # ------------------------------------------------------------ directions
+    def _exact_direction(self, theta, objective, grad, state):
+        n = theta.size
+        H = np.asarray(objective.hvp(theta, np.eye(n, dtype=theta.dtype)),
+                       dtype=np.float64)
+        H = 0.5 * (H + H.T)
+        eigenvalues, Q = np.linalg.eigh(H)
+        mu = np.abs(eigenvalues) if self.saddle_free else eigenvalues.copy()
+        mu += self.damping
+        tiny = n * np.finfo(theta.dtype).eps * np.abs(mu).max()
+        keep = np.abs(mu) > tiny
+        info = {"regime": "exact",
+                "min_eigenvalue": float(eigenvalues[0]),
+                "max_eigenvalue": float(eigenvalues[-1]),
+                # of H + damping I (which saddle_free replaces by |H| + damping I)
+                "n_negative": int(np.sum(eigenvalues + self.damping < -tiny)),
+                "n_dropped": int(n - keep.sum())}
+        if not self.saddle_free:
+            if info["n_negative"]:
+                self._warn_once(state, "indefinite", (
+                    f"Newton: H{' + damping I' if self.damping else ''} is "
+                    f"indefinite ({info['n_negative']} negative eigenvalue(s), the "
+                    f"smallest {eigenvalues[0]:.3g}): the Newton step -H^-1 g "
+                    "heads toward a saddle point or a maximum along those "
+                    "directions and may increase the loss. saddle_free=True uses "
+                    "|eigenvalues| instead."))
+            if info["n_dropped"]:
+                self._warn_once(state, "singular", (
+                    f"Newton: H is singular ({info['n_dropped']} of {n} "
+                    f"eigenvalues below {tiny:.3g} in magnitude): the step uses "
+                    "the pseudo-inverse on the range of H and leaves the part of "
+                    "g in the null space unchanged. damping > 0 regularizes it."))
+        Qk, mu = Q[:, keep], mu[keep]
+        coordinates = Qk.T @ grad  # g in the eigenbasis
+        direction = -(Qk @ (coordinates / mu))
+        # the damping path needs mu > 0, which only saddle_free guarantees
+        fallbacks = _damping_path(Qk, coordinates, mu, theta.dtype) \
+            if self.saddle_free and mu.size else []
+        return direction.astype(theta.dtype, copy=False), info, fallbacks
+
+    def _hessian_free_direction(self, theta, objective, grad, state):
+        lecture = not (self.saddle_free or self.line_search or self.damping)
+        g_norm = float(np.linalg.norm(grad))
+        if lecture:
+            # (in floating point CG may need more than n iterations)
+            rtol, max_iter = _CG_EXACT_RTOL, 10 * theta.size
+        else:
+            rtol, max_iter = min(0.5, math.sqrt(g_norm)), min(theta.size, _CG_MAX_ITER)
+        earlier = []
+        direction, iterations, reason = truncated_cg(
+            lambda p: objective.hvp(theta, p), grad, self.damping, rtol, max_iter,
+            saved=earlier)
+        if reason == "negative_curvature" and not self.saddle_free:
+            self._warn_once(state, "indefinite", (
+                "Newton (Hessian-free): conjugate gradient met a direction of "
+                "non-positive curvature p^T H p <= 0 (H is indefinite or singular): "
+                "the step is CG's iterate before it (or -g on the first "
+                "iteration), not H^-1 g."))
+        info = {"regime": "hessian_free", "cg_iterations": iterations,
+                "cg_stop": reason}
+        # Martens (2010): backtrack through CG's earlier, more conservative iterates
+        fallbacks = [("earlier_cg_iterate", {"cg_iteration": i},
+                      d.astype(theta.dtype, copy=False)) for i, d in reversed(earlier)]
+        return direction.astype(theta.dtype, copy=False), info, fallbacks
+
+    # ----------------------------------------------------------- line search
+    def _search(self, theta, objective, loss, grad, direction, fallbacks, state):
+        """Armijo backtracking, then the fallback steps, then steepest descent."""
+        result, record, spent = None, None, 0
+        if float(grad @ direction) < 0:
+            halvings = _HALVINGS_BEFORE_FALLBACK if fallbacks else MAX_BACKTRACKS
+            result = backtracking(objective, theta, loss, grad, direction,
+                                  max_evals=halvings + 1)
+            spent = result.evaluations
+            record = result.record("newton")
+        if result is None or not result.accepted:
+            for method, details, step in fallbacks:
+                trial = theta + step
+                trial_loss, _ = objective(trial)
+                spent += 1
+                if armijo(trial_loss, loss, float(grad @ step)):
+                    result = LineSearchResult(True, 1.0, trial, trial_loss, None, spent)
+                    record = {**result.record(method), **details}
+                    break
+        if result is None or not result.accepted:
+            result = backtracking(objective, theta, loss, grad, -grad)
+            result.evaluations += spent
+            record = result.record("steepest_descent")
+        state["line_search"] = record
+        if result.accepted:
+            theta[...] = result.theta
+        # no decrease, or none that floating point resolves: no further progress
+        state["converged"] = (not result.accepted
+                              or negligible_decrease(loss, result.loss, theta.dtype))
+
+    @staticmethod
+    def _warn_once(state, kind, message):
+        if kind not in state["warned"]:
+            state["warned"].append(kind)
+            warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def _damping_path(Q, coordinates, mu, dtype):
+    r"""The saddle-free steps of increasing damping :math:`\tau`, lazily.
+
+    :math:`d(\tau) = -\sum_i q_i\, (q_i^T g) / (\mu_i + \tau)` for
+    :math:`\tau = 10^{-8}, 10^{-7}, \dots, 10^{11}` times :math:`\max_i \mu_i`
+    (Dauphin et al. 2014 choose the damping of saddle-free Newton by such a
+    search). Large :math:`\tau` shrinks first the components of small
+    curvature, which the quadratic model extrapolates worst; as
+    :math:`\tau \to \infty`, :math:`d \to -g / \tau`.
+    """
+    scale = mu.max()
+    for exponent in range(-8, 12):
+        tau = scale * 10.0 ** exponent
+        step = -(Q @ (coordinates / (mu + tau)))
+        yield "damped_newton", {"damping": tau}, step.astype(dtype, copy=False)
+
+
+def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
+    r"""Conjugate gradient on :math:`(H + \text{damping}\,I)\, d = -g`, truncated.
+
+    Parameters
+    ----------
+    hvp : callable
+        ``hvp(p) -> H p``.
+    grad : ndarray of shape (n,)
+        :math:`g` (nonzero).
+    damping : float
+    rtol : float
+        Stop when :math:`\|r\| \le` ``rtol`` :math:`\|g\|`.
+    max_iter : int
+    saved : list or None
+        If a list, ``(iteration, iterate)`` pairs of earlier iterates are appended
+        to it, at iterations 1, 2, 3, 4, 6, 8, 11, ... (about 1.3 times apart, as
+        Martens 2010 keeps them for backtracking), the returned one excluded.
+
+    Returns
+    -------
+    direction : ndarray of shape (n,)
+    iterations : int
+        Hessian-vector products spent.
+    reason : {"converged", "negative_curvature", "max_iter"}
+        Why CG stopped. On non-positive curvature :math:`p^T H p \le 0` the
+        iterate so far is returned, or :math:`-g` on the first iteration.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[3.0, 1.0], [1.0, 2.0]])
+    >>> d, iterations, reason = truncated_cg(lambda p: A @ p, np.array([1.0, 1.0]),
+    ...                                      0.0, 1e-12, 10)
+    >>> np.allclose(A @ d, [-1.0, -1.0]), iterations, reason
+    (True, 2, 'converged')
+    """
+    d = np.zeros_like(grad, dtype=np.float64)
+    r = -np.asarray(grad, dtype=np.float64)  # residual -g - (H + damping I) d
+    p = r.copy()
+    rr = float(r @ r)
+    stop = rtol * math.sqrt(rr)
+    next_saved = 1
+    for iteration in range(1, max_iter + 1):
+        Hp = np.asarray(hvp(p.astype(grad.dtype, copy=False)), dtype=np.float64)
+        if damping:
+            Hp += damping * p
+        curvature = float(p @ Hp)
+        if curvature <= 0:
+            return (d if iteration > 1 else -np.asarray(grad, np.float64)), \
+                iteration, "negative_curvature"
+        if saved is not None and iteration > 1 and iteration - 1 == next_saved:
+            saved.append((iteration - 1, d.copy()))
+            next_saved = max(next_saved + 1, math.ceil(1.3 * next_saved))
+        step = rr / curvature
+        d += step * p
+        r -= step * Hp
+        rr_new = float(r @ r)
+        if math.sqrt(rr_new) <= stop:
+            return d, iteration, "converged"
+        p *= rr_new / rr
+        p += r
+        rr = rr_new
+    return d, max_iter, "max_iter"

@@ -1,0 +1,145 @@
+"""A solver written by a user in a few lines plugs into the estimators.
+
+``HeavyBall`` (Polyak's heavy ball in the "v = beta v + g; theta -= eps v" form)
+and ``SignSGD`` are what a user writes: subclass ``Solver``, store the
+hyperparameters, implement ``step`` (and ``init_state`` when keeping state).
+The tests check that they train, that their state is carried across
+``partial_fit`` and ``warm_start`` (and reset when a hyperparameter changes),
+that grid search reaches their hyperparameters, and that they pickle.
+"""
+
+import inspect
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from skopt_nn import MLPClassifier
+from skopt_nn.solvers import Solver
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+class HeavyBall(Solver):
+    def __init__(self, learning_rate=0.05, beta=0.9):
+        self.learning_rate = learning_rate
+        self.beta = beta
+
+    def init_state(self, theta):
+        return {"step": 0, "velocity": np.zeros_like(theta)}
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        state["velocity"] = self.beta * state["velocity"] + grad
+        theta -= self.learning_rate * state["velocity"]
+        state["step"] += 1
+        return loss
+
+
+class SignSGD(Solver):
+    def __init__(self, learning_rate=0.01):
+        self.learning_rate = learning_rate
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= self.learning_rate * np.sign(grad)
+        state["step"] += 1
+        return loss
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _clf(solver, **params):
+    defaults = dict(hidden_layer_sizes=(8,), batch_size=30, max_iter=30,
+                    shuffle=False, random_state=0)
+    return MLPClassifier(solver=solver, **{**defaults, **params})
+
+
+@pytest.mark.parametrize("Solver_", [HeavyBall, SignSGD])
+def test_user_solver_is_under_15_lines(Solver_):
+    assert len(inspect.getsource(Solver_).splitlines()) < 15
+
+
+@pytest.mark.parametrize("solver", [HeavyBall(), SignSGD(0.03)],
+                         ids=["HeavyBall", "SignSGD"])
+def test_user_solver_reduces_the_loss(iris, solver):
+    X, y = iris
+    clf = _clf(solver).fit(X, y)
+    assert clf.loss_curve_[-1] < 0.3 * clf.loss_curve_[0]
+    assert clf.score(X, y) > 0.9
+    assert clf.solver_state_["step"] == clf.n_iter_ * 5  # 150 rows / 30
+
+
+def test_user_solver_state_is_carried_across_partial_fit(iris):
+    """Two partial_fit calls over the halves equal one unshuffled epoch over
+    all rows: the velocity continues (a reset one would differ)."""
+    X, y = iris
+    chunked = _clf(HeavyBall())
+    chunked.partial_fit(X[:90], y[:90], classes=[0, 1, 2])
+    velocity_after_first = chunked.solver_state_["velocity"].copy()
+    chunked.partial_fit(X[90:], y[90:])
+    whole = _clf(HeavyBall(), max_iter=1).fit(X, y)
+    assert chunked.solver_state_["step"] == whole.solver_state_["step"] == 5
+    np.testing.assert_array_equal(chunked.solver_state_["velocity"],
+                                  whole.solver_state_["velocity"])
+    np.testing.assert_array_equal(chunked._theta, whole._theta)
+    assert np.abs(velocity_after_first).max() > 0
+
+    restarted = _clf(HeavyBall())
+    restarted.partial_fit(X[:90], y[:90], classes=[0, 1, 2])
+    restarted.solver_state_ = restarted.solver_.init_state(restarted._theta)
+    restarted.partial_fit(X[90:], y[90:])
+    assert np.abs(restarted._theta - whole._theta).max() > 1e-6
+
+
+def test_user_solver_state_is_carried_across_warm_start(iris):
+    X, y = iris
+    warm = _clf(HeavyBall(), warm_start=True, max_iter=4).fit(X, y)
+    warm.set_params(max_iter=6).fit(X, y)
+    once = _clf(HeavyBall(), max_iter=10).fit(X, y)
+    np.testing.assert_array_equal(warm._theta, once._theta)
+    np.testing.assert_array_equal(warm.solver_state_["velocity"],
+                                  once.solver_state_["velocity"])
+    assert warm.solver_state_["step"] == 50
+
+
+def test_user_solver_state_resets_when_its_hyperparameter_changes(iris):
+    X, y = iris
+    solver = HeavyBall()
+    clf = _clf(solver)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    clf.set_params(solver__beta=0.5)
+    clf.partial_fit(X, y)
+    assert clf.solver_state_["step"] == 5
+    assert clf.solver_.beta == 0.5
+    assert clf.solver is solver
+
+
+def test_user_solver_hyperparameters_are_grid_searchable(iris):
+    X, y = iris
+    search = GridSearchCV(_clf(HeavyBall(learning_rate=0.002), max_iter=10),
+                          {"solver__beta": [0.0, 0.9]},
+                          cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    # at a small rate the heavy ball's velocity (up to g / (1 - beta)) wins
+    assert search.best_params_ == {"solver__beta": 0.9}
+    assert search.best_estimator_.solver_.beta == 0.9
+
+
+def test_estimator_with_user_solver_pickles_and_continues_identically(iris):
+    X, y = iris
+    clf = _clf(HeavyBall())
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    copy = pickle.loads(pickle.dumps(clf))
+    clf.partial_fit(X, y)
+    copy.partial_fit(X, y)
+    np.testing.assert_array_equal(copy._theta, clf._theta)
+    np.testing.assert_array_equal(copy.solver_state_["velocity"],
+                                  clf.solver_state_["velocity"])

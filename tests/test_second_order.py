@@ -1,0 +1,399 @@
+"""Newton's method and L-BFGS: the lecture's algorithm, safeguards, references."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import expit
+from sklearn.datasets import load_breast_cancer, load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn._network import Network
+from skopt_nn._objective import Objective
+from skopt_nn.solvers import LBFGS, Newton
+from skopt_nn.solvers._lbfgs import two_loop
+
+LECTURE = dict(damping=0.0, saddle_free=False, line_search=False)
+
+
+class Quadratic:
+    """J(x) = x'Ax/2 - b'x with the solver protocol: (loss, grad) and .hvp."""
+
+    def __init__(self, A, b):
+        self.A, self.b = A, b
+
+    def __call__(self, x):
+        return float(0.5 * x @ self.A @ x - self.b @ x), self.A @ x - self.b
+
+    def hvp(self, x, v):
+        return self.A @ v
+
+
+def _spd(n, condition, seed=0):
+    rng = np.random.RandomState(seed)
+    Q, _ = np.linalg.qr(rng.randn(n, n))
+    return (Q * np.logspace(0, np.log10(condition), n)) @ Q.T
+
+
+def _run(solver, objective, theta, n_steps):
+    state = solver.init_state(theta)
+    iterates = []
+    for _ in range(n_steps):
+        solver.step(theta, objective, state)
+        iterates.append(theta.copy())
+    return np.array(iterates), state
+
+
+# ---------------------------------------------------------------- Newton
+
+
+def test_newton_lecture_mode_reaches_quadratic_minimum_in_one_step():
+    A, b = _spd(6, 1e3), np.arange(6.0)
+    theta = np.ones(6)
+    Newton(**LECTURE).step(theta, Quadratic(A, b), Newton().init_state(theta))
+    np.testing.assert_allclose(theta, np.linalg.solve(A, b), rtol=1e-10)
+
+
+def test_newton_lecture_mode_iterates_equal_transcription_on_ill_conditioned_quadratic():
+    A, b = _spd(8, 1e4, seed=1), np.random.RandomState(2).randn(8)
+    theta0 = np.random.RandomState(3).randn(8)
+    iterates, _ = _run(Newton(**LECTURE), Quadratic(A, b), theta0.copy(), 50)
+    # the lecture: g, H, H^-1, delta = -H^-1 g, theta = theta + delta
+    theta, expected = theta0.copy(), []
+    for _ in range(50):
+        g, H = A @ theta - b, A
+        theta = theta + -np.linalg.inv(H) @ g
+        expected.append(theta.copy())
+    np.testing.assert_allclose(iterates, expected, rtol=0,
+                               atol=1e-10 * np.abs(expected).max())
+
+
+def test_newton_lecture_mode_iterates_equal_transcription_on_minibatch_logistic_regression():
+    X, y = make_classification(n_samples=200, n_features=5, n_informative=3,
+                               flip_y=0.2, random_state=0)
+    Y = y[:, None].astype(float)
+    alpha, batch = 1.0, 40
+    net = Network([5, 1], "relu", "logistic")
+    objective = Objective(net, alpha=alpha)
+    theta = net.initialize(np.random.RandomState(0), np.float64)
+    theta0 = theta.copy()
+    solver = Newton(**LECTURE)
+    state = solver.init_state(theta)
+    iterates = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # H is positive definite: nothing to warn
+        for k in range(50):
+            rows = slice(k * batch % 200, k * batch % 200 + batch)
+            objective.set_batch(X[rows], Y[rows])
+            solver.step(theta, objective, state)
+            iterates.append(theta.copy())
+    # transcription: theta = (w, b); J = mean BCE + alpha/(2m) |w|^2
+    theta, expected = theta0.copy(), []
+    for k in range(50):
+        rows = slice(k * batch % 200, k * batch % 200 + batch)
+        Xb = np.hstack([X[rows], np.ones((batch, 1))])
+        p = expit(Xb @ theta)
+        penalty = alpha / batch * np.r_[np.ones(5), 0.0]
+        g = Xb.T @ (p - y[rows]) / batch + penalty * theta
+        H = Xb.T @ (Xb * (p * (1 - p))[:, None]) / batch + np.diag(penalty)
+        theta = theta - np.linalg.inv(H) @ g
+        expected.append(theta.copy())
+    np.testing.assert_allclose(iterates, expected, rtol=0,
+                               atol=1e-10 * np.abs(expected).max())
+
+
+def test_newton_saddle_free_step_uses_absolute_eigenvalues():
+    A, b = np.diag([2.0, -1.0]), np.array([1.0, 1.0])
+    theta = np.array([0.5, 0.5])
+    g = A @ theta - b
+    Newton(line_search=False).step(theta, Quadratic(A, b), Newton().init_state(theta))
+    np.testing.assert_allclose(theta, [0.5 - g[0] / 2, 0.5 - g[1] / 1], rtol=1e-14)
+
+
+def test_newton_damping_is_added_to_eigenvalues():
+    A, b = np.diag([2.0, 0.5]), np.array([1.0, -1.0])
+    theta = np.array([1.0, 1.0])
+    g = A @ theta - b
+    solver = Newton(damping=0.5, saddle_free=False, line_search=False)
+    solver.step(theta, Quadratic(A, b), solver.init_state(theta))
+    np.testing.assert_allclose(theta, [1 - g[0] / 2.5, 1 - g[1] / 1.0], rtol=1e-14)
+
+
+def test_newton_lecture_mode_warns_on_indefinite_hessian():
+    A, b = np.diag([2.0, -1.0]), np.array([1.0, 1.0])
+    theta = np.array([0.5, 0.5])
+    with pytest.warns(UserWarning, match="indefinite .* saddle point"):
+        Newton(**LECTURE).step(theta, Quadratic(A, b), Newton().init_state(theta))
+    np.testing.assert_allclose(theta, np.linalg.solve(A, b))  # still -H^-1 g
+
+
+def test_newton_lecture_mode_warns_on_singular_hessian_and_uses_pseudo_inverse():
+    A, b = np.diag([2.0, 0.0]), np.array([1.0, 3.0])
+    theta = np.array([1.0, 1.0])
+    g = A @ theta - b
+    with pytest.warns(UserWarning, match="singular .* pseudo-inverse"):
+        Newton(**LECTURE).step(theta, Quadratic(A, b), Newton().init_state(theta))
+    np.testing.assert_allclose(theta, np.array([1.0, 1.0]) - np.linalg.pinv(A) @ g)
+
+
+def test_newton_hessian_free_lecture_mode_warns_on_negative_curvature():
+    A, b = np.diag([2.0, -1.0, 3.0]), np.ones(3)
+    theta = np.zeros(3)
+    solver = Newton(max_exact_params=0, **LECTURE)
+    with pytest.warns(UserWarning, match="non-positive curvature"):
+        solver.step(theta, Quadratic(A, b), solver.init_state(theta))
+
+
+def test_newton_hessian_free_step_solves_newton_system():
+    A, b = _spd(30, 1e2, seed=4), np.random.RandomState(5).randn(30)
+    theta = np.zeros(30)
+    solver = Newton(max_exact_params=10, **LECTURE)
+    state = solver.init_state(theta)
+    solver.step(theta, Quadratic(A, b), state)
+    assert state["hessian"]["regime"] == "hessian_free"
+    np.testing.assert_allclose(theta, np.linalg.solve(A, b), rtol=1e-8)
+
+
+def test_newton_line_search_shortens_a_step_that_would_increase_the_loss():
+    # J = sqrt(1 + x^2): the full Newton step from x = 2 goes to -x^3 = -8
+    class Hyperbola:
+        def __call__(self, x):
+            return float(np.sqrt(1 + x @ x)), x / np.sqrt(1 + x @ x)
+
+        def hvp(self, x, v):
+            return v / (1 + x @ x) ** 1.5
+
+    theta = np.array([2.0])
+    state = Newton().init_state(theta)
+    Newton().step(theta, Hyperbola(), state)
+    assert state["line_search"]["accepted"]
+    assert state["line_search"]["step_size"] < 1
+    assert abs(theta[0]) < 2.0
+
+
+def test_newton_takes_no_step_and_records_it_when_no_decrease_is_found():
+    class Misleading(Quadratic):  # a gradient of the wrong sign: no decrease
+        def __call__(self, x):
+            loss, grad = super().__call__(x)
+            return loss, -grad
+
+    theta = np.array([1.0, -2.0])
+    state = Newton().init_state(theta)
+    Newton().step(theta, Misleading(np.eye(2), np.zeros(2)), state)
+    np.testing.assert_array_equal(theta, [1.0, -2.0])
+    assert not state["line_search"]["accepted"]
+    assert state["converged"]
+
+
+def _relu_net_with_dead_units():
+    X, y = make_classification(n_samples=60, n_features=4, n_informative=3,
+                               n_redundant=0, n_classes=3, random_state=0)
+    net = Network([4, 8, 3], "relu", "softmax")
+    theta = net.initialize(np.random.RandomState(0), np.float64)
+    _, intercepts, _, _ = net.unpack(theta)
+    intercepts[0][:3] = -100.0  # units 0, 1, 2 never activate
+    objective = Objective(net, alpha=1e-4).set_batch(X, np.eye(3)[y])
+    return net, theta, objective, X
+
+
+@pytest.mark.parametrize("max_exact_params", [2000, 0])
+def test_default_newton_never_increases_loss_with_negative_curvature_and_dead_relus(
+        max_exact_params):
+    net, theta, objective, X = _relu_net_with_dead_units()
+    eigenvalues = np.linalg.eigvalsh(objective.hvp(theta, np.eye(net.n_params)))
+    assert eigenvalues[0] < -1e-3 * eigenvalues[-1]  # negative curvature
+    coefs, intercepts, _, _ = net.unpack(theta)
+    assert not np.any(X @ coefs[0][:, :3] + intercepts[0][:3] > 0)  # dead units
+    solver = Newton(max_exact_params=max_exact_params)
+    state = solver.init_state(theta)
+    losses = [solver.step(theta, objective, state) for _ in range(30)]
+    losses.append(objective(theta)[0])
+    assert np.all(np.isfinite(theta)) and np.all(np.isfinite(losses))
+    assert np.all(np.diff(losses) <= 0)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_newton_warns_when_minibatches_are_too_small_for_the_hessian():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), solver=Newton(), batch_size=10,
+                        max_iter=2, random_state=0)
+    with pytest.warns(UserWarning, match="minibatches of 10 of 150 rows"):
+        clf.fit(X, y)
+
+
+def test_newton_does_not_warn_about_minibatches_of_enough_rows():
+    X, y = load_iris(return_X_y=True)
+    # 43 parameters, 3 outputs: 15 rows suffice
+    clf = MLPClassifier(hidden_layer_sizes=(5,), solver=Newton(), batch_size=15,
+                        max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+
+
+# ----------------------------------------------------------------- L-BFGS
+
+
+def _bfgs_inverse_hessian(S, Y):
+    """H_k by the BFGS update formula, from gamma I, pairs oldest first."""
+    n = S.shape[1]
+    H = (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1]) * np.eye(n)
+    for s, y in zip(S, Y):
+        rho = 1 / (s @ y)
+        V = np.eye(n) - rho * np.outer(y, s)
+        H = V.T @ H @ V + rho * np.outer(s, s)
+    return H
+
+
+def test_two_loop_direction_equals_brute_force_bfgs_inverse_hessian():
+    rng = np.random.RandomState(0)
+    A = _spd(8, 50)
+    S = rng.randn(5, 8)
+    Y = S @ A  # y = A s: s'y > 0
+    g = rng.randn(8)
+    np.testing.assert_allclose(two_loop(g, S, Y), _bfgs_inverse_hessian(S, Y) @ g,
+                               rtol=1e-12)
+
+
+def test_lbfgs_step_follows_its_pairs_inverse_hessian():
+    A, b = _spd(10, 1e2, seed=6), np.random.RandomState(7).randn(10)
+    objective = Quadratic(A, b)
+    theta = np.zeros(10)
+    solver = LBFGS(history_size=3)
+    state = solver.init_state(theta)
+    for _ in range(4):
+        solver.step(theta, objective, state)
+    n = state["n_pairs"]
+    assert n == 3
+    H = _bfgs_inverse_hessian(state["s"][-n:], state["y"][-n:])
+    start, g = theta.copy(), objective(theta)[1]
+    solver.step(theta, objective, state)
+    step, direction = theta - start, -H @ g
+    cosine = step @ direction / np.linalg.norm(step) / np.linalg.norm(direction)
+    assert cosine == pytest.approx(1.0, abs=1e-12)
+
+
+def test_lbfgs_forgets_its_pairs_when_the_objective_changes():
+    A = _spd(6, 10, seed=8)
+    theta = np.zeros(6)
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    for _ in range(3):
+        solver.step(theta, Quadratic(A, np.ones(6)), state)
+    assert state["n_pairs"] == 3 and state["n_resets"] == 0
+    solver.step(theta, Quadratic(A, -np.ones(6)), state)  # new data
+    assert state["n_resets"] == 1
+    assert state["line_search"]["method"] == "steepest_descent"
+    assert state["n_pairs"] == 1
+
+
+def test_lbfgs_warm_start_on_new_data_resets_pairs():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = MLPClassifier(hidden_layer_sizes=(), solver="lbfgs", max_iter=5,
+                        warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X[:300], y[:300])
+        assert clf.solver_state_["n_resets"] == 0
+        clf.fit(X[300:], y[300:])
+    assert clf.solver_state_["n_resets"] == 1
+
+
+def test_lbfgs_warns_that_minibatches_discard_its_pairs():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(), solver=LBFGS(), batch_size=50,
+                        max_iter=2, random_state=0)
+    with pytest.warns(UserWarning, match="dropped whenever the minibatch changes"):
+        clf.fit(X, y)
+
+
+@pytest.mark.slow
+def test_lbfgs_training_loss_no_worse_than_sklearn_lbfgs_on_hidden_layer_net():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    params = dict(hidden_layer_sizes=(20,), alpha=1e-4, max_iter=300, tol=0.0,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(solver="lbfgs", **params).fit(X, y)
+        reference = SklearnMLPClassifier(solver="lbfgs", **params).fit(X, y)
+    objective = Objective(ours._network, alpha=1e-4).set_batch(X, y[:, None] * 1.0)
+    assert objective(ours._theta)[0] <= reference.loss_
+
+
+# ------------------------------------------------ both: references, protocol
+
+
+def _logistic_regression_data(kind):
+    if kind == "binary":
+        X, y = load_breast_cancer(return_X_y=True)
+    else:
+        X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize("solver", [LBFGS(), Newton()], ids=["lbfgs", "newton"])
+@pytest.mark.parametrize("kind", ["binary", "multinomial"])
+def test_no_hidden_layer_reaches_sklearn_logistic_regression_optimum(solver, kind):
+    X, y = _logistic_regression_data(kind)
+    alpha = 0.5  # mean loss + alpha/(2n) |W|^2  <=>  C = 1 / alpha
+    clf = MLPClassifier(hidden_layer_sizes=(), solver=solver, alpha=alpha, tol=0.0,
+                        max_iter=500, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)
+    reference = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10_000).fit(X, y)
+    coef, intercept = clf.coefs_[0].T, clf.intercepts_[0]
+    if kind == "multinomial":  # softmax intercepts are defined up to a shift
+        intercept = intercept - intercept.mean()
+    np.testing.assert_allclose(coef, reference.coef_, rtol=1e-4,
+                               atol=1e-4 * np.abs(reference.coef_).max())
+    np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-4,
+                               atol=1e-4 * np.abs(reference.intercept_).max())
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+def test_full_batch_solver_stops_when_it_cannot_decrease_the_loss(solver):
+    X, y = _logistic_regression_data("binary")
+    clf = MLPClassifier(hidden_layer_sizes=(), solver=solver, alpha=1.0, tol=0.0,
+                        max_iter=1000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.n_iter_ < 1000
+    assert clf.solver_state_["converged"]
+    assert np.all(np.diff(clf.loss_curve_) <= 0)
+
+
+@pytest.mark.parametrize("solver", [LBFGS(), Newton()], ids=["lbfgs", "newton"])
+def test_pickling_mid_training_and_continuing_gives_identical_results(solver):
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), activation="tanh", solver=solver,
+                        max_iter=4, tol=0.0, warm_start=True, random_state=0)
+    straight = MLPClassifier(**{**clf.get_params(deep=False), "max_iter": 8,
+                                 "warm_start": False})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        straight.fit(X, y)
+        clf.fit(X, y)
+        restored = pickle.loads(pickle.dumps(clf))
+        clf.fit(X, y)
+        restored.fit(X, y)
+    np.testing.assert_array_equal(restored._theta, clf._theta)
+    np.testing.assert_array_equal(clf._theta, straight._theta)
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("solver", ["lbfgs", "newton", LBFGS(), Newton()])
+def test_partial_fit_is_absent_for_full_batch_solvers(Estimator, solver):
+    estimator = Estimator(solver=solver)
+    assert not hasattr(estimator, "partial_fit")
+    with pytest.raises(AttributeError):
+        estimator.partial_fit
