@@ -1,0 +1,164 @@
+"""Measuring tools of the benchmark: interleaved medians, peak memory, GEMM floor.
+
+The machine may be shared, so absolute times are noisy. Every comparison runs the
+competitors in the same process, alternating them repetition by repetition (and
+alternating which goes first), and reports medians: a burst of load then hits
+every competitor alike, which keeps the *ratios* meaningful.
+"""
+
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+import scipy
+import sklearn
+from threadpoolctl import threadpool_info
+
+import skopt_nn
+
+
+def interleaved(candidates, repeats):
+    """Median of each candidate's measurements, repetitions alternating.
+
+    Parameters
+    ----------
+    candidates : dict of str to callable
+        Each callable runs once and returns one measurement (a float).
+    repeats : int
+
+    Returns
+    -------
+    dict of str to float
+        The median measurement of each candidate.
+    """
+    values = {name: [] for name in candidates}
+    names = list(candidates)
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            values[name].append(candidates[name]())
+    return {name: statistics.median(v) for name, v in values.items()}
+
+
+def seconds(fn):
+    """Wall-clock seconds of one call of ``fn``, and its result."""
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def peak_memory(fn):
+    """Peak bytes allocated (Python and NumPy, through tracemalloc) during ``fn()``.
+
+    Only what ``fn`` allocates counts: the inputs it receives are not included.
+    """
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def gemm_flops(layer_units, n_rows):
+    """Floating-point operations of the layer GEMMs of one pass over ``n_rows``.
+
+    Forward ``a @ W`` for every layer, and backward ``a.T @ delta`` (weight
+    gradient) for every layer and ``delta @ W.T`` for every layer but the first:
+    ``2 m n k`` each.
+    """
+    pairs = list(zip(layer_units[:-1], layer_units[1:]))
+    forward = sum(2 * n_rows * fan_in * fan_out for fan_in, fan_out in pairs)
+    # weight gradients cost as much as the forward products; no delta below layer 0
+    backward = forward + sum(2 * n_rows * fan_in * fan_out
+                             for fan_in, fan_out in pairs[1:])
+    return forward + backward
+
+
+class GemmFloor:
+    """The layer GEMMs of one training epoch alone, on preallocated arrays.
+
+    What a perfect NumPy implementation of the epoch would cost: the same matrix
+    products, with the same shapes, dtype and BLAS threads, and nothing else.
+
+    Parameters
+    ----------
+    layer_units : list of int
+        ``[n_features, hidden..., n_outputs]``.
+    n_samples, batch_size : int
+    dtype : dtype
+    """
+
+    def __init__(self, layer_units, n_samples, batch_size, dtype):
+        rng = np.random.default_rng(0)
+        self.units = list(layer_units)
+        self.batch_sizes = [batch_size] * (n_samples // batch_size)
+        if n_samples % batch_size:
+            self.batch_sizes.append(n_samples % batch_size)
+        self.flops = gemm_flops(self.units, n_samples)
+        pairs = list(zip(self.units[:-1], self.units[1:]))
+        # well-scaled values: no overflow, no denormals to slow the products
+        self.weights = [(rng.standard_normal(p) / np.sqrt(p[0])).astype(dtype)
+                        for p in pairs]
+        self.grads = [np.empty_like(w) for w in self.weights]
+        self.buffers = {}
+        for m in set(self.batch_sizes):
+            X = rng.standard_normal((m, self.units[0])).astype(dtype)
+            act = [np.empty((m, u), dtype) for u in self.units[1:]]
+            delta = [(0.01 * rng.standard_normal((m, u))).astype(dtype)
+                     for u in self.units[1:]]
+            self.buffers[m] = (X, act, delta)
+
+    def _batch(self, m):
+        X, act, delta = self.buffers[m]
+        a = X
+        for w, z in zip(self.weights, act):
+            np.dot(a, w, out=z)
+            a = z
+        for i in range(len(self.weights) - 1, -1, -1):
+            a_prev = X if i == 0 else act[i - 1]
+            np.dot(a_prev.T, delta[i], out=self.grads[i])
+            if i:
+                np.dot(delta[i], self.weights[i].T, out=delta[i - 1])
+
+    def epoch_seconds(self):
+        """Seconds of one epoch's GEMMs."""
+        start = time.perf_counter()
+        for m in self.batch_sizes:
+            self._batch(m)
+        return time.perf_counter() - start
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_lines():
+    """The machine, library versions, BLAS libraries and thread settings."""
+    lines = [
+        f"machine: {_cpu_model()}, {os.cpu_count()} logical CPUs, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
+        f"skopt_nn {getattr(skopt_nn, '__version__', '(dev)')}",
+    ]
+    for pool in threadpool_info():
+        lines.append(
+            f"{pool['user_api']}: {pool['internal_api']} {pool.get('version')} "
+            f"({pool['prefix']}, {pool.get('architecture', '-')}, "
+            f"{pool['num_threads']} threads)"
+        )
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                      "MKL_NUM_THREADS") if k in os.environ}
+    lines.append("thread variables: " + (", ".join(f"{k}={v}" for k, v in env.items())
+                                          or "none set (library defaults)"))
+    return lines

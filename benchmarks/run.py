@@ -1,0 +1,365 @@
+"""skopt_nn against scikit-learn's MLP, side by side in one process: one table.
+
+Usage (from the repository root)::
+
+    make bench                          # full run, under ten minutes
+    make bench-quick                    # --quick: under a minute
+    python benchmarks/run.py --only partial_fit,predict
+
+Sections (``--only`` takes a comma-separated subset):
+
+epochs       milliseconds per epoch of ``fit`` (fit time / epochs run) on each
+             workload, the GEMM floor of that epoch (its layer matrix products
+             alone, best of 1 thread and the default threads), achieved GFLOP/s,
+             and the accuracy (R^2 for the regressor) of both fitted models
+lbfgs        L-BFGS milliseconds per iteration, full batch (when skopt_nn has it)
+predict      predict and predict_proba on 10,000 rows
+partial_fit  microseconds per partial_fit call of 32 rows
+memory       peak memory of a one-epoch fit (tracemalloc)
+solvers      each skopt_nn solver's time per step relative to SGD's
+
+Ratios are skopt_nn / scikit-learn (below 1: skopt_nn is faster or smaller).
+Competitors alternate repetition by repetition and medians are reported, so a
+burst of load on a shared machine hits both alike; absolute times still vary.
+"""
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import sklearn.neural_network as sk
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+import skopt_nn
+import skopt_nn.solvers as solvers
+from skopt_nn._blas import blas_threads_for
+from _harness import GemmFloor, environment_lines, interleaved, peak_memory, seconds
+from _workloads import EPOCH_WORKLOADS, LBFGS_WORKLOAD, load
+
+SECTIONS = ("epochs", "lbfgs", "predict", "partial_fit", "memory", "solvers")
+ACCURACY_TOLERANCE = 0.01
+
+
+@dataclass
+class Row:
+    """One line of the table; ``limit`` with ``better`` ("<=" or ">=") is a target."""
+
+    measure: str
+    unit: str
+    ours: float
+    theirs: float = None
+    ratio: float = None
+    limit: float = None
+    better: str = "<="
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.ratio is None and self.theirs:
+            self.ratio = self.ours / self.theirs
+
+    @property
+    def met(self):
+        if self.limit is None or self.ratio is None:
+            return None
+        if self.better == "<=":
+            return self.ratio <= self.limit
+        return self.ratio >= self.limit
+
+
+# ------------------------------------------------------------------ estimators
+def _solver(name):
+    if name == "lbfgs":
+        return solvers.LBFGS()
+    return name
+
+
+def make_pair(workload, max_iter):
+    """Equally configured skopt_nn and scikit-learn estimators for a workload.
+
+    ``tol=0`` and ``n_iter_no_change > max_iter``: both run exactly
+    ``max_iter`` epochs (iterations for L-BFGS).
+    """
+    common = dict(hidden_layer_sizes=workload.hidden, batch_size=workload.batch_size,
+                  max_iter=max_iter, tol=0.0, n_iter_no_change=max_iter + 1,
+                  random_state=0)
+    if workload.is_regression:
+        return (skopt_nn.MLPRegressor(solver=_solver(workload.solver), **common),
+                sk.MLPRegressor(solver=workload.solver, **common))
+    return (skopt_nn.MLPClassifier(solver=_solver(workload.solver), **common),
+            sk.MLPClassifier(solver=workload.solver, **common))
+
+
+def _fit_ms_per_epoch(make, X, y, fitted, key):
+    """Fit a fresh estimator; return ms per epoch and keep the model in ``fitted``."""
+    estimator = make()
+    elapsed, _ = seconds(lambda: estimator.fit(X, y))
+    fitted[key] = estimator
+    return 1e3 * elapsed / estimator.n_iter_
+
+
+def _floor_ms(floor):
+    """The GEMMs of one epoch, best of one BLAS thread and the default threads."""
+    default = floor.epoch_seconds()
+    with threadpool_limits(1, user_api="blas"):
+        single = floor.epoch_seconds()
+    return 1e3 * min(default, single)
+
+
+def _accuracy_note(ours, theirs, X, y, regression):
+    a, b = ours.score(X, y), theirs.score(X, y)
+    ok = abs(a - b) <= ACCURACY_TOLERANCE
+    name = "R2" if regression else "acc"
+    return f"{name} {a:.3f}/{b:.3f} ({'agree' if ok else 'DIFFER'})", ok
+
+
+# -------------------------------------------------------------------- sections
+def run_epochs(workloads, quick, state):
+    rows = []
+    for workload in workloads:
+        epochs, repeats = workload.epochs[quick], workload.repeats[quick]
+        X, y, X_test, y_test = load(workload)
+        n_outputs = 1 if workload.is_regression else len(np.unique(y))
+        n_outputs = 1 if n_outputs == 2 else n_outputs
+        floor = GemmFloor(workload.layer_units(n_outputs), X.shape[0],
+                          workload.batch_rows(), workload.dtype)
+        ours, theirs = make_pair(workload, 1)
+        ours.fit(X[:2000], y[:2000])  # warm-up: imports, first-touch allocation
+        theirs.fit(X[:2000], y[:2000])
+        fitted = {}
+        medians = interleaved({
+            "ours": lambda: _fit_ms_per_epoch(
+                lambda: make_pair(workload, epochs)[0], X, y, fitted, "ours"),
+            "theirs": lambda: _fit_ms_per_epoch(
+                lambda: make_pair(workload, epochs)[1], X, y, fitted, "theirs"),
+            "floor": lambda: _floor_ms(floor),
+        }, repeats)
+        note, agree = _accuracy_note(fitted["ours"], fitted["theirs"], X_test, y_test,
+                                     workload.is_regression)
+        state["accuracy"].append((workload.name, note, agree))
+
+        def gflops(ms, flops=floor.flops):
+            return flops / ms / 1e6
+
+        unit = "ms/iter" if workload.solver == "lbfgs" else "ms/epoch"
+        threads = blas_threads_for(floor.units, workload.batch_rows())
+        rows.append(Row(
+            workload.name, unit, medians["ours"], medians["theirs"],
+            limit=workload.target,
+            notes=(f"{note}; GFLOP/s {gflops(medians['ours']):.1f}/"
+                   f"{gflops(medians['theirs']):.1f}; skopt_nn BLAS threads: "
+                   f"{'1 (small products)' if threads == 1 else 'default'}"),
+        ))
+        if workload.solver != "lbfgs":
+            rows.append(Row(
+                f"  of GEMM floor ({medians['floor']:.3g} ms, "
+                f"{gflops(medians['floor']):.1f} GFLOP/s)", "floor/time",
+                medians["floor"] / medians["ours"],
+                ratio=medians["floor"] / medians["ours"],
+                limit=0.65 if workload.n_samples >= 20_000 and
+                not workload.is_regression else None,
+                better=">=",
+                notes=f"sklearn {medians['floor'] / medians['theirs']:.2f}",
+            ))
+        state["epochs"][workload.name] = medians
+        state["models"][workload.name] = (fitted["ours"], fitted["theirs"], X_test)
+    f32 = state["epochs"].get("60000x784 (256,) adam b256 f32")
+    f64 = state["epochs"].get("60000x784 (256,) adam b256 f64")
+    if f32 and f64:
+        rows.append(Row("60000x784 float32 / float64 time", "ratio",
+                        f32["ours"] / f64["ours"], f32["theirs"] / f64["theirs"],
+                        ratio=f32["ours"] / f64["ours"], limit=0.55,
+                        notes="ratio column: skopt_nn f32/f64"))
+    return rows
+
+
+def run_lbfgs(quick, state):
+    if not hasattr(solvers, "LBFGS"):
+        return [Row("L-BFGS", "ms/iter", float("nan"),
+                    notes="skopt_nn.solvers.LBFGS not available yet")]
+    return run_epochs([LBFGS_WORKLOAD], quick, state)
+
+
+def run_predict(quick, state):
+    name = "20000x100 (256,256) adam b200 f64"
+    if name not in state["models"]:
+        run_epochs([w for w in EPOCH_WORKLOADS if w.name == name], True, state)
+    ours, theirs, X = state["models"][name]
+    repeats = 7 if quick else 15
+    rows = []
+    for method, limit in (("predict_proba", 0.9), ("predict", None)):
+        medians = interleaved({
+            "ours": lambda: 1e3 * seconds(lambda: getattr(ours, method)(X))[0],
+            "theirs": lambda: 1e3 * seconds(lambda: getattr(theirs, method)(X))[0],
+        }, repeats)
+        rows.append(Row(f"{method}, {X.shape[0]} rows, (256,256) f64", "ms",
+                        medians["ours"], medians["theirs"], limit=limit))
+    return rows
+
+
+def run_partial_fit(quick):
+    X, y, _, _ = load(EPOCH_WORKLOADS[0])
+    classes = np.unique(y)
+    chunks = [(X[i:i + 32], y[i:i + 32]) for i in range(0, len(X) - 31, 32)]
+    ours, theirs = make_pair(EPOCH_WORKLOADS[0], 1)
+    ours.set_params(batch_size="auto")  # all 32 rows in one step
+    theirs.set_params(batch_size="auto")
+    ours.partial_fit(*chunks[0], classes=classes)
+    theirs.partial_fit(*chunks[0], classes=classes)
+    calls = 100 if quick else 300
+
+    def per_call(estimator):
+        start = time.perf_counter()
+        for k in range(calls):
+            estimator.partial_fit(*chunks[k % len(chunks)])
+        return 1e6 * (time.perf_counter() - start) / calls
+
+    medians = interleaved({"ours": lambda: per_call(ours),
+                           "theirs": lambda: per_call(theirs)}, 5 if quick else 9)
+    return [Row("partial_fit, 32 rows per call, digits (100,)", "us/call",
+                medians["ours"], medians["theirs"], limit=0.2)]
+
+
+def run_memory(quick):
+    rows = []
+    X, y, _, _ = load(EPOCH_WORKLOADS[0])
+    for estimator in make_pair(EPOCH_WORKLOADS[0], 1):  # one-time imports, caches
+        estimator.fit(X[:300], y[:300])
+    for workload in EPOCH_WORKLOADS + [LBFGS_WORKLOAD]:
+        if workload.solver == "lbfgs" and not hasattr(solvers, "LBFGS"):
+            continue
+        X, y, _, _ = load(workload)
+        ours, theirs = make_pair(workload, 1 if workload.solver != "lbfgs" else 10)
+        mine = peak_memory(lambda: ours.fit(X, y))
+        other = peak_memory(lambda: theirs.fit(X, y))
+        rows.append(Row(f"peak fit memory, {workload.name}", "MB", mine / 1e6,
+                        other / 1e6, limit=1.0))
+    return rows
+
+
+def _solver_objects():
+    names = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "RMSPropNesterov",
+             "Adam", "LBFGS", "Newton"]
+    return {n: getattr(solvers, n)() for n in names if hasattr(solvers, n)}
+
+
+def run_solvers(quick):
+    """Time per step of each solver on one objective: digits, full batch, (100,)."""
+    from skopt_nn._network import Network
+    from skopt_nn._objective import Objective
+
+    X, y, _, _ = load(EPOCH_WORKLOADS[0])
+    Y = np.eye(10)[y]
+    rows, steps = [], 5 if quick else 20
+    for hidden in ((100,), (16,)):
+        network = Network([X.shape[1], *hidden, 10], "relu", "softmax")
+        objective = Objective(network, alpha=1e-4).set_batch(X, Y)
+        theta0 = network.initialize(np.random.RandomState(0), X.dtype)
+        chosen = _solver_objects()
+        if hidden == (16,):  # the exact-Hessian regime of Newton, small network
+            chosen = {k: v for k, v in chosen.items() if k in ("SGD", "Newton")}
+            if len(chosen) < 2:
+                continue
+
+        evaluations_per_step = {}
+
+        def per_step(solver):
+            theta = theta0.copy()
+            state = solver.init_state(theta)
+            evaluations = objective.n_evaluations
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for _ in range(steps):
+                    solver.step(theta, objective, state)
+            evaluations_per_step[type(solver).__name__] = \
+                (objective.n_evaluations - evaluations) / steps
+            return 1e3 * (time.perf_counter() - start) / steps
+
+        medians = interleaved({k: (lambda s=s: per_step(s)) for k, s in chosen.items()},
+                              3 if quick else 5)
+        for name, ms in medians.items():
+            rows.append(Row(
+                f"{name} step, digits full batch {hidden} ({network.n_params} params)",
+                "ms/step", ms, ratio=ms / medians["SGD"],
+                notes=f"ratio: to SGD; {evaluations_per_step[name]:.1f} "
+                      "gradient evaluations/step",
+            ))
+    return rows
+
+
+# ----------------------------------------------------------------------- table
+def _fmt(x):
+    if x is None:
+        return ""
+    if isinstance(x, float) and np.isnan(x):
+        return "n/a"
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def print_table(rows, header, out=sys.stdout):
+    for line in header:
+        print(f"# {line}", file=out)
+    print(file=out)
+    print("| measure | unit | skopt_nn | sklearn | ratio | target | met | notes |",
+          file=out)
+    print("|---|---|---:|---:|---:|---|---|---|", file=out)
+    for r in rows:
+        target = "" if r.limit is None else f"{r.better} {r.limit:g}"
+        met = {None: "", True: "yes", False: "NO"}[r.met]
+        print(f"| {r.measure} | {r.unit} | {_fmt(r.ours)} | {_fmt(r.theirs)} | "
+              f"{_fmt(r.ratio)} | {target} | {met} | {r.notes} |", file=out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer epochs and repetitions: under a minute")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose among {SECTIONS}")
+    warnings.simplefilter("ignore", ConvergenceWarning)
+
+    mode = "--quick" if args.quick else "full run"
+    header = [f"skopt_nn vs scikit-learn MLP, {mode}"]
+    header += environment_lines()
+    start = time.perf_counter()
+    state = {"accuracy": [], "epochs": {}, "models": {}}
+    rows = []
+    for section in SECTIONS:
+        if section not in sections:
+            continue
+        if section == "epochs":
+            rows += run_epochs(EPOCH_WORKLOADS, args.quick, state)
+        elif section == "lbfgs":
+            rows += run_lbfgs(args.quick, state)
+        elif section == "predict":
+            rows += run_predict(args.quick, state)
+        elif section == "partial_fit":
+            rows += run_partial_fit(args.quick)
+        elif section == "memory":
+            rows += run_memory(args.quick)
+        else:
+            rows += run_solvers(args.quick)
+    header.append(f"total time {time.perf_counter() - start:.0f} s; load average at "
+                  "the end " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print_table(rows, header)
+    targets = [r for r in rows if r.met is not None]
+    print(f"\ntargets met: {sum(r.met for r in targets)} of {len(targets)}"
+          + "".join(f"\n  not met: {r.measure} ({_fmt(r.ratio)}, target {r.better} "
+                    f"{r.limit:g})" for r in targets if not r.met))
+    differ = [name for name, _, agree in state["accuracy"] if not agree]
+    print(f"accuracy within {ACCURACY_TOLERANCE}: "
+          + ("all workloads" if not differ else "NOT on " + ", ".join(differ)))
+
+
+if __name__ == "__main__":
+    main()
