@@ -24,7 +24,8 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-core
 	touch $@
 
 demo: $(VENV)/.stamp-core
-	$(PY) -m skopt_nn
+	$(PY) -m skopt_nn compare --out skopt_nn_report
+	@echo "Open $(CURDIR)/skopt_nn_report/index.html in a browser for the loss curves."
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -q --doctest-modules skopt_nn tests
@@ -40,6 +41,7 @@ bench-quick: $(VENV)/.stamp-bench
 
 docs: $(VENV)/.stamp-docs
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "Documentation: $(CURDIR)/docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) docs/_build docs/auto_examples docs/generated skopt_nn_report .pytest_cache
+	rm -rf $(VENV) docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst skopt_nn_report .pytest_cache

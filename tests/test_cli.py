@@ -1,0 +1,300 @@
+"""``python -m skopt_nn compare``: the runs, the files written, bad arguments."""
+
+import csv
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn import _report
+from skopt_nn.__main__ import main
+from skopt_nn.solvers import SGD
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _cli(capsys, *args):
+    """Run the command in-process: (exit code, stdout, stderr)."""
+    try:
+        code = main(["compare", "-q", *args])
+    except SystemExit as exit_:  # argparse's errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture
+def iris_csv(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    return _write_csv(tmp_path / "iris.csv", ["a", "b", "species", "c", "d"],
+                      [[*x[:2], names[t], *x[2:]] for x, t in zip(X, y)])
+
+
+# ------------------------------------------------------------------ the runs
+def test_default_dataset_run_matches_an_independent_fit(tmp_path, capsys):
+    code, out, _ = _cli(capsys, "--max-iter", "3", "--solvers", "sgd", "adam",
+                        "--out", str(tmp_path))
+    assert code == 0
+    rows = _read_csv(tmp_path / "results.csv")
+    assert [(r["solver"], r["batch_norm"]) for r in rows] == [
+        ("sgd", "False"), ("sgd", "True"), ("adam", "False"), ("adam", "True")]
+    # the same split, scaling, network and seed, built here by hand
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for row in rows:
+            clf = MLPClassifier((64,), solver=row["solver"],
+                                batch_norm=row["batch_norm"] == "True", max_iter=3,
+                                random_state=0).fit(scaler.transform(X_train), y_train)
+            # the same arithmetic (up to BLAS summation order: the command runs
+            # on one BLAS thread)
+            assert float(row["train_loss"]) == pytest.approx(clf.loss_, rel=1e-10)
+            assert float(row["test_accuracy"]) == clf.score(
+                scaler.transform(X_test), y_test)
+            assert row["epochs"] == "3" and row["diverged"] == "False"
+    table = out.splitlines()
+    header = next(line for line in table if line.startswith("solver"))
+    assert header.split() == ["solver", "BN", "learning", "rate", "train", "loss",
+                              "test", "accuracy", "epochs", "seconds", "diverged"]
+    assert sum(line.startswith(("sgd ", "adam ")) for line in table) == 4
+    assert f"Report: {(tmp_path / 'index.html').resolve()}" in out
+
+
+def test_report_files_hold_curves_and_embedded_images(tmp_path, capsys):
+    code, _, _ = _cli(capsys, "--max-iter", "4", "--solvers", "momentum",
+                      "--dataset", "iris", "--out", str(tmp_path))
+    assert code == 0
+    for name in ("loss_vs_epoch.png", "loss_vs_seconds.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE)
+    curves = _read_csv(tmp_path / "curves.csv")
+    assert [int(r["epoch"]) for r in curves] == [1, 2, 3, 4] * 2
+    seconds = [float(r["seconds"]) for r in curves[:4]]
+    assert all(b > a for a, b in zip(seconds, seconds[1:]))  # cumulative
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("src='data:image/png;base64,") == 2
+    assert "src='http" not in page and "<link" not in page  # self-contained
+
+
+def test_report_without_matplotlib_keeps_tables_and_html(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
+    code, out, _ = _cli(capsys, "--max-iter", "2", "--solvers", "sgd", "--bn", "off",
+                        "--dataset", "iris", "--out", str(tmp_path))
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "curves.csv", "index.html", "results.csv"]
+    assert "matplotlib is not installed" in out
+    page = (tmp_path / "index.html").read_text()
+    assert "Install matplotlib for the loss curves" in page
+
+
+def test_csv_input_with_string_labels_is_classification(iris_csv, tmp_path, capsys):
+    code, out, _ = _cli(capsys, "--dataset", iris_csv, "--target", "species",
+                        "--solvers", "adam", "--bn", "off", "--max-iter", "5",
+                        "--out", str(tmp_path))
+    assert code == 0
+    assert "iris.csv (classification, 112 training and 38 test rows, 4 features)" in out
+    (row,) = _read_csv(tmp_path / "results.csv")
+    assert 0 <= float(row["test_accuracy"]) <= 1
+
+
+def test_csv_input_with_many_numeric_values_is_regression(tmp_path, capsys):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((80, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.standard_normal(80)
+    path = _write_csv(tmp_path / "reg.csv", ["x1", "x2", "x3", "y"],
+                      np.column_stack([X, y]).tolist())
+    code, out, _ = _cli(capsys, "--dataset", path, "--target", "y", "--solvers",
+                        "sgd", "--bn", "off", "--hidden", "--max-iter", "500",
+                        "--out", str(tmp_path / "report"))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "report" / "results.csv")
+    # a linear target and no hidden layer: a good fit whatever the scale of y
+    assert float(row["test_r2"]) > 0.95
+
+
+def test_npz_input_reads_X_and_y(tmp_path, capsys):
+    X, y = load_iris(return_X_y=True)
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    code, out, _ = _cli(capsys, "--dataset", str(tmp_path / "data.npz"),
+                        "--solvers", "sgd", "--bn", "on", "--max-iter", "2",
+                        "--out", str(tmp_path))
+    assert code == 0
+    assert "data.npz (classification, 112 training" in out
+
+
+def test_regression_dataset_scores_r2_of_an_independent_fit(tmp_path, capsys):
+    from sklearn.datasets import load_diabetes
+
+    code, _, _ = _cli(capsys, "--dataset", "diabetes", "--solvers", "adam", "--bn",
+                      "off", "--max-iter", "10", "--out", str(tmp_path))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "results.csv")
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25,
+                                                        random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    mean, std = y_train.mean(), y_train.std()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor((64,), solver="adam", max_iter=10, random_state=0).fit(
+            scaler.transform(X_train), (y_train - mean) / std)
+    # R^2 does not depend on the target's scale
+    assert float(row["test_r2"]) == pytest.approx(
+        reg.score(scaler.transform(X_test), (y_test - mean) / std), rel=1e-12)
+
+
+def test_tune_picks_the_grid_search_learning_rate(tmp_path, capsys):
+    code, _, _ = _cli(capsys, "--dataset", "iris", "--solvers", "sgd", "--bn", "off",
+                      "--max-iter", "20", "--tune", "--out", str(tmp_path))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "results.csv")
+    X, y = load_iris(return_X_y=True)
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.25, random_state=0,
+                                              stratify=y)
+    search = GridSearchCV(
+        Pipeline([("scale", StandardScaler()),
+                  ("mlp", MLPClassifier((64,), solver=SGD(), max_iter=20,
+                                        random_state=0))]),
+        {"mlp__solver__learning_rate": [0.001, 0.003, 0.01, 0.03, 0.1]},
+        scoring="neg_log_loss", cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X_train, y_train)
+    assert float(row["learning_rate"]) == pytest.approx(
+        search.best_params_["mlp__solver__learning_rate"], rel=1e-12)
+
+
+def test_diverged_run_is_reported_and_its_epoch_left_out(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(_report, "resolve_solver", lambda name: SGD(learning_rate=1e4))
+    code, out, _ = _cli(capsys, "--solvers", "sgd", "--bn", "off", "--max-iter", "5",
+                        "--out", str(tmp_path))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "results.csv")
+    assert row["diverged"] == "True"
+    n_curve = sum(1 for _ in _read_csv(tmp_path / "curves.csv"))
+    assert n_curve == int(row["epochs"]) < 5
+
+
+# ----------------------------------------------------------------- Ctrl-C
+def test_ctrl_c_keeps_the_finished_runs(monkeypatch, tmp_path, capsys):
+    real_run, calls = _report._run, []
+
+    def run_then_interrupt(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_run(*args)
+
+    monkeypatch.setattr(_report, "_run", run_then_interrupt)
+    code, out, _ = _cli(capsys, "--solvers", "sgd", "adam", "--max-iter", "2",
+                        "--dataset", "iris", "--out", str(tmp_path))
+    assert code == 130
+    assert "Interrupted: 2 of 4 runs finished." in out
+    rows = _read_csv(tmp_path / "results.csv")
+    assert [(r["solver"], r["batch_norm"]) for r in rows] == [
+        ("sgd", "False"), ("sgd", "True")]
+    assert "Interrupted: 2 of 4 runs finished." in (tmp_path / "index.html").read_text()
+
+
+# ---------------------------------------------------------------- progress
+def test_quiet_run_writes_nothing_on_stderr(tmp_path, capsys):
+    code, _, err = _cli(capsys, "--solvers", "sgd", "--max-iter", "2",
+                        "--dataset", "iris", "--out", str(tmp_path))
+    assert code == 0 and err == ""
+
+
+def test_progress_logs_every_run_on_a_non_terminal_stream():
+    import io
+
+    stream = io.StringIO()
+    comparison = _report.compare(_report.load_dataset("iris"), ["sgd", "nesterov"],
+                                 settings=_report.Settings(max_iter=3),
+                                 progress=_report.Progress(stream, delay=0))
+    assert [line.split(":")[0] for line in stream.getvalue().splitlines()] == [
+        "[1/4] sgd", "[2/4] sgd +BN", "[3/4] nesterov", "[4/4] nesterov +BN"]
+    assert len(comparison.runs) == 4
+
+
+def test_solver_warnings_reach_the_progress_stream():
+    import io
+
+    stream = io.StringIO()
+    settings = _report.Settings(hidden=(4,), batch_size=8, max_iter=1)
+    _report.compare(_report.load_dataset("iris"), ["newton"], batch_norm=(False,),
+                    settings=settings, progress=_report.Progress(stream, delay=0))
+    # Newton's check_batch: 8 rows x 3 outputs cannot determine 35 parameters
+    assert "newton: Newton receives minibatches of 8 of 112 rows" in stream.getvalue()
+
+
+# ------------------------------------------------------------ bad arguments
+def _bad_csv(tmp_path):
+    return _write_csv(tmp_path / "bad.csv", ["size", "color", "label"],
+                      [[1.0, 0.5, "a"], [2.0, "red", "b"]])
+
+
+BAD_ARGUMENTS = {
+    "unknown solver": (["--solvers", "sgd", "bogus"], "unknown solver 'bogus'"),
+    "unknown dataset": (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    "missing file": (["--dataset", "{tmp}/absent.csv", "--target", "y"],
+                     "no such file"),
+    "missing target column": (["--dataset", "{iris}", "--target", "kind"],
+                              "has no column 'kind'; its columns are: a, b, "
+                              "species, c, d"),
+    "csv without target": (["--dataset", "{iris}"], "a CSV file needs --target"),
+    "non-numeric data": (["--dataset", "{bad}", "--target", "label"],
+                         "bad.csv, line 3: column 'color' is not numeric ('red')"),
+    "target on bundled data": (["--target", "y"], "--target is for CSV and .npz"),
+    "npz without target array": (["--dataset", "{npz}"], "has no array 'y'"),
+    "non-positive max-iter": (["--max-iter", "0"], "expected a positive integer"),
+    "negative blas threads": (["--blas-threads", "-1"], "expected an integer >= 0"),
+    "batch norm without hidden layer": (["--hidden", "--bn", "on"],
+                                        "batch normalization needs a hidden layer"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_bad_argument_exits_2_with_one_line(case, iris_csv, tmp_path, capsys):
+    args, message = BAD_ARGUMENTS[case]
+    np.savez(tmp_path / "features.npz", X=np.zeros((4, 2)), labels=np.arange(4))
+    paths = {"tmp": tmp_path, "iris": iris_csv, "bad": _bad_csv(tmp_path),
+             "npz": tmp_path / "features.npz"}
+    code, out, err = _cli(capsys, *[a.format(**paths) for a in args],
+                          "--out", str(tmp_path / "report"))
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("skopt-nn compare: error: ")
+    assert out == "" and not (tmp_path / "report").exists()
+
+
+def test_module_entry_point_exits_2_on_bad_solver():
+    result = subprocess.run([sys.executable, "-m", "skopt_nn", "compare", "--solvers",
+                             "bogus"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "unknown solver 'bogus': choose from " + ", ".join(
+            _report.SOLVER_ALIASES) + " (see --help)")
