@@ -233,9 +233,9 @@ class _Linearization:
             Rz = None if VW[i] is None else _stack_left(self.inputs[i], VW[i])
             if Ra[i] is not None:
                 Rz = _plus(Rz, np.tensordot(Ra[i], self.coefs[i], axes=1))
-            if Vb[i] is not None:
-                Rz = _plus(Rz, Vb[i][:, None, :], (k, *self.inputs[i + 1].shape)
-                           if i < network.n_hidden else None)
+            if Vb[i] is not None:  # a bias moves every row alike
+                n_rows = self.inputs[i].shape[0]
+                Rz = _plus(Rz, Vb[i][:, None, :], (k, n_rows, Vb[i].shape[-1]))
             if i == network.n_hidden:
                 break
             Rx = Rinv = None

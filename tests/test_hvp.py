@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from skopt_nn import _rop
 from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 
@@ -144,3 +145,20 @@ def test_hvp_rejects_a_direction_of_the_wrong_length():
     net, theta, X, Y, s, _ = _problem("tanh", "softmax", False, False)
     with pytest.raises(ValueError, match=r"v must have shape \(%d,\)" % net.n_params):
         net.hvp(theta, np.ones(net.n_params + 1), X, Y, s, L2)
+
+
+@pytest.mark.parametrize("out", OUTPUTS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_assembled_hessian_matches_finite_differences_column_by_column(
+        out, weighted, monkeypatch):
+    # One direction per R-pass (as on large data): a unit direction leaves whole
+    # blocks at zero (e.g. only an output bias moves), which the R-pass skips and
+    # broadcasts; every column must still be the full Hessian column, also with
+    # an identity output and no weights.
+    monkeypatch.setattr(_rop, "_BLOCK_ELEMENTS", 1)
+    net, theta, X, Y, s, _ = _problem("tanh", out, weighted, False)
+    identity = np.eye(net.n_params)
+    H = net.hvp(theta, identity, X, Y, s, L2)
+    fd = np.column_stack([_central_difference(net, theta, e, X, Y, s, L2)
+                          for e in identity])
+    assert np.linalg.norm(H - fd) <= 1e-6 * np.linalg.norm(fd)
