@@ -1,6 +1,7 @@
 """MLPClassifier and MLPRegressor: validation, the training loop, early stopping."""
 
 import copy
+import math
 import numbers
 import time
 import warnings
@@ -347,7 +348,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # rows of a step's products (as _batch_rows, which also warns)
         step_rows = X.shape[0] if solver.full_batch else min(
             X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
-        with limit_blas_threads(blas_threads_for(self._network.layer_units, step_rows)):
+        # Overflow is not an error here: a diverging loss is detected and reported
+        # by _train as a ConvergenceWarning, with the best parameters restored.
+        with limit_blas_threads(blas_threads_for(self._network.layer_units, step_rows)), \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self._train(X, Y, y, sample_weight, incremental, bn)
         return self
 
@@ -451,6 +455,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 loss = solver.step(theta, objective, self.solver_state_)
                 batch_weight = Xb.shape[0] if w is None else w.sum()
                 accumulated += loss * batch_weight
+                if not math.isfinite(loss):
+                    break  # diverged: the rest of the epoch cannot recover
                 if incremental and bn is not None and \
                         objective.batch_statistics is not None:
                     self._bn_counts = update_running_statistics(
@@ -513,7 +519,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if no_improvement > self.n_iter_no_change:
                 converged = True
                 if self.verbose:
-                    what = "Validation score" if early_stopping else "Training loss"
+                    what = "Validation loss" if early_stopping else "Training loss"
                     print(f"{what} did not improve more than tol={self.tol} for "
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break

@@ -405,7 +405,7 @@ def test_verbose_prints_validation_score_and_stopping_reason(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     pattern = r"Iteration \d+, loss = \d+\.\d{8}, validation score = \d\.\d{6}"
     assert all(re.fullmatch(pattern, line) for line in lines[:-1])
-    assert lines[-1].startswith("Validation score did not improve more than tol=10.0")
+    assert lines[-1].startswith("Validation loss did not improve more than tol=10.0")
     assert len(lines) == clf.n_iter_ + 1
 
 
