@@ -264,7 +264,14 @@ class Newton(Solver):
         eigenvalues, Q = np.linalg.eigh(H)
         mu = np.abs(eigenvalues) if self.saddle_free else eigenvalues.copy()
         mu += self.damping
-        tiny = n * np.finfo(theta.dtype).eps * np.abs(mu).max()
+        eps = np.finfo(theta.dtype).eps
+        # Lecture mode drops only numerically-zero eigenvalues (matrix_rank's
+        # threshold). The safeguarded default also drops those within sqrt(eps)
+        # of zero relative to the largest: H carries rounding errors of order
+        # eps |H| from its HVPs, so such eigenvalues and their eigenvectors are
+        # mostly noise, and dividing by them would amplify rounding into the step.
+        lecture = not (self.saddle_free or self.line_search or self.damping)
+        tiny = (n * eps if lecture else max(n * eps, np.sqrt(eps))) * np.abs(mu).max()
         keep = np.abs(mu) > tiny
         info = {"regime": "exact",
                 "min_eigenvalue": float(eigenvalues[0]),
