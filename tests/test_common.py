@@ -19,6 +19,11 @@ first-order solvers and L-BFGS pass it. Newton's classifier also misses
 ``check_class_weight_classifiers`` on its small network: it minimizes the
 weighted loss so far that rows of weight 1e-4 are fitted too once those of
 weight 1000 are, where the check expects class 0 on 87% of noisy test rows.
+With batch normalization *and* early stopping, Newton's classifier on 10 hidden
+units also misses ``check_classifiers_train``'s accuracy of 0.83 on three blobs
+(0.55; 0.82 with 20 units, 0.92 with 100): its full steps through the normalized
+layers make the validation accuracy swing between 0.4 and 0.87 from one step to
+the next, so early stopping keeps an early step. Not yet understood; open.
 """
 
 import pytest
@@ -36,11 +41,12 @@ FAST_CORE = [
 ]
 
 EVERY_ALIAS = [
-    Estimator(solver=alias, batch_norm=batch_norm,
+    Estimator(solver=alias, batch_norm=batch_norm, early_stopping=early_stopping,
               **({"hidden_layer_sizes": (10,)} if alias == "newton" else {}))
     for Estimator in (MLPClassifier, MLPRegressor)
     for alias in SOLVER_ALIASES
     for batch_norm in (False, True)
+    for early_stopping in (False, True)
 ]
 
 _NEWTON_AMPLIFIES_ROUNDING = (
@@ -59,6 +65,11 @@ def _expected_failures(estimator):
     if isinstance(estimator, MLPClassifier):
         failures["check_class_weight_classifiers"] = (
             "Newton fits the rows of weight 1e-4 too (see the module docstring)")
+        if estimator.batch_norm and estimator.early_stopping:
+            failures["check_classifiers_train"] = (
+                "Newton + batch norm + early stopping on 10 hidden units: the "
+                "validation accuracy swings from step to step and the training "
+                "accuracy ends near 0.55 (see the module docstring)")
     return failures
 
 
