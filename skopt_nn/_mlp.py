@@ -350,7 +350,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
         # Overflow is not an error here: a diverging loss is detected and reported
         # by _train as a ConvergenceWarning, with the best parameters restored.
-        with limit_blas_threads(blas_threads_for(self._network.layer_units, step_rows)), \
+        threads = None if solver._uses_dense_linear_algebra(self._network.n_params) \
+            else blas_threads_for(self._network.layer_units, step_rows)
+        with limit_blas_threads(threads), \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self._train(X, Y, y, sample_weight, incremental, bn)
         return self

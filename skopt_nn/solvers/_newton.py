@@ -195,6 +195,9 @@ class Newton(Solver):
 
     full_batch = True
 
+    def _uses_dense_linear_algebra(self, n_params):
+        return n_params <= self.max_exact_params  # the exact regime's eigh
+
     _parameter_constraints = {
         "damping": [Interval(numbers.Real, 0, None, closed="left")],
         "saddle_free": ["boolean"],
