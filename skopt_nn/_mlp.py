@@ -857,7 +857,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if len(labels) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {labels[0]!r}"
+                f"the data contains only one class: {np.asarray(labels[0]).tolist()!r}"
             )
         kind = "binary" if len(labels) == 2 else "multiclass"
         return self._one_hot(y, labels), {"classes_": labels, "_label_kind": kind}

@@ -118,7 +118,7 @@ def test_predict_rejects_wrong_number_of_features(method):
 
 def test_fit_rejects_a_single_class():
     with pytest.raises(ValueError, match="at least 2 classes in the data, but the "
-                                         "data contains only one class"):
+                                         "data contains only one class: 0.0$"):
         MLPClassifier().fit(X_GOOD, np.zeros(60))
 
 
