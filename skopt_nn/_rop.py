@@ -220,7 +220,7 @@ class _Linearization:
         network, w = self.network, self.w
         k = V.shape[0]
         blocks = [V[:, start:stop].reshape(k, *shape) if V[:, start:stop].any()
-                  else None for start, stop, shape in _blocks(network.shapes)]
+                  else None for start, stop, shape in network._blocks]
         n_layers = network.n_hidden + 1
         VW, Vb = blocks[0:2 * n_layers:2], blocks[1:2 * n_layers:2]
         Vgamma, Vbeta = blocks[2 * n_layers::2], blocks[2 * n_layers + 1::2]
@@ -262,7 +262,7 @@ class _Linearization:
         # ---- R-backward
         out = np.zeros_like(V)
         Rgrads = [out[:, start:stop].reshape(k, *shape)
-                  for start, stop, shape in _blocks(network.shapes)]
+                  for start, stop, shape in network._blocks]
         RgW, Rgb = Rgrads[0:2 * n_layers:2], Rgrads[1:2 * n_layers:2]
         Rggamma, Rgbeta = Rgrads[2 * n_layers::2], Rgrads[2 * n_layers + 1::2]
         for i in range(network.n_hidden, -1, -1):
@@ -338,13 +338,3 @@ def _plus(total, term, shape=None):
             else term
     total += term
     return total
-
-
-def _blocks(shapes):
-    """``(start, stop, shape)`` of each block of the flat vector, in order."""
-    blocks, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        blocks.append((start, start + size, shape))
-        start += size
-    return blocks
