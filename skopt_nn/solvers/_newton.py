@@ -198,6 +198,11 @@ class Newton(Solver):
     def _uses_dense_linear_algebra(self, n_params):
         return n_params <= self.max_exact_params  # the exact regime's eigh
 
+    @property
+    def _lecture_mode(self):
+        """The lecture's algorithm to the letter: no safeguard switched on."""
+        return not (self.saddle_free or self.line_search or self.damping)
+
     _parameter_constraints = {
         "damping": [Interval(numbers.Real, 0, None, closed="left")],
         "saddle_free": ["boolean"],
@@ -273,8 +278,8 @@ class Newton(Solver):
         # of zero relative to the largest: H carries rounding errors of order
         # eps |H| from its HVPs, so such eigenvalues and their eigenvectors are
         # mostly noise, and dividing by them would amplify rounding into the step.
-        lecture = not (self.saddle_free or self.line_search or self.damping)
-        tiny = (n * eps if lecture else max(n * eps, np.sqrt(eps))) * np.abs(mu).max()
+        relative = n * eps if self._lecture_mode else max(n * eps, np.sqrt(eps))
+        tiny = relative * np.abs(mu).max()
         keep = np.abs(mu) > tiny
         info = {"regime": "exact",
                 "min_eigenvalue": float(eigenvalues[0]),
@@ -306,7 +311,7 @@ class Newton(Solver):
         return direction.astype(theta.dtype, copy=False), info, fallbacks
 
     def _hessian_free_direction(self, theta, objective, grad, state):
-        lecture = not (self.saddle_free or self.line_search or self.damping)
+        lecture = self._lecture_mode
         g_norm = float(np.linalg.norm(grad))
         if lecture:
             # (in floating point CG may need more than n iterations)
