@@ -10,8 +10,10 @@ step goes *up* along that eigenvector, toward it: plain Newton converges to any
 critical point nearby, and in high dimension most critical points are saddles.
 
 :class:`~skopt_nn.solvers.Newton`'s default ``saddle_free=True`` replaces each
-eigenvalue :math:`\\lambda_i` by :math:`|\\lambda_i|` (Dauphin et al., 2014):
-the same step length along each eigenvector, but downhill. With
+eigenvalue :math:`\\lambda_i` by :math:`|\\lambda_i|` (Dauphin et al., 2014),
+so the step goes downhill along every eigenvector; where :math:`H` is
+indefinite it also adds :math:`\\|g\\|^{1/2}` to each (Mishchenko, 2023), so
+that eigenvalues passing near zero cannot make the step explode. With
 ``saddle_free=False, line_search=False`` (and ``damping=0``) it is exactly the
 lecture's algorithm.
 
@@ -84,13 +86,13 @@ plt.show()
 
 # %%
 # Where does each variant end? :math:`J` is separable and quadratic in
-# :math:`\theta_1` (one Newton step solves that coordinate), so the end point
-# depends on the start's :math:`\theta_2` only. The lecture's Newton converges
-# to the saddle from most of the band where the Hessian is indefinite; near
-# the band's edges the curvature is close to zero, the step is huge and lands
-# anywhere. The saddle-free default reaches a minimum from every start except
-# :math:`\theta_2 = 0` itself, where the gradient has no component that could
-# lead away from the saddle.
+# :math:`\theta_1` (one Newton step solves that coordinate once :math:`H` is
+# positive definite), so the end point depends on the start's :math:`\theta_2`
+# only. The lecture's Newton converges to the saddle from most of the band
+# where the Hessian is indefinite; near the band's edges the curvature is close
+# to zero, the step is huge and lands anywhere. The saddle-free default reaches
+# a minimum from every start except :math:`\theta_2 = 0` itself, where the
+# gradient has no component that could lead away from the saddle.
 
 
 def end_point(solver, start):
