@@ -93,6 +93,7 @@ class Minibatches:
         # targets reach the network in X's dtype (class indicators are stored
         # compactly as uint8)
         self._Y_buffer = np.empty((batch_rows, Y.shape[1]), dtype=X.dtype)
+        self._whole = None
 
     def epoch(self, order=None):
         """Yield ``(X_batch, Y_batch, weight_batch)`` for the rows in ``order``.
@@ -101,6 +102,13 @@ class Minibatches:
         yielded batch is valid until the next one is requested.
         """
         n, w = self.X.shape[0], self.sample_weight
+        if order is None and self.batch_rows >= n:
+            # the same objects every epoch: the objective then knows its batch
+            # has not changed (and reuses its last evaluation, see Objective)
+            if self._whole is None:
+                self._whole = (self.X, self._targets(slice(None)), w)
+            yield self._whole
+            return
         for start in range(0, n, self.batch_rows):
             if order is None:
                 rows = slice(start, start + self.batch_rows)

@@ -434,7 +434,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         saved_statistics = (([m.copy() for m in self.bn_mean_],
                              [v.copy() for v in self.bn_var_], self._bn_counts)
                             if incremental and bn is not None else None)
-        objective = Objective(network, self.alpha, self.max_grad_norm)
+        objective = Objective(network, self.alpha, self.max_grad_norm,
+                              remember_last=solver.full_batch)
         n_epochs = 1 if incremental else self.max_iter
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
         best_theta = theta.copy()  # best validated (early stopping) or lowest loss

@@ -27,19 +27,37 @@ class Objective:
     max_grad_norm : float or None
         Gradient clipping of the lecture: if :math:`\|g\| > v`,
         :math:`g \leftarrow g\, v / \|g\|`. Every solver sees the clipped gradient.
+    remember_last : bool, default=False
+        Keep a copy of the last evaluation while the batch stays the same, and
+        return it when asked at the same ``theta`` again (see :meth:`set_batch`).
+        Worth its copies for full-batch solvers only.
     """
 
-    def __init__(self, network, alpha=0.0, max_grad_norm=None):
+    def __init__(self, network, alpha=0.0, max_grad_norm=None, remember_last=False):
         self.network = network
         self.alpha = alpha
         self.max_grad_norm = max_grad_norm
+        self.remember_last = remember_last
         self.n_evaluations = 0
         self.last_grad_norm = np.nan
         self.batch_statistics = None
+        self.X = self.Y = self.sample_weight = None
+        self._last = None
 
     def set_batch(self, X, Y, sample_weight=None):
-        """Bind the objective to a new (mini)batch of rows."""
-        self.X, self.Y = X, Y
+        """Bind the objective to a (mini)batch of rows.
+
+        Binding the very same arrays again (a full-batch solver's next step)
+        keeps the objective as it is, and with ``remember_last`` its last
+        evaluation: asked at the same ``theta`` again, it returns the remembered
+        loss and gradient without recomputing them (L-BFGS starts each step at
+        the point its line search has just evaluated).
+        """
+        self.batch_statistics = None
+        if X is self.X and Y is self.Y and sample_weight is self.sample_weight:
+            return self
+        self._last = None
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
         if sample_weight is None:
             self.s, total = None, X.shape[0]
         else:
@@ -51,18 +69,28 @@ class Objective:
         return self
 
     def __call__(self, theta):
-        grad = np.empty_like(theta)
-        loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2, grad)
-        if self.batch_statistics is None and self.network.batch_norm:
+        last = self._last
+        if last is not None and np.array_equal(theta, last[0]):
+            _, loss, grad, norm, statistics = last
+            grad = grad.copy()  # the caller may modify it
+        else:
+            grad = np.empty_like(theta)
+            loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2,
+                                              grad)
+            statistics = ([m.copy() for m in ws["bn_mean"]],
+                          [v.copy() for v in ws["bn_var"]]) \
+                if self.network.batch_norm else None
+            norm = float(np.sqrt(np.dot(grad, grad)))
+            if self.max_grad_norm is not None and norm > self.max_grad_norm:
+                grad *= self.max_grad_norm / norm
+            self.n_evaluations += 1
+            if self.remember_last:
+                self._last = (theta.copy(), loss, grad.copy(), norm, statistics)
+        if self.batch_statistics is None:
             # BN statistics of the first evaluation of this step: they enter the
             # running estimate once per update, however often a solver evaluates.
-            self.batch_statistics = ([m.copy() for m in ws["bn_mean"]],
-                                     [v.copy() for v in ws["bn_var"]])
-        norm = float(np.sqrt(np.dot(grad, grad)))
+            self.batch_statistics = statistics
         self.last_grad_norm = norm
-        if self.max_grad_norm is not None and norm > self.max_grad_norm:
-            grad *= self.max_grad_norm / norm
-        self.n_evaluations += 1
         return loss, grad
 
     def hvp(self, theta, v):

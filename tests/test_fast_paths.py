@@ -244,3 +244,72 @@ def test_large_problems_keep_the_users_blas_threads():
                         random_state=0).fit(X, y)
     assert clf.solver_state_["threads"] == [before]
     assert _blas_threads() == before
+
+
+# ----------------------------------------------- full-batch objective reuse
+def _digits_objective(digits, remember_last):
+    from skopt_nn._network import Network
+    from skopt_nn._objective import Objective
+
+    X, y = digits
+    network = Network([64, 20, 10], "relu", "softmax")
+    theta = network.initialize(np.random.RandomState(0), np.float64)
+    objective = Objective(network, alpha=1e-3, remember_last=remember_last)
+    return objective.set_batch(X, np.eye(10)[y]), theta
+
+
+def test_objective_returns_its_remembered_evaluation_at_the_same_point(digits):
+    objective, theta = _digits_objective(digits, remember_last=True)
+    loss, grad = objective(theta)
+    grad_copy = grad.copy()
+    grad *= 0  # a solver may overwrite the gradient it was given
+    objective.set_batch(objective.X, objective.Y)  # the same batch: kept
+    again_loss, again_grad = objective(theta.copy())
+    assert objective.n_evaluations == 1
+    assert again_loss == loss
+    np.testing.assert_array_equal(again_grad, grad_copy)
+    # another point, or another batch, is evaluated
+    objective(theta + 1e-3)
+    assert objective.n_evaluations == 2
+    objective.set_batch(objective.X[:100], objective.Y[:100])
+    objective(theta + 1e-3)
+    assert objective.n_evaluations == 3
+
+
+def test_objective_without_remember_last_always_evaluates(digits):
+    objective, theta = _digits_objective(digits, remember_last=False)
+    objective(theta)
+    objective(theta)
+    assert objective.n_evaluations == 2
+
+
+def test_lbfgs_fit_evaluates_once_per_iteration_with_the_same_result(
+        digits, monkeypatch):
+    from skopt_nn import _objective
+    from skopt_nn._network import Network
+
+    X, y = digits
+    evaluations = []
+    loss_grad = Network.loss_grad
+
+    def counting(self, *args):
+        evaluations.append(1)
+        return loss_grad(self, *args)
+
+    monkeypatch.setattr(Network, "loss_grad", counting)
+    remembered = MLPClassifier(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=30,
+                               random_state=0).fit(X, y)
+    # Without reuse each iteration evaluates its start point and then at least
+    # once in the line search; the start point is the line search's last point.
+    assert len(evaluations) < 2 * remembered.n_iter_
+    init = _objective.Objective.__init__
+
+    def forgetting(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.remember_last = False
+
+    monkeypatch.setattr(_objective.Objective, "__init__", forgetting)
+    recomputed = MLPClassifier(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=30,
+                               random_state=0).fit(X, y)
+    np.testing.assert_array_equal(remembered.coefs_[0], recomputed.coefs_[0])
+    assert remembered.loss_curve_ == recomputed.loss_curve_
