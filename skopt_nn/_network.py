@@ -132,6 +132,7 @@ class Network:
                 "delta": [np.empty((n_rows, u), dtype=dtype) for u in units],
                 "xhat": [np.empty((n_rows, u), dtype=dtype) for u in units[:-1]]
                 if self.batch_norm else [],
+                "ones": np.ones(n_rows, dtype=dtype),
             }
             # views into the smaller buffers would keep them alive: drop them
             self._workspaces = {k: v for k, v in self._workspaces.items()
@@ -144,6 +145,9 @@ class Network:
             "act": [a[:n_rows] for a in base["act"]],
             "delta": [d[:n_rows] for d in base["delta"]],
             "xhat": [x[:n_rows] for x in base["xhat"]],
+            # column sums as a product with ones: a BLAS gemv, 2-4 times faster
+            # than ndarray.sum(axis=0) on these shapes
+            "ones": base["ones"][:n_rows],
             "inv_std": [None] * self.n_hidden,
             "bn_mean": [None] * self.n_hidden,
             "bn_var": [None] * self.n_hidden,
@@ -232,7 +236,7 @@ class Network:
                 np.dot(a_prev.T, delta, out=g_coefs[i])
             if l2:
                 g_coefs[i] += l2 * coefs[i]
-            delta.sum(axis=0, out=g_intercepts[i])
+            np.dot(ws["ones"], delta, out=g_intercepts[i])  # sum over rows
             if i == 0:
                 break
             prev = ws["delta"][i - 1]
@@ -241,7 +245,7 @@ class Network:
             if self.batch_norm:
                 k = i - 1
                 xhat = ws["xhat"][k]
-                g_betas[k][...] = prev.sum(axis=0)
+                np.dot(ws["ones"], prev, out=g_betas[k])
                 g_gammas[k][...] = np.einsum("ij,ij->j", prev, xhat)
                 prev *= gammas[k]
                 normalize_backward(prev, xhat, ws["inv_std"][k], s)
