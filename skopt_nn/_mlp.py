@@ -264,10 +264,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # intercepts_ stay views), the solver state, the random stream, the BN
         # statistics and the per-epoch lists (whose records are never mutated).
         saved = dict(self.__dict__)
-        theta = saved.get("_theta")
+        # Only a fit that continues from the fitted state updates its arrays in
+        # place; any other fit builds new ones, and copies would only add to the
+        # fit's peak memory.
+        continues = (incremental or self.warm_start) and "_theta" in saved
+        theta = saved.get("_theta") if continues else None
         theta_copy = None if theta is None else theta.copy()
         in_place = {key: copy.deepcopy(saved[key]) for key in (
-            "solver_state_", "bn_mean_", "bn_var_") if key in saved}
+            "solver_state_", "bn_mean_", "bn_var_") if key in saved} \
+            if continues else {}
         if "_network" in saved:  # only its attributes are reassigned
             in_place["_network"] = copy.copy(saved["_network"])
         rng = saved.get("_random_state")

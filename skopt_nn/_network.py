@@ -10,8 +10,11 @@ The network knows nothing of solvers: it computes forward passes, the loss and i
 gradient (and, for second-order solvers, Hessian-vector products).
 """
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import sparse
+from scipy.linalg.blas import get_blas_funcs
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ._activations import ACTIVATIONS, DERIVATIVES
@@ -235,7 +238,7 @@ class Network:
             else:
                 np.dot(a_prev.T, delta, out=g_coefs[i])
             if l2:
-                g_coefs[i] += l2 * coefs[i]
+                _add_scaled(g_coefs[i], coefs[i], l2)  # += l2 W
             np.dot(ws["ones"], delta, out=g_intercepts[i])  # sum over rows
             if i == 0:
                 break
@@ -312,3 +315,25 @@ class Network:
             if output:
                 OUTPUT_ACTIVATIONS[self.out_activation](z)
         return out
+
+
+@lru_cache(maxsize=None)
+def _axpy(dtype):
+    return get_blas_funcs("axpy", dtype=dtype)
+
+
+def _add_scaled(y, x, a):
+    """``y += a * x`` in place, by BLAS axpy: one pass and no temporary array.
+
+    ``y`` and ``x`` are C-contiguous (layer views of the flat vectors), so
+    ``ravel`` returns views and axpy writes into ``y`` itself.
+
+    Examples
+    --------
+    >>> y, x = np.ones((2, 2)), np.arange(4.0).reshape(2, 2)
+    >>> _add_scaled(y, x, 0.5)
+    >>> y
+    array([[1. , 1.5],
+           [2. , 2.5]])
+    """
+    _axpy(y.dtype)(x.ravel(), y.ravel(), a=a)

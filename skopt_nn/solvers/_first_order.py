@@ -457,8 +457,10 @@ class Adam(Solver):
         loss, grad = objective(theta)
         s, r = state["first_moment"], state["second_moment"]
         t = state["step"] + 1
+        # s = rho1 s + (1 - rho1) g, as s = rho1 (s - g) + g: no temporary array
+        s -= grad
         s *= self.beta_1
-        s += (1 - self.beta_1) * grad  # s = rho1 s + (1 - rho1) g
+        s += grad
         grad *= grad
         r *= self.beta_2
         grad *= 1 - self.beta_2
