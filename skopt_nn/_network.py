@@ -164,13 +164,14 @@ class Network:
         return state
 
     # ------------------------------------------------------------------ passes
-    def forward_train(self, theta, X, s):
+    def forward_train(self, theta, X, s, params=None):
         """Training-mode forward pass; returns the workspace holding the activations.
 
         ``act[-1]`` holds the output *logits*; batch normalization uses the
         minibatch statistics (weighted by the normalized sample weights ``s``).
+        ``params`` is ``self.unpack(theta)`` if the caller already has it.
         """
-        coefs, intercepts, gammas, betas = self.unpack(theta)
+        coefs, intercepts, gammas, betas = params or self.unpack(theta)
         ws = self._workspace(X.shape[0], theta.dtype)
         hidden = ACTIVATIONS[self.activation]
         a = X
@@ -217,13 +218,14 @@ class Network:
         ws : dict
             The workspace of the forward pass (activations, BN statistics).
         """
-        ws = self.forward_train(theta, X, s)
-        coefs, _, gammas, _ = self.unpack(theta)
+        params = self.unpack(theta)
+        coefs, _, gammas, _ = params
+        ws = self.forward_train(theta, X, s, params)
         g_coefs, g_intercepts, g_gammas, g_betas = self.unpack(grad)
         # dL/dz_out = s_i (p_i - y_i) for every output/loss pairing
         delta = ws["delta"][-1]
         per_sample = LOSS_AND_DELTA[self.out_activation](ws["act"][-1], Y, delta)
-        loss = float(per_sample.mean() if s is None else s @ per_sample)
+        loss = float(per_sample.sum() / X.shape[0] if s is None else s @ per_sample)
         loss += 0.5 * l2 * sum(float(np.vdot(w, w)) for w in coefs)
         if s is None:
             delta /= X.shape[0]

@@ -6,6 +6,7 @@ included) through ``objective(theta)`` and updates the flat vector ``theta`` in
 place with a few vectorized NumPy operations.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -467,7 +468,7 @@ class Adam(Solver):
         r += grad  # r = rho2 r + (1 - rho2) g . g
         # theta -= eps * s_hat / (sqrt(r_hat) + delta), reusing grad's buffer
         denom = np.sqrt(r, out=grad)
-        denom *= 1.0 / np.sqrt(1 - self.beta_2**t)  # sqrt(r_hat)
+        denom *= 1.0 / math.sqrt(1 - self.beta_2**t)  # sqrt(r_hat)
         denom += self.epsilon
         rate = learning_rate_at(self.learning_rate, state["step"]) / (1 - self.beta_1**t)
         _divide(s, denom, denom, self.epsilon)
