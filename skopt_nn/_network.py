@@ -10,11 +10,8 @@ The network knows nothing of solvers: it computes forward passes, the loss and i
 gradient (and, for second-order solvers, Hessian-vector products).
 """
 
-from functools import lru_cache
-
 import numpy as np
 from scipy import sparse
-from scipy.linalg.blas import get_blas_funcs
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ._activations import ACTIVATIONS, DERIVATIVES
@@ -319,16 +316,18 @@ class Network:
         return out
 
 
-@lru_cache(maxsize=None)
-def _axpy(dtype):
-    return get_blas_funcs("axpy", dtype=dtype)
+# Rows of a weight matrix per block in _add_scaled: a temporary of at most this
+# many bytes, instead of one of the matrix's size at the fit's memory peak.
+_SCALED_ADD_BLOCK_BYTES = 1 << 16
 
 
 def _add_scaled(y, x, a):
-    """``y += a * x`` in place, by BLAS axpy: one pass and no temporary array.
+    """``y += a * x`` in place, block of rows by block of rows.
 
-    ``y`` and ``x`` are C-contiguous (layer views of the flat vectors), so
-    ``ravel`` returns views and axpy writes into ``y`` itself.
+    ``a * x`` needs a temporary array; computed whole, it would be as large as
+    the biggest weight matrix and set the fit's peak memory. (BLAS axpy needs
+    none, but SciPy's BLAS keeps its own thread pool, which then competes with
+    NumPy's for the cores during the products.)
 
     Examples
     --------
@@ -338,4 +337,7 @@ def _add_scaled(y, x, a):
     array([[1. , 1.5],
            [2. , 2.5]])
     """
-    _axpy(y.dtype)(x.ravel(), y.ravel(), a=a)
+    rows = max(1, _SCALED_ADD_BLOCK_BYTES // max(1, x[:1].nbytes))
+    for start in range(0, x.shape[0], rows):
+        block = slice(start, start + rows)
+        y[block] += a * x[block]
