@@ -77,9 +77,11 @@ class Objective:
             grad = np.empty_like(theta)
             loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2,
                                               grad)
+            # (kept for the step's first evaluation, and with the remembered one)
+            wanted = self.batch_statistics is None or self.remember_last
             statistics = ([m.copy() for m in ws["bn_mean"]],
                           [v.copy() for v in ws["bn_var"]]) \
-                if self.network.batch_norm else None
+                if self.network.batch_norm and wanted else None
             norm = float(np.sqrt(np.dot(grad, grad)))
             if self.max_grad_norm is not None and norm > self.max_grad_norm:
                 grad *= self.max_grad_norm / norm
