@@ -19,10 +19,33 @@ import numpy as np
 from scipy.special import expit
 
 
+def _row_max(z):
+    """Each row's maximum, of shape (n, 1).
+
+    NumPy reduces a short last axis slowly (about 5 ns per element); on tall
+    arrays with a few columns, an elementwise maximum column by column is 3
+    times faster. (On short arrays the loop's own cost outweighs that.)
+    """
+    n_rows, n_columns = z.shape
+    if n_rows < 1024 or n_columns > 32:
+        return z.max(axis=1, keepdims=True)
+    out = z[:, :1].copy()
+    column = out[:, 0]
+    for j in range(1, n_columns):
+        np.maximum(column, z[:, j], out=column)
+    return out
+
+
+def _row_sums(a):
+    """Each row's sum, of shape (n, 1): a product with ones (BLAS gemv), several
+    times faster than ``sum(axis=1)`` on a few columns."""
+    return (a @ np.ones(a.shape[1], dtype=a.dtype))[:, None]
+
+
 def _softmax(z):
-    z -= z.max(axis=1, keepdims=True)
+    z -= _row_max(z)
     np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    z /= _row_sums(z)
     return z
 
 
@@ -41,10 +64,10 @@ def _softmax_loss_delta(z, y, delta):
     # One stable softmax serves both: loss_i = logsumexp(z_i) - z_i . y_i and
     # delta = softmax(z) - y (a general-purpose logsumexp would cost more than
     # the whole output layer on small minibatches).
-    row_max = z.max(axis=1, keepdims=True)
+    row_max = _row_max(z)
     np.subtract(z, row_max, out=delta)
     np.exp(delta, out=delta)
-    sums = delta.sum(axis=1, keepdims=True)
+    sums = _row_sums(delta)
     loss = np.log(sums[:, 0])
     loss += row_max[:, 0]
     loss -= np.einsum("ij,ij->i", z, y)
