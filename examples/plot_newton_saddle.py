@@ -12,8 +12,8 @@ critical point nearby, and in high dimension most critical points are saddles.
 :class:`~skopt_nn.solvers.Newton`'s default ``saddle_free=True`` replaces each
 eigenvalue :math:`\\lambda_i` by :math:`|\\lambda_i|` (Dauphin et al., 2014),
 so the step goes downhill along every eigenvector; where :math:`H` is
-indefinite it also adds :math:`\\|g\\|^{1/2}` to each (Mishchenko, 2023), so
-that eigenvalues passing near zero cannot make the step explode. With
+indefinite it also adds :math:`0.01\\,\\|g\\|^{1/2}` to each (Mishchenko,
+2023), so that eigenvalues passing near zero cannot make the step explode. With
 ``saddle_free=False, line_search=False`` (and ``damping=0``) it is exactly the
 lecture's algorithm.
 

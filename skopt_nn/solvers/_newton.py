@@ -31,6 +31,13 @@ _CG_MAX_ITER = 100
 _CG_EXACT_RTOL = 1e-10
 #: Armijo halvings of the Newton step before the fallback steps are tried.
 _HALVINGS_BEFORE_FALLBACK = 5
+#: c in the saddle-free regularization r = c ||g||^(1/2) (Mishchenko's
+#: sqrt(L ||g||) with L = 1e-4). Measured: with c = 1 the regularization damps
+#: the low-curvature directions so much that the training loss after 40 steps
+#: is 8-180x the unregularized one (iris, wine, breast cancer); c = 0.01
+#: converges as fast as without it or faster, and still makes the weighted and
+#: repeated fits of scikit-learn's check agree to 1e-9 (1e-14 with c = 1).
+_REGULARIZATION_SCALE = 0.01
 
 
 class Newton(Solver):
@@ -53,7 +60,8 @@ class Newton(Solver):
         :math:`|\lambda_i|` (saddle-free Newton, Dauphin et al. 2014): along
         negative curvature the step goes *down* instead of toward the saddle
         point or maximum; there the step is also regularized by
-        :math:`\|g\|^{1/2}` (Mishchenko 2023). Exact regime only (see Notes).
+        :math:`0.01\,\|g\|^{1/2}` (Mishchenko 2023). Exact regime only (see
+        Notes).
     line_search : bool, default=True
         Armijo backtracking on the step (never accepts a higher loss).
     max_exact_params : int, default=2000
@@ -103,19 +111,21 @@ class Newton(Solver):
     **Negative curvature** (``saddle_free``, exact regime). Where
     :math:`H + \text{damping}\,I` has an eigenvalue below :math:`-\tau`, the
     step uses :math:`|\lambda_i|` (Dauphin et al. 2014) *and* the gradient
-    regularization :math:`r = \|g\|^{1/2}` (Mishchenko 2023: the step
-    :math:`-(H + \sqrt{L\|g\|}\, I)^{-1} g`, here with :math:`L = 1` for a loss
-    that is a mean over rows); with :math:`H` positive semi-definite,
-    :math:`r = 0` and the step is the lecture's. Without :math:`r`, the
-    eigenvalues that change sign near a saddle point make :math:`1/|\lambda_i|`
-    arbitrarily large, so the step jumps by orders of magnitude between
-    neighbouring points: two fits of the same objective that differ by rounding
-    (weighted rows and repeated rows) drifted apart by 1e-9 after one step and
-    ended on different minima. With it, every :math:`\mu_i \ge r`, the step is
-    a smooth function of :math:`\theta` no longer than :math:`\|g\|^{1/2}`,
-    and it vanishes as :math:`g \to 0`: the same two fits agree to 1e-14, and
-    the full step is accepted where halvings were needed before.
-    ``state["hessian"]["regularization"]`` records :math:`r`.
+    regularization :math:`r = 0.01\,\|g\|^{1/2}` (Mishchenko 2023: the step
+    :math:`-(H + \sqrt{L\|g\|}\, I)^{-1} g`, here with :math:`L = 10^{-4}`);
+    with :math:`H` positive semi-definite, :math:`r = 0` and the step is the
+    lecture's. Without :math:`r`, the eigenvalues that change sign near a
+    saddle point make :math:`1/|\lambda_i|` arbitrarily large, so the step
+    jumps by orders of magnitude between neighbouring points: two fits of the
+    same objective that differ by rounding (weighted rows and repeated rows)
+    drifted apart by 1e-9 after one step and ended on different minima, 4.3
+    apart in their predictions. With it, every :math:`\mu_i \ge r`, the step
+    is a smooth function of :math:`\theta`, and :math:`r` vanishes as
+    :math:`g \to 0`: the same two fits agree to 1e-9. A larger :math:`L`
+    damps the low-curvature directions too much (with :math:`L = 1`, the
+    training loss after 40 steps was 8-180 times higher on small
+    classification problems). ``state["hessian"]["regularization"]`` records
+    :math:`r`.
 
     **Hessian-free regime** (more than ``max_exact_params`` parameters): conjugate
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
@@ -300,7 +310,8 @@ class Newton(Solver):
             # Near negative curvature the step is regularized (see Notes): there
             # some |eigenvalues| pass near zero, where -g/|lambda| would jump
             # by orders of magnitude between neighbouring points.
-            regularization = math.sqrt(float(np.linalg.norm(grad))) \
+            regularization = _REGULARIZATION_SCALE * \
+                math.sqrt(float(np.linalg.norm(grad))) \
                 if n_negative else 0.0
             mu += regularization  # then no eigenvalue is dropped
         else:
