@@ -313,7 +313,7 @@ class Newton(Solver):
             regularization = _REGULARIZATION_SCALE * \
                 math.sqrt(float(np.linalg.norm(grad))) \
                 if n_negative else 0.0
-            mu += regularization  # then no eigenvalue is dropped
+            mu += regularization  # r > tau unless g is ~0: none is dropped then
         else:
             mu, regularization = shifted, 0.0
         keep = np.abs(mu) > tiny
