@@ -466,13 +466,17 @@ class Adam(Solver):
         r *= self.beta_2
         grad *= 1 - self.beta_2
         r += grad  # r = rho2 r + (1 - rho2) g . g
-        # theta -= eps * s_hat / (sqrt(r_hat) + delta), reusing grad's buffer
+        # theta -= eps * s_hat / (sqrt(r_hat) + delta), reusing grad's buffer. With
+        # sqrt(r_hat) = c sqrt(r), c = 1 / sqrt(1 - rho2^t), that is
+        # theta -= eps / ((1 - rho1^t) c) * s / (sqrt(r) + delta / c): the bias
+        # corrections become two scalars, one pass fewer over the parameters.
+        c = 1.0 / math.sqrt(1 - self.beta_2**t)
         denom = np.sqrt(r, out=grad)
-        denom *= 1.0 / math.sqrt(1 - self.beta_2**t)  # sqrt(r_hat)
-        denom += self.epsilon
-        rate = learning_rate_at(self.learning_rate, state["step"]) / (1 - self.beta_1**t)
+        if self.epsilon:
+            denom += self.epsilon / c
         _divide(s, denom, denom, self.epsilon)
-        denom *= rate
+        denom *= learning_rate_at(self.learning_rate, state["step"]) / (
+            (1 - self.beta_1**t) * c)
         theta -= denom
         state["step"] = t
         return loss
