@@ -17,6 +17,8 @@ predict      predict and predict_proba on 10,000 rows
 partial_fit  microseconds per partial_fit call of 32 rows
 memory       peak memory of a one-epoch fit (tracemalloc)
 solvers      each skopt_nn solver's time per step relative to SGD's
+second_order Newton's time per step against the parameter count (exact and
+             Hessian-free regimes), with L-BFGS per iteration alongside
 
 Ratios are skopt_nn / scikit-learn (below 1: skopt_nn is faster or smaller).
 Competitors alternate repetition by repetition and medians are reported, so a
@@ -41,7 +43,8 @@ from skopt_nn._blas import blas_threads_for
 from _harness import GemmFloor, environment_lines, interleaved, peak_memory, seconds
 from _workloads import EPOCH_WORKLOADS, LBFGS_WORKLOAD, load
 
-SECTIONS = ("epochs", "lbfgs", "predict", "partial_fit", "memory", "solvers")
+SECTIONS = ("epochs", "lbfgs", "predict", "partial_fit", "memory", "solvers",
+            "second_order")
 ACCURACY_TOLERANCE = 0.01
 
 
@@ -250,49 +253,107 @@ def _solver_objects():
     return {n: getattr(solvers, n)() for n in names if hasattr(solvers, n)}
 
 
-def run_solvers(quick):
-    """Time per step of each solver on one objective: digits, full batch, (100,)."""
+def _digits_objective(hidden):
+    """digits, all rows, one network: ``(network, theta0, objective factory)``."""
     from skopt_nn._network import Network
     from skopt_nn._objective import Objective
 
     X, y, _, _ = load(EPOCH_WORKLOADS[0])
     Y = np.eye(10)[y]
-    rows, steps = [], 5 if quick else 20
-    for hidden in ((100,), (16,)):
-        network = Network([X.shape[1], *hidden, 10], "relu", "softmax")
-        theta0 = network.initialize(np.random.RandomState(0), X.dtype)
-        chosen = _solver_objects()
-        if hidden == (16,):  # the exact-Hessian regime of Newton, small network
-            chosen = {k: v for k, v in chosen.items() if k in ("SGD", "Newton")}
-            if len(chosen) < 2:
-                continue
+    network = Network([X.shape[1], *hidden, 10], "relu", "softmax")
+    theta0 = network.initialize(np.random.RandomState(0), X.dtype)
 
-        evaluations_per_step = {}
+    def objective(solver):
+        # as the estimator sets it up: full-batch solvers reuse evaluations
+        return Objective(network, alpha=1e-4,
+                         remember_last=solver.full_batch).set_batch(X, Y)
 
-        def per_step(solver):
-            # as the estimator sets it up: full-batch solvers reuse evaluations
-            objective = Objective(network, alpha=1e-4,
-                                  remember_last=solver.full_batch).set_batch(X, Y)
-            theta = theta0.copy()
-            state = solver.init_state(theta)
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for _ in range(steps):
-                    solver.step(theta, objective, state)
-            evaluations_per_step[type(solver).__name__] = \
-                objective.n_evaluations / steps
-            return 1e3 * (time.perf_counter() - start) / steps
+    return network, theta0, objective
 
-        medians = interleaved({k: (lambda s=s: per_step(s)) for k, s in chosen.items()},
-                              3 if quick else 5)
-        for name, ms in medians.items():
-            rows.append(Row(
-                f"{name} step, digits full batch {hidden} ({network.n_params} params)",
+
+def _time_steps(solver, theta0, make_objective, steps):
+    """Milliseconds per step, and per step: gradient evaluations and HVP columns."""
+    objective = make_objective(solver)
+    products = [0]
+    hvp = objective.hvp
+
+    def counted_hvp(theta, v):
+        products[0] += 1 if v.ndim == 1 else v.shape[1]
+        return hvp(theta, v)
+
+    objective.hvp = counted_hvp
+    theta = theta0.copy()
+    state = solver.init_state(theta)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(steps):
+            solver.step(theta, objective, state)
+    ms = 1e3 * (time.perf_counter() - start) / steps
+    return ms, objective.n_evaluations / steps, products[0] / steps
+
+
+def run_solvers(quick):
+    """Time per step of each solver on one objective: digits, full batch, (100,)."""
+    network, theta0, make_objective = _digits_objective((100,))
+    steps = 5 if quick else 20
+    chosen = _solver_objects()
+    evaluations = {}
+
+    def per_step(name):
+        ms, evaluations[name], _ = _time_steps(chosen[name], theta0, make_objective,
+                                               steps)
+        return ms
+
+    medians = interleaved({name: (lambda n=name: per_step(n)) for name in chosen},
+                          3 if quick else 5)
+    return [Row(f"{name} step, digits full batch (100,) ({network.n_params} params)",
                 "ms/step", ms, ratio=ms / medians["SGD"],
-                notes=f"ratio: to SGD; {evaluations_per_step[name]:.1f} "
-                      "gradient evaluations/step",
-            ))
+                notes=f"ratio: to SGD; {evaluations[name]:.1f} gradient "
+                      "evaluations/step")
+            for name, ms in medians.items()]
+
+
+def run_second_order(quick):
+    """Newton's time per step against the parameter count, in both regimes.
+
+    One hidden layer of growing width on digits (all rows): the exact regime
+    (Hessian assembled from ``n`` Hessian-vector products and eigendecomposed) up
+    to ``max_exact_params``, Hessian-free conjugate gradient above. L-BFGS per
+    iteration on the same objectives for comparison, and the exponent ``p`` of
+    ``time ~ n^p`` fitted over the exact regime. Times are the mean over the
+    first steps from the same initialization.
+    """
+    if not hasattr(solvers, "Newton"):
+        return []
+    widths = (4, 16, 32, 100) if quick else (4, 8, 16, 24, 32, 100, 300)
+    rows, exact = [], []
+    for width in widths:
+        network, theta0, make_objective = _digits_objective((width,))
+        newton = solvers.Newton()
+        regime = "exact" if network.n_params <= newton.max_exact_params \
+            else "Hessian-free"
+        # an exact step costs the same at every step; a Hessian-free one grows as
+        # the gradient shrinks (CG's forcing term): averaged over the first steps
+        steps = 2 if regime == "exact" else (5 if quick else 30)
+        ms, evaluations, products = _time_steps(newton, theta0, make_objective, steps)
+        lbfgs_ms, _, _ = _time_steps(solvers.LBFGS(), theta0, make_objective,
+                                     10 if quick else 20)
+        if regime == "exact":
+            exact.append((network.n_params, ms))
+        rows.append(Row(
+            f"Newton step, {regime}, {network.n_params} params (hidden {width})",
+            "ms/step", ms,
+            notes=f"{products:.0f} Hessian-vector products and {evaluations:.1f} "
+                  f"gradient evaluations per step; L-BFGS {lbfgs_ms:.3g} ms/iter "
+                  f"(Newton / L-BFGS {ms / lbfgs_ms:.0f}x)",
+        ))
+    if len(exact) >= 2:
+        n, ms = np.log(np.array(exact)).T
+        slope = np.polyfit(n, ms, 1)[0]
+        rows.append(Row("Newton exact regime: time ~ n_params^p", "p", slope,
+                        notes=f"fitted over {len(exact)} sizes, "
+                              f"{exact[0][0]}-{exact[-1][0]} params"))
     return rows
 
 
@@ -351,8 +412,10 @@ def main(argv=None):
             rows += run_partial_fit(args.quick)
         elif section == "memory":
             rows += run_memory(args.quick)
-        else:
+        elif section == "solvers":
             rows += run_solvers(args.quick)
+        else:
+            rows += run_second_order(args.quick)
     header.append(f"total time {time.perf_counter() - start:.0f} s; load average at "
                   "the end " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print_table(rows, header)

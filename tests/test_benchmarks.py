@@ -1,0 +1,58 @@
+"""The benchmark's measuring tools (``make bench`` is not run by the test suite).
+
+No timing is asserted: these check what is counted and how, so the benchmark
+cannot drift from the library unnoticed.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from _harness import gemm_flops, interleaved  # noqa: E402
+import run  # noqa: E402
+
+
+def test_gemm_flops_counts_forward_weight_gradients_and_deltas_by_hand():
+    # units [2, 3, 4] over 5 rows: forward 5x2x3 and 5x3x4 products, the same
+    # for the weight gradients, and one delta product (5x4 @ 4x3): 2 m n k each
+    forward = 2 * 5 * 2 * 3 + 2 * 5 * 3 * 4
+    assert gemm_flops([2, 3, 4], 5) == forward + forward + 2 * 5 * 3 * 4
+
+
+def test_interleaved_alternates_order_and_returns_medians():
+    calls = []
+
+    def candidate(name, values):
+        it = iter(values)
+        return lambda: calls.append(name) or next(it)
+
+    medians = interleaved({"a": candidate("a", [3.0, 1.0, 2.0]),
+                           "b": candidate("b", [10.0, 30.0, 20.0])}, repeats=3)
+    assert medians == {"a": 2.0, "b": 20.0}
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+
+
+def test_time_steps_counts_evaluations_and_hessian_vector_products():
+    network, theta0, make_objective = run._digits_objective((4,))
+    newton = run.solvers.Newton()
+    assert network.n_params <= newton.max_exact_params
+    _, evaluations, products = run._time_steps(newton, theta0, make_objective, 1)
+    # the exact regime assembles H from one product per parameter
+    assert products == network.n_params
+    assert evaluations >= 1
+
+
+@pytest.mark.slow
+def test_second_order_section_covers_both_regimes():
+    rows = run.run_second_order(quick=True)
+    measures = [r.measure for r in rows]
+    assert any(", exact," in m for m in measures)
+    assert any("Hessian-free" in m for m in measures)
+    exponent = rows[-1]
+    assert exponent.unit == "p" and math.isfinite(exponent.ours)
+    assert all(np.isfinite(r.ours) and r.ours > 0 for r in rows[:-1])
