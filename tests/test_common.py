@@ -3,10 +3,14 @@
 Every string alias of ``skopt_nn.solvers`` is included automatically, so a new
 solver inherits the whole suite.
 
-Newton runs the checks on a network of 10 hidden units: each of its steps costs
-O(n_params^3) (an eigendecomposition of the exact Hessian), and the checks are
-about the estimator's conventions, not its capacity. Its correctness is tested
-in ``test_second_order.py``. No check is expected to fail.
+Newton runs the checks on a network of 10 hidden units, in its exact regime:
+each step costs O(n_params^3) (an eigendecomposition of the exact Hessian), and
+the checks are about the estimator's conventions, not its capacity. Its
+correctness is tested in ``test_second_order.py``. No check is expected to fail.
+(With the default 100 hidden units Newton is Hessian-free, and its truncated CG
+and line search make discrete choices that rounding can flip: weighted and
+repeated rows then end up to 5e-3 apart, above the sample-weight checks'
+tolerance. The user guide's Newton section documents it.)
 """
 
 import pytest
