@@ -65,7 +65,6 @@ class Objective:
             self.s = (sample_weight / total).astype(Y.dtype, copy=False)
         self.weight_total = total
         self.l2 = self.alpha / total
-        self.batch_statistics = None
         return self
 
     def __call__(self, theta):
