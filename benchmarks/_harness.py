@@ -115,13 +115,13 @@ class GemmFloor:
         X, act, delta = self.buffers[m]
         a = X
         for w, z in zip(self.weights, act):
-            np.dot(a, w, out=z)
+            np.matmul(a, w, out=z)
             a = z
         for i in range(len(self.weights) - 1, -1, -1):
             a_prev = X if i == 0 else act[i - 1]
-            np.dot(a_prev.T, delta[i], out=self.grads[i])
+            np.matmul(a_prev.T, delta[i], out=self.grads[i])
             if i:
-                np.dot(delta[i], self.weights[i].T, out=delta[i - 1])
+                np.matmul(delta[i], self.weights[i].T, out=delta[i - 1])
 
     def epoch_seconds(self):
         """Seconds of one epoch's GEMMs."""

@@ -177,7 +177,9 @@ class Network:
             if sparse.issparse(a):
                 z[...] = safe_sparse_dot(a, w)
             else:
-                np.dot(a, w, out=z)
+                # matmul, not dot: np.dot zero-fills ``out`` before the product
+                # (a memset of every activation, 3-4% of a step in profiles)
+                np.matmul(a, w, out=z)
             z += b
             if i == self.n_hidden:
                 break
@@ -235,19 +237,19 @@ class Network:
             if sparse.issparse(a_prev):
                 g_coefs[i][...] = safe_sparse_dot(a_prev.T, delta)
             else:
-                np.dot(a_prev.T, delta, out=g_coefs[i])
+                np.matmul(a_prev.T, delta, out=g_coefs[i])
             if l2:
                 _add_scaled(g_coefs[i], coefs[i], l2)  # += l2 W
-            np.dot(ws["ones"], delta, out=g_intercepts[i])  # sum over rows
+            np.matmul(ws["ones"], delta, out=g_intercepts[i])  # sum over rows
             if i == 0:
                 break
             prev = ws["delta"][i - 1]
-            np.dot(delta, coefs[i].T, out=prev)
+            np.matmul(delta, coefs[i].T, out=prev)
             derivative(a_prev, prev)
             if self.batch_norm:
                 k = i - 1
                 xhat = ws["xhat"][k]
-                np.dot(ws["ones"], prev, out=g_betas[k])
+                np.matmul(ws["ones"], prev, out=g_betas[k])
                 g_gammas[k][...] = np.einsum("ij,ij->j", prev, xhat)
                 prev *= gammas[k]
                 normalize_backward(prev, xhat, ws["inv_std"][k], s)
@@ -307,7 +309,7 @@ class Network:
                 if sparse.issparse(a) or a.dtype != dtype:
                     z[...] = safe_sparse_dot(a, w)
                 else:
-                    np.dot(a, w, out=z)
+                    np.matmul(a, w, out=z)
                 z += b
                 if i < self.n_hidden:
                     a = hidden(z)
