@@ -451,14 +451,17 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         no_improvement = 0
         converged = False
         batches = Minibatches(X, Y, sample_weight, batch_rows)
+        last_batch = -(-n_samples // batch_rows) - 1
         for _ in range(n_epochs):
             start_time = time.perf_counter()
             if epoch_start is not None:
                 epoch_start[:] = theta
             shuffled = self.shuffle and batch_rows < n_samples
             accumulated = 0.0
-            for Xb, Yb, w in batches.epoch(rng.permutation(n_samples) if shuffled
-                                           else None):
+            for k, (Xb, Yb, w) in enumerate(batches.epoch(
+                    rng.permutation(n_samples) if shuffled else None)):
+                # the epoch's record reports the norm of its last gradient only
+                objective.measure_norm = k == last_batch
                 objective.set_batch(Xb, Yb, w)
                 loss = solver.step(theta, objective, self.solver_state_)
                 batch_weight = Xb.shape[0] if w is None else w.sum()

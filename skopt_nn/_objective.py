@@ -31,6 +31,14 @@ class Objective:
         Keep a copy of the last evaluation while the batch stays the same, and
         return it when asked at the same ``theta`` again (see :meth:`set_batch`).
         Worth its copies for full-batch solvers only.
+
+    Attributes
+    ----------
+    measure_norm : bool, default=True
+        Compute :math:`\|g\|` (``last_grad_norm``) at each evaluation. It is
+        only reported once per epoch, so training turns it off for all but an
+        epoch's last minibatch: a pass over the parameters saved per step.
+        Clipping measures the norm regardless.
     """
 
     def __init__(self, network, alpha=0.0, max_grad_norm=None, remember_last=False):
@@ -38,6 +46,7 @@ class Objective:
         self.alpha = alpha
         self.max_grad_norm = max_grad_norm
         self.remember_last = remember_last
+        self.measure_norm = True
         self.n_evaluations = 0
         self.last_grad_norm = np.nan
         self.batch_statistics = None
@@ -72,6 +81,8 @@ class Objective:
         if last is not None and np.array_equal(theta, last[0]):
             _, loss, grad, norm, statistics = last
             grad = grad.copy()  # the caller may modify it
+            if self.measure_norm and np.isnan(norm):  # not measured, so not clipped
+                norm = _norm(grad)
         else:
             grad = np.empty_like(theta)
             loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2,
@@ -81,7 +92,9 @@ class Objective:
             statistics = ([m.copy() for m in ws["bn_mean"]],
                           [v.copy() for v in ws["bn_var"]]) \
                 if self.network.batch_norm and wanted else None
-            norm = float(np.sqrt(np.dot(grad, grad)))
+            norm = np.nan
+            if self.measure_norm or self.max_grad_norm is not None:
+                norm = _norm(grad)
             if self.max_grad_norm is not None and norm > self.max_grad_norm:
                 grad *= self.max_grad_norm / norm
             self.n_evaluations += 1
@@ -97,3 +110,7 @@ class Objective:
     def hvp(self, theta, v):
         """Hessian-vector product :math:`H(\\theta)\\, v` of the objective."""
         return self.network.hvp(theta, v, self.X, self.Y, self.s, self.l2)
+
+
+def _norm(g):
+    return float(np.sqrt(np.dot(g, g)))

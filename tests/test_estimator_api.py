@@ -375,6 +375,34 @@ def test_history_records_one_sane_entry_per_epoch():
     assert clf.best_loss_ == min(clf.loss_curve_)
 
 
+class _NormRecordingSGD(SGD):
+    """SGD that also keeps the norm of every gradient it is given."""
+
+    def init_state(self, theta):
+        return {**super().init_state(theta), "norms": []}
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        state["norms"].append(float(np.sqrt(grad @ grad)))
+        theta -= self.learning_rate * grad
+        state["step"] += 1
+        return loss
+
+
+def test_history_grad_norm_is_the_norm_of_each_epochs_last_gradient():
+    # The norm is measured for an epoch's last minibatch only (not at every step):
+    # the value recorded must still be that gradient's norm, in fit and partial_fit.
+    X, y = _classification()  # 120 rows in minibatches of 32: 4 per epoch
+    clf = _small(MLPClassifier, solver=_NormRecordingSGD(learning_rate=0.05)).fit(X, y)
+    norms = clf.solver_state_["norms"]
+    assert len(norms) == 4 * clf.n_iter_
+    recorded = [r["grad_norm"] for r in clf.history_]
+    np.testing.assert_allclose(recorded, norms[3::4], rtol=1e-12)
+    clf.partial_fit(X[:70], y[:70])  # 3 minibatches: 32, 32 and 6 rows
+    assert clf.history_[-1]["grad_norm"] == pytest.approx(norms[-1], rel=1e-12)
+    assert len(norms) == 4 * (clf.n_iter_ - 1) + 3
+
+
 def test_history_records_validation_with_early_stopping():
     X, y = _classification(200)
     clf = _small(MLPClassifier, early_stopping=True, max_iter=6).fit(X, y)

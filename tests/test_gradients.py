@@ -179,3 +179,23 @@ def test_gradient_clipping_rescales_to_max_grad_norm():
     _, clipped = clipped_objective(theta)
     np.testing.assert_allclose(clipped, grad / 4, rtol=1e-12)
     assert clipped_objective.last_grad_norm == pytest.approx(norm, rel=1e-12)
+
+
+def test_gradient_norm_is_measured_only_when_asked_or_clipping():
+    network, _, theta, X, Y, _ = _problem("tanh", "identity_regression", False)
+    _, grad = Objective(network).set_batch(X, Y)(theta)
+    norm = np.linalg.norm(grad)
+    objective = Objective(network, remember_last=True).set_batch(X, Y)
+    objective.measure_norm = False
+    objective(theta)
+    assert np.isnan(objective.last_grad_norm)
+    objective.measure_norm = True  # the remembered evaluation: measured on demand
+    _, remembered = objective(theta)
+    assert objective.n_evaluations == 1
+    assert objective.last_grad_norm == pytest.approx(norm, rel=1e-12)
+    np.testing.assert_array_equal(remembered, grad)
+    clipping = Objective(network, max_grad_norm=norm / 4).set_batch(X, Y)
+    clipping.measure_norm = False  # clipping needs the norm regardless
+    _, clipped = clipping(theta)
+    np.testing.assert_allclose(clipped, grad / 4, rtol=1e-12)
+    assert clipping.last_grad_norm == pytest.approx(norm, rel=1e-12)
