@@ -225,7 +225,8 @@ class Network:
         delta = ws["delta"][-1]
         per_sample = LOSS_AND_DELTA[self.out_activation](ws["act"][-1], Y, delta)
         loss = float(per_sample.sum() / X.shape[0] if s is None else s @ per_sample)
-        loss += 0.5 * l2 * sum(float(np.vdot(w, w)) for w in coefs)
+        if l2:  # (alpha=0: no pass over the weights)
+            loss += 0.5 * l2 * sum(float(np.vdot(w, w)) for w in coefs)
         if s is None:
             delta /= X.shape[0]
         else:
