@@ -18,6 +18,7 @@ import sklearn
 from threadpoolctl import threadpool_info
 
 import skopt_nn
+from skopt_nn._blas import SMALL_PRODUCT
 
 
 def interleaved(candidates, repeats):
@@ -154,9 +155,12 @@ def environment_lines():
     for pool in threadpool_info():
         lines.append(
             f"{pool['user_api']}: {pool['internal_api']} {pool.get('version')} "
-            f"({pool['prefix']}, {pool.get('architecture', '-')}, "
-            f"{pool['num_threads']} threads)"
+            f"({pool['prefix']} in {os.path.basename(os.path.dirname(pool['filepath']))}, "
+            f"{pool.get('architecture', '-')}, {pool['num_threads']} threads)"
         )
+    lines.append("skopt_nn while training: NumPy's BLAS on 1 thread for products "
+                 f"under {SMALL_PRODUCT:,} multiply-adds, else as above; SciPy's "
+                 "own BLAS (axpy) on 1 thread")
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS") if k in os.environ}
     lines.append("thread variables: " + (", ".join(f"{k}={v}" for k, v in env.items())

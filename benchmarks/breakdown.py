@@ -20,7 +20,7 @@ import numpy as np
 
 from _harness import GemmFloor
 from _workloads import EPOCH_WORKLOADS, load
-from skopt_nn._blas import blas_threads_for, limit_blas_threads
+from skopt_nn._blas import training_threads
 from skopt_nn._data import Minibatches
 from skopt_nn._network import Network
 from skopt_nn._objective import Objective
@@ -65,7 +65,7 @@ def breakdown(workload):
     def gather():
         next(batches.epoch(order))
 
-    with limit_blas_threads(blas_threads_for(units, rows)):
+    with training_threads(units, rows):
         forward = _median_us(lambda: network.forward_train(theta, Xb, None))
         loss_grad = _median_us(lambda: network.loss_grad(theta, Xb, Yb, None, 1e-4, grad))
         evaluate = _median_us(lambda: objective(theta))

@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 import skopt_nn
 import skopt_nn.solvers as solvers
-from skopt_nn._blas import blas_threads_for
+from skopt_nn._blas import blas_threads_for, training_threads
 from _harness import GemmFloor, environment_lines, interleaved, peak_memory, seconds
 from _workloads import EPOCH_WORKLOADS, LBFGS_WORKLOAD, load
 
@@ -285,7 +285,10 @@ def _time_steps(solver, theta0, make_objective, steps):
     theta = theta0.copy()
     state = solver.init_state(theta)
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    # the estimator's BLAS thread setting for these steps
+    threads = training_threads(objective.network.layer_units, objective.X.shape[0],
+                               solver._uses_dense_linear_algebra(theta.size))
+    with warnings.catch_warnings(), threads:
         warnings.simplefilter("ignore")
         for _ in range(steps):
             solver.step(theta, objective, state)

@@ -1,22 +1,64 @@
-"""BLAS threads for small problems: one thread, only while skopt_nn computes.
+"""BLAS during training: thread limits, and axpy for the solvers' updates.
 
-A matrix product of a few million multiply-adds takes tens of microseconds; BLAS
-worker threads then cost more in synchronization than they save, and after each
-product they keep spinning, competing for the cores with the Python thread, with
-other BLAS pools (NumPy's and SciPy's OpenBLAS are separate libraries) and with
-other processes. Training and predicting with such small products therefore run
-with one BLAS thread; large products keep the user's setting. The limit is
-scoped (a context manager): the user's global setting is never changed.
+Threads. A matrix product of a few million multiply-adds takes tens of
+microseconds; BLAS worker threads then cost more in synchronization than they
+save, and after each product they keep spinning, competing for the cores with
+the Python thread, with other BLAS pools (NumPy's and SciPy's OpenBLAS are
+separate libraries in the pip wheels) and with other processes. Training and
+predicting with such small products therefore run with one BLAS thread; large
+products keep the user's setting. The limits are scoped (context managers): the
+user's global setting is never changed.
+
+axpy. ``y += a * x`` written with NumPy is two passes over memory and a
+temporary (``a * x``, then the add); BLAS ``axpy`` is one pass and no temporary.
+The updates of the first-order solvers and the L2 term of the gradient are such
+scaled adds over every parameter, and each pass over the parameters is bound by
+memory bandwidth. NumPy does not expose axpy; SciPy does, through its own BLAS,
+which is why training also keeps that library (where it is SciPy's own, as in
+the pip wheels) on one thread: its idle threads would otherwise spin against
+NumPy's during the products (measured: a backward pass 8 times slower).
 """
 
+import os
 from contextlib import nullcontext
 
+import numpy as np
+import scipy
+from scipy.linalg import blas as _scipy_blas
 from threadpoolctl import ThreadpoolController
 
 # Largest matrix product of a step (multiply-adds) still run on one BLAS thread.
 SMALL_PRODUCT = 1 << 22
 
+_AXPY = {np.dtype(np.float64): _scipy_blas.daxpy,
+         np.dtype(np.float32): _scipy_blas.saxpy}
+
 _controller = None
+_scipy_own_blas = None
+
+
+def axpy(y, x, a):
+    """``y += a * x`` in place, in one pass over memory (BLAS axpy).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        Contiguous float64 or float32 vector, updated in place.
+    x : ndarray of shape (n,)
+        Contiguous vector of ``y``'s dtype.
+    a : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.ones(3)
+    >>> axpy(y, np.array([0.0, 1.0, 2.0]), 0.5)
+    >>> y
+    array([1. , 1.5, 2. ])
+    """
+    result = _AXPY[y.dtype](x, y, a=a)
+    if result is not y:  # SciPy works on a copy of a non-contiguous y
+        y[...] = result
 
 
 def blas_threads_for(layer_units, n_rows):
@@ -34,11 +76,37 @@ def blas_threads_for(layer_units, n_rows):
     return 1 if n_rows * widest < SMALL_PRODUCT else None
 
 
-def limit_blas_threads(limit):
+def _get_controller():
+    """The library scan, done once per process (it costs ~0.25 ms)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def _scipy_blas_pools():
+    """Controller of the BLAS libraries inside SciPy's installation, or None.
+
+    The pip wheels ship SciPy with its own OpenBLAS (in ``scipy.libs``), separate
+    from NumPy's; where the two share one library (conda, system packages) there
+    is nothing to set apart.
+    """
+    global _scipy_own_blas
+    if _scipy_own_blas is None:
+        controller = _get_controller()
+        root = os.path.dirname(scipy.__file__)  # also the prefix of scipy.libs
+        paths = [lib.filepath for lib in controller.lib_controllers
+                 if lib.user_api == "blas" and lib.filepath.startswith(root)]
+        _scipy_own_blas = controller.select(filepath=paths) if paths else False
+    return _scipy_own_blas or None
+
+
+def limit_blas_threads(limit, axpy=False):
     """Context manager limiting every BLAS pool to ``limit`` threads inside it.
 
-    ``None`` leaves the threads as they are. The library scan is done once per
-    process (it costs ~0.25 ms; entering the limit afterwards ~10 µs).
+    ``None`` leaves the threads as they are. With ``axpy=True`` (the caller
+    updates with :func:`axpy`), SciPy's own BLAS library, where it has one, runs
+    on one thread in any case. Entering a limit costs ~10 µs.
 
     Examples
     --------
@@ -48,9 +116,38 @@ def limit_blas_threads(limit):
     array([[2., 2.],
            [2., 2.]])
     """
-    global _controller
-    if limit is None:
+    if limit is not None:
+        return _get_controller().limit(limits=limit, user_api="blas")
+    scipy_pools = _scipy_blas_pools() if axpy else None
+    if scipy_pools is None:
         return nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=limit, user_api="blas")
+    return scipy_pools.limit(limits=1)
+
+
+def training_threads(layer_units, n_rows, dense_linear_algebra=False):
+    """The BLAS thread limits of training (a context manager).
+
+    One thread for steps whose products are small (:func:`blas_threads_for`),
+    unless the solver does dense linear algebra on the Hessian; SciPy's own
+    BLAS on one thread in any case (the updates use :func:`axpy`).
+
+    Parameters
+    ----------
+    layer_units : list of int
+    n_rows : int
+        Rows of a step's products (the minibatch, or all rows).
+    dense_linear_algebra : bool, default=False
+        The solver's steps do O(n_params^3) linear algebra (Newton's exact
+        regime): NumPy's BLAS keeps its threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.zeros(3)
+    >>> with training_threads([64, 100, 10], n_rows=200):
+    ...     axpy(y, np.ones(3), 2.0)
+    >>> y
+    array([2., 2., 2.])
+    """
+    limit = None if dense_linear_algebra else blas_threads_for(layer_units, n_rows)
+    return limit_blas_threads(limit, axpy=True)

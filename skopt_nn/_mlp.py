@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._blas import blas_threads_for, limit_blas_threads
+from ._blas import blas_threads_for, limit_blas_threads, training_threads
 from ._batchnorm import BatchNorm, population_statistics, update_running_statistics
 from ._data import Minibatches, validation_split
 from ._losses import LOSSES
@@ -355,9 +355,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
         # Overflow is not an error here: a diverging loss is detected and reported
         # by _train as a ConvergenceWarning, with the best parameters restored.
-        threads = None if solver._uses_dense_linear_algebra(self._network.n_params) \
-            else blas_threads_for(self._network.layer_units, step_rows)
-        with limit_blas_threads(threads), \
+        dense = solver._uses_dense_linear_algebra(self._network.n_params)
+        with training_threads(self._network.layer_units, step_rows, dense), \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self._train(X, Y, y, sample_weight, incremental, bn)
         return self

@@ -16,6 +16,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from ._activations import ACTIVATIONS, DERIVATIVES
 from ._batchnorm import batch_moments, normalize_backward
+from ._blas import axpy
 from ._losses import LOSS_AND_DELTA, OUTPUT_ACTIVATIONS
 
 
@@ -70,6 +71,8 @@ class Network:
         self.shapes = shapes
         # computed once: unpacking runs several times per minibatch step
         self._blocks = _blocks(shapes)
+        self._weight_slices = [slice(start, stop) for start, stop, _ in
+                               self._blocks[0:2 * (len(layer_units) - 1):2]]
         self.n_params = self._blocks[-1][1]
         self._workspaces = {}
 
@@ -239,8 +242,9 @@ class Network:
                 g_coefs[i][...] = safe_sparse_dot(a_prev.T, delta)
             else:
                 np.matmul(a_prev.T, delta, out=g_coefs[i])
-            if l2:
-                _add_scaled(g_coefs[i], coefs[i], l2)  # += l2 W
+            if l2:  # += l2 W, on the flat vectors: one pass, no temporary
+                weights = self._weight_slices[i]
+                axpy(grad[weights], theta[weights], l2)
             np.matmul(ws["ones"], delta, out=g_intercepts[i])  # sum over rows
             if i == 0:
                 break
@@ -317,31 +321,3 @@ class Network:
             if output:
                 OUTPUT_ACTIVATIONS[self.out_activation](z)
         return out
-
-
-# Rows of a weight matrix per block in _add_scaled: a temporary of at most this
-# many bytes, instead of one of the matrix's size at the fit's memory peak
-# (128 KB blocks are as fast as one whole-matrix operation, or faster).
-_SCALED_ADD_BLOCK_BYTES = 1 << 17
-
-
-def _add_scaled(y, x, a):
-    """``y += a * x`` in place, block of rows by block of rows.
-
-    ``a * x`` needs a temporary array; computed whole, it would be as large as
-    the biggest weight matrix and set the fit's peak memory. (BLAS axpy needs
-    none, but SciPy's BLAS keeps its own thread pool, which then competes with
-    NumPy's for the cores during the products.)
-
-    Examples
-    --------
-    >>> y, x = np.ones((2, 2)), np.arange(4.0).reshape(2, 2)
-    >>> _add_scaled(y, x, 0.5)
-    >>> y
-    array([[1. , 1.5],
-           [2. , 2.5]])
-    """
-    rows = max(1, _SCALED_ADD_BLOCK_BYTES // max(1, x[:1].nbytes))
-    for start in range(0, x.shape[0], rows):
-        block = slice(start, start + rows)
-        y[block] += a * x[block]

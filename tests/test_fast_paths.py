@@ -5,16 +5,19 @@ gathering, the light validation of partial_fit, blocked inference, the scoped
 BLAS thread limit, and a fit's memory not growing with a copy of the data.
 """
 
+import os
 import tracemalloc
 
 import numpy as np
 import pytest
+import scipy
 from scipy import sparse
 from scipy.special import expit, logsumexp, softmax
 from sklearn.datasets import load_digits, make_classification
 from threadpoolctl import threadpool_info
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn._blas import axpy
 from skopt_nn._data import Minibatches
 from skopt_nn._losses import LOSS_AND_DELTA, LOSSES
 from skopt_nn.solvers import SGD, Adam, Solver
@@ -241,7 +244,26 @@ class _RecordThreads(Solver):
 
 
 def _blas_threads():
-    return sorted(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    """Threads of each loaded BLAS library, by file."""
+    return {p["filepath"]: p["num_threads"] for p in threadpool_info()
+            if p["user_api"] == "blas"}
+
+
+def _scipy_own(path):
+    # SciPy's own BLAS (pip wheels: scipy.libs), separate from NumPy's
+    return path.startswith(os.path.dirname(scipy.__file__))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_axpy_adds_a_scaled_vector_in_place(dtype):
+    y = np.array([1.0, 2.0, 3.0], dtype=dtype)
+    axpy(y, np.array([4.0, -2.0, 0.5], dtype=dtype), -0.5)
+    np.testing.assert_array_equal(y, np.array([-1.0, 3.0, 2.75], dtype=dtype))
+    assert y.dtype == dtype
+    # a strided view (SciPy would work on a copy of it) is updated too
+    base = np.arange(6.0, dtype=dtype)
+    axpy(base[::2], np.ones(3, dtype=dtype), 2.0)
+    np.testing.assert_array_equal(base, np.array([2, 1, 4, 3, 6, 5], dtype=dtype))
 
 
 def test_small_problems_train_on_one_blas_thread_and_restore_the_setting(digits):
@@ -249,17 +271,21 @@ def test_small_problems_train_on_one_blas_thread_and_restore_the_setting(digits)
     before = _blas_threads()
     clf = MLPClassifier((16,), solver=_RecordThreads(), max_iter=1,
                         random_state=0).fit(X, y)
-    assert all(t == [1] * len(before) for t in clf.solver_state_["threads"])
+    assert all(t == dict.fromkeys(before, 1) for t in clf.solver_state_["threads"])
     assert _blas_threads() == before
 
 
-def test_large_problems_keep_the_users_blas_threads():
+def test_large_problems_keep_the_users_blas_threads_but_scipys_own_on_one():
+    # NumPy's BLAS (the products) keeps the user's setting; SciPy's own library,
+    # used only for axpy, runs on one thread (its idle threads would spin
+    # against NumPy's)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((200, 200)), rng.integers(0, 2, 200)
     before = _blas_threads()
     clf = MLPClassifier((200,), solver=_RecordThreads(), max_iter=1,
                         random_state=0).fit(X, y)
-    assert clf.solver_state_["threads"] == [before]
+    expected = {path: 1 if _scipy_own(path) else n for path, n in before.items()}
+    assert clf.solver_state_["threads"] == [expected]
     assert _blas_threads() == before
 
 

@@ -3,7 +3,9 @@ r"""First-order solvers, each exactly as the lecture's algorithm box writes it.
 Every ``step`` evaluates the minibatch gradient
 :math:`g = \frac1m \sum_i \nabla_\theta L(f(x^{(i)}, \theta), y^{(i)})` (penalty
 included) through ``objective(theta)`` and updates the flat vector ``theta`` in
-place with a few vectorized NumPy operations.
+place with a few vectorized operations over the whole vector: NumPy ufuncs, and
+BLAS ``axpy`` (``y += a x``, one pass over memory instead of two) for the scaled
+additions.
 """
 
 import math
@@ -12,6 +14,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import HasMethods, Interval
 
+from .._blas import axpy
 from ._base import Solver, learning_rate_at
 
 _RATE = [Interval(numbers.Real, 0, None, closed="neither"), HasMethods(["__call__"])]
@@ -75,8 +78,8 @@ class SGD(Solver):
 
     def step(self, theta, objective, state):
         loss, grad = objective(theta)
-        grad *= learning_rate_at(self.learning_rate, state["step"])
-        theta -= grad  # theta = theta - eps_k g
+        # theta = theta - eps_k g
+        axpy(theta, grad, -learning_rate_at(self.learning_rate, state["step"]))
         state["step"] += 1
         return loss
 
@@ -130,8 +133,8 @@ class Momentum(Solver):
         loss, grad = objective(theta)
         v = state["velocity"]
         v *= self.momentum
-        grad *= learning_rate_at(self.learning_rate, state["step"])
-        v -= grad  # v = alpha v - eps g
+        # v = alpha v - eps g
+        axpy(v, grad, -learning_rate_at(self.learning_rate, state["step"]))
         theta += v  # theta = theta + v
         state["step"] += 1
         return loss
@@ -177,11 +180,12 @@ class Nesterov(Momentum):
 
     def step(self, theta, objective, state):
         v = state["velocity"]
-        lookahead = theta + self.momentum * v  # theta~ = theta + alpha v
+        lookahead = theta.copy()
+        axpy(lookahead, v, self.momentum)  # theta~ = theta + alpha v
         loss, grad = objective(lookahead)
         v *= self.momentum
-        grad *= learning_rate_at(self.learning_rate, state["step"])
-        v -= grad  # v = alpha v - eps g
+        # v = alpha v - eps g
+        axpy(v, grad, -learning_rate_at(self.learning_rate, state["step"]))
         theta += v  # theta = theta + v
         state["step"] += 1
         return loss
@@ -241,9 +245,9 @@ class AdaGrad(Solver):
         r += grad * grad  # r = r + g . g
         denom = np.sqrt(r)
         denom += self.epsilon  # delta + sqrt(r)
-        grad *= learning_rate_at(self.learning_rate, state["step"])
-        _divide(grad, denom, grad, self.epsilon)
-        theta -= grad  # theta = theta - eps / (delta + sqrt(r)) . g
+        ratio = _divide(grad, denom, denom, self.epsilon)
+        # theta = theta - eps / (delta + sqrt(r)) . g
+        axpy(theta, ratio, -learning_rate_at(self.learning_rate, state["step"]))
         state["step"] += 1
         return loss
 
@@ -302,7 +306,7 @@ class RMSProp(Solver):
 
     def _accumulate(self, r, grad):
         r *= self.rho
-        r += (1 - self.rho) * (grad * grad)  # r = rho r + (1 - rho) g . g
+        axpy(r, grad * grad, 1 - self.rho)  # r = rho r + (1 - rho) g . g
 
     def step(self, theta, objective, state):
         loss, grad = objective(theta)
@@ -310,9 +314,9 @@ class RMSProp(Solver):
         self._accumulate(r, grad)
         denom = r + self.epsilon
         np.sqrt(denom, out=denom)  # sqrt(delta + r)
-        grad *= learning_rate_at(self.learning_rate, state["step"])
-        _divide(grad, denom, grad, self.epsilon)
-        theta -= grad  # theta = theta - eps / sqrt(delta + r) . g
+        ratio = _divide(grad, denom, denom, self.epsilon)
+        # theta = theta - eps / sqrt(delta + r) . g
+        axpy(theta, ratio, -learning_rate_at(self.learning_rate, state["step"]))
         state["step"] += 1
         return loss
 
@@ -376,15 +380,16 @@ class RMSPropNesterov(RMSProp):
 
     def step(self, theta, objective, state):
         v, r = state["velocity"], state["mean_sq_grad"]
-        lookahead = theta + self.momentum * v  # theta~ = theta + alpha v
+        lookahead = theta.copy()
+        axpy(lookahead, v, self.momentum)  # theta~ = theta + alpha v
         loss, grad = objective(lookahead)
         self._accumulate(r, grad)
         denom = r + self.epsilon
         np.sqrt(denom, out=denom)
-        grad *= learning_rate_at(self.learning_rate, state["step"])
-        _divide(grad, denom, grad, self.epsilon)
+        ratio = _divide(grad, denom, denom, self.epsilon)
         v *= self.momentum
-        v -= grad  # v = alpha v - eps / sqrt(r) . g
+        # v = alpha v - eps / sqrt(r) . g
+        axpy(v, ratio, -learning_rate_at(self.learning_rate, state["step"]))
         theta += v  # theta = theta + v
         state["step"] += 1
         return loss
@@ -458,14 +463,11 @@ class Adam(Solver):
         loss, grad = objective(theta)
         s, r = state["first_moment"], state["second_moment"]
         t = state["step"] + 1
-        # s = rho1 s + (1 - rho1) g, as s = rho1 (s - g) + g: no temporary array
-        s -= grad
         s *= self.beta_1
-        s += grad
+        axpy(s, grad, 1 - self.beta_1)  # s = rho1 s + (1 - rho1) g
         grad *= grad
         r *= self.beta_2
-        grad *= 1 - self.beta_2
-        r += grad  # r = rho2 r + (1 - rho2) g . g
+        axpy(r, grad, 1 - self.beta_2)  # r = rho2 r + (1 - rho2) g . g
         # theta -= eps * s_hat / (sqrt(r_hat) + delta), reusing grad's buffer. With
         # sqrt(r_hat) = c sqrt(r), c = 1 / sqrt(1 - rho2^t), that is
         # theta -= eps / ((1 - rho1^t) c) * s / (sqrt(r) + delta / c): the bias
@@ -474,9 +476,8 @@ class Adam(Solver):
         denom = np.sqrt(r, out=grad)
         if self.epsilon:
             denom += self.epsilon / c
-        _divide(s, denom, denom, self.epsilon)
-        denom *= learning_rate_at(self.learning_rate, state["step"]) / (
-            (1 - self.beta_1**t) * c)
-        theta -= denom
+        ratio = _divide(s, denom, denom, self.epsilon)
+        axpy(theta, ratio, -learning_rate_at(self.learning_rate, state["step"]) / (
+            (1 - self.beta_1**t) * c))
         state["step"] = t
         return loss
