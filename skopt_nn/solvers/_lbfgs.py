@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
+from .._blas import axpy
 from ._base import Solver
 from ._line_search import backtracking, negligible_decrease, wolfe
 
@@ -208,11 +209,11 @@ def _two_loop(grad, S, Y, rho):
     alphas = np.empty(len(rho))
     for i in range(len(rho) - 1, -1, -1):  # newest to oldest
         alphas[i] = rho[i] * (S[i] @ q)
-        q -= alphas[i] * Y[i]
+        axpy(q, Y[i], -alphas[i])  # q = q - alpha_i y_i
     q *= (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])  # H^0 = gamma I
     for i in range(len(rho)):  # oldest to newest
         beta = rho[i] * (Y[i] @ q)
-        q += (alphas[i] - beta) * S[i]
+        axpy(q, S[i], alphas[i] - beta)  # q = q + (alpha_i - beta) s_i
     return q.astype(grad.dtype, copy=False)
 
 
