@@ -43,9 +43,9 @@ def axpy(y, x, a):
     Parameters
     ----------
     y : ndarray of shape (n,)
-        Contiguous float64 or float32 vector, updated in place.
+        Vector updated in place: float64 or float32 (any other dtype takes
+        NumPy's two passes).
     x : ndarray of shape (n,)
-        Contiguous vector of ``y``'s dtype.
     a : float
 
     Examples
@@ -56,7 +56,11 @@ def axpy(y, x, a):
     >>> y
     array([1. , 1.5, 2. ])
     """
-    result = _AXPY[y.dtype](x, y, a=a)
+    blas_axpy = _AXPY.get(y.dtype)
+    if blas_axpy is None:
+        y += a * x
+        return
+    result = blas_axpy(x, y, a=a)
     if result is not y:  # SciPy works on a copy of a non-contiguous y
         y[...] = result
 
@@ -94,9 +98,10 @@ def _scipy_blas_pools():
     global _scipy_own_blas
     if _scipy_own_blas is None:
         controller = _get_controller()
-        root = os.path.dirname(scipy.__file__)  # also the prefix of scipy.libs
+        root = os.path.dirname(scipy.__file__)
+        inside = (root + os.sep, root + ".libs" + os.sep)  # scipy/.dylibs, scipy.libs
         paths = [lib.filepath for lib in controller.lib_controllers
-                 if lib.user_api == "blas" and lib.filepath.startswith(root)]
+                 if lib.user_api == "blas" and lib.filepath.startswith(inside)]
         _scipy_own_blas = controller.select(filepath=paths) if paths else False
     return _scipy_own_blas or None
 

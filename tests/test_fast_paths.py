@@ -10,7 +10,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import scipy
 from scipy import sparse
 from scipy.special import expit, logsumexp, softmax
 from sklearn.datasets import load_digits, make_classification
@@ -250,8 +249,10 @@ def _blas_threads():
 
 
 def _scipy_own(path):
-    # SciPy's own BLAS (pip wheels: scipy.libs), separate from NumPy's
-    return path.startswith(os.path.dirname(scipy.__file__))
+    # SciPy's own BLAS, separate from NumPy's (the pip wheels: scipy.libs next to
+    # numpy.libs; macOS: scipy/.dylibs)
+    return os.path.basename(os.path.dirname(path)) in ("scipy.libs", ".dylibs") \
+        and "scipy" in path
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -264,6 +265,13 @@ def test_axpy_adds_a_scaled_vector_in_place(dtype):
     base = np.arange(6.0, dtype=dtype)
     axpy(base[::2], np.ones(3, dtype=dtype), 2.0)
     np.testing.assert_array_equal(base, np.array([2, 1, 4, 3, 6, 5], dtype=dtype))
+
+
+def test_axpy_of_other_dtypes_falls_back_to_numpy():
+    y = np.array([1.0, 2.0], dtype=np.longdouble)
+    axpy(y, np.array([2.0, 4.0], dtype=np.longdouble), 0.25)
+    np.testing.assert_array_equal(y, np.array([1.5, 3.0], dtype=np.longdouble))
+    assert y.dtype == np.longdouble
 
 
 def test_small_problems_train_on_one_blas_thread_and_restore_the_setting(digits):
