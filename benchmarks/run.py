@@ -284,10 +284,10 @@ def _time_steps(solver, theta0, make_objective, steps):
     objective.hvp = counted_hvp
     theta = theta0.copy()
     state = solver.init_state(theta)
-    start = time.perf_counter()
     # the estimator's BLAS thread setting for these steps
     threads = training_threads(objective.network.layer_units, objective.X.shape[0],
                                solver._uses_dense_linear_algebra(theta.size))
+    start = time.perf_counter()
     with warnings.catch_warnings(), threads:
         warnings.simplefilter("ignore")
         for _ in range(steps):
