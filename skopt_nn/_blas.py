@@ -106,12 +106,10 @@ def _scipy_blas_pools():
     return _scipy_own_blas or None
 
 
-def limit_blas_threads(limit, axpy=False):
+def limit_blas_threads(limit):
     """Context manager limiting every BLAS pool to ``limit`` threads inside it.
 
-    ``None`` leaves the threads as they are. With ``axpy=True`` (the caller
-    updates with :func:`axpy`), SciPy's own BLAS library, where it has one, runs
-    on one thread in any case. Entering a limit costs ~10 µs.
+    ``None`` leaves the threads as they are. Entering a limit costs ~10 µs.
 
     Examples
     --------
@@ -121,12 +119,9 @@ def limit_blas_threads(limit, axpy=False):
     array([[2., 2.],
            [2., 2.]])
     """
-    if limit is not None:
-        return _get_controller().limit(limits=limit, user_api="blas")
-    scipy_pools = _scipy_blas_pools() if axpy else None
-    if scipy_pools is None:
+    if limit is None:
         return nullcontext()
-    return scipy_pools.limit(limits=1)
+    return _get_controller().limit(limits=limit, user_api="blas")
 
 
 def training_threads(layer_units, n_rows, dense_linear_algebra=False):
@@ -155,4 +150,7 @@ def training_threads(layer_units, n_rows, dense_linear_algebra=False):
     array([2., 2., 2.])
     """
     limit = None if dense_linear_algebra else blas_threads_for(layer_units, n_rows)
-    return limit_blas_threads(limit, axpy=True)
+    if limit is not None:
+        return limit_blas_threads(limit)  # every pool, SciPy's included
+    scipy_pools = _scipy_blas_pools()
+    return nullcontext() if scipy_pools is None else scipy_pools.limit(limits=1)

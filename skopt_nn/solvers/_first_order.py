@@ -36,6 +36,13 @@ def _divide(numerator, denominator, out, epsilon):
     return np.divide(numerator, denominator, out=out)
 
 
+def _lookahead(theta, velocity, momentum):
+    """Nesterov's look-ahead point, a new array: theta~ = theta + alpha v."""
+    point = theta.copy()
+    axpy(point, velocity, momentum)
+    return point
+
+
 class SGD(Solver):
     r"""Stochastic gradient descent.
 
@@ -180,9 +187,7 @@ class Nesterov(Momentum):
 
     def step(self, theta, objective, state):
         v = state["velocity"]
-        lookahead = theta.copy()
-        axpy(lookahead, v, self.momentum)  # theta~ = theta + alpha v
-        loss, grad = objective(lookahead)
+        loss, grad = objective(_lookahead(theta, v, self.momentum))
         v *= self.momentum
         # v = alpha v - eps g
         axpy(v, grad, -learning_rate_at(self.learning_rate, state["step"]))
@@ -380,9 +385,7 @@ class RMSPropNesterov(RMSProp):
 
     def step(self, theta, objective, state):
         v, r = state["velocity"], state["mean_sq_grad"]
-        lookahead = theta.copy()
-        axpy(lookahead, v, self.momentum)  # theta~ = theta + alpha v
-        loss, grad = objective(lookahead)
+        loss, grad = objective(_lookahead(theta, v, self.momentum))
         self._accumulate(r, grad)
         denom = r + self.epsilon
         np.sqrt(denom, out=denom)
