@@ -16,7 +16,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from ._activations import ACTIVATIONS, DERIVATIVES
 from ._batchnorm import batch_moments, normalize_backward
-from ._blas import axpy
+from ._blas import add_to_rows, axpy
 from ._losses import LOSS_AND_DELTA, OUTPUT_ACTIVATIONS
 
 
@@ -183,7 +183,7 @@ class Network:
                 # matmul, not dot: np.dot zero-fills ``out`` before the product
                 # (a memset of every activation, 3-4% of a step in profiles)
                 np.matmul(a, w, out=z)
-            z += b
+            add_to_rows(z, b, ws["ones"])
             if i == self.n_hidden:
                 break
             if self.batch_norm:
@@ -192,7 +192,7 @@ class Network:
                 xhat = ws["xhat"][i]
                 np.multiply(centered, inv_std, out=xhat)
                 np.multiply(xhat, gammas[i], out=z)
-                z += betas[i]
+                add_to_rows(z, betas[i], ws["ones"])
                 ws["inv_std"][i], ws["bn_mean"][i], ws["bn_var"][i] = inv_std, mean, var
             a = hidden(z)
         return ws

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits, make_classification
 from threadpoolctl import threadpool_info
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
-from skopt_nn._blas import axpy
+from skopt_nn._blas import add_to_rows, axpy
 from skopt_nn._data import Minibatches
 from skopt_nn._losses import LOSS_AND_DELTA, LOSSES
 from skopt_nn.solvers import SGD, Adam, Solver
@@ -272,6 +272,30 @@ def test_axpy_of_other_dtypes_falls_back_to_numpy():
     axpy(y, np.array([2.0, 4.0], dtype=np.longdouble), 0.25)
     np.testing.assert_array_equal(y, np.array([1.5, 3.0], dtype=np.longdouble))
     assert y.dtype == np.longdouble
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_add_to_rows_adds_the_bias_to_every_row_in_place(dtype):
+    rng = np.random.default_rng(0)
+    # the leading rows of a larger buffer, as a short minibatch's activations
+    buffer = rng.standard_normal((7, 5)).astype(dtype)
+    z, b = buffer[:4], rng.standard_normal(5).astype(dtype)
+    expected, untouched = buffer[:4] + b, buffer[4:].copy()
+    add_to_rows(z, b, np.ones(4, dtype=dtype))
+    np.testing.assert_array_equal(z, expected)  # the same sums as NumPy's
+    np.testing.assert_array_equal(buffer[4:], untouched)
+    assert z.dtype == dtype
+
+
+@pytest.mark.parametrize("z", [
+    np.zeros((3, 4), dtype=np.longdouble),     # no BLAS routine
+    np.zeros((3, 8))[:, ::2],                  # strided
+    np.zeros((0, 4)),                          # no rows
+], ids=["longdouble", "strided", "empty"])
+def test_add_to_rows_falls_back_to_numpy(z):
+    b = np.arange(4, dtype=z.dtype)
+    add_to_rows(z, b, np.ones(z.shape[0], dtype=z.dtype))
+    np.testing.assert_array_equal(z, np.zeros(z.shape, dtype=z.dtype) + b)
 
 
 def test_small_problems_train_on_one_blas_thread_and_restore_the_setting(digits):
