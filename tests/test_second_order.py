@@ -16,7 +16,7 @@ from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 from skopt_nn.solvers import LBFGS, Newton
-from skopt_nn.solvers._lbfgs import two_loop
+from skopt_nn.solvers._lbfgs import pairs_oldest_first, two_loop
 
 LECTURE = dict(damping=0.0, saddle_free=False, line_search=False)
 
@@ -301,9 +301,10 @@ def test_lbfgs_step_follows_its_pairs_inverse_hessian():
     state = solver.init_state(theta)
     for _ in range(4):
         solver.step(theta, objective, state)
-    n = state["n_pairs"]
-    assert n == 3
-    H = _bfgs_inverse_hessian(state["s"][-n:], state["y"][-n:])
+    assert state["n_pairs"] == 3
+    order = pairs_oldest_first(state)  # 4 pairs were stored: the ring wrapped
+    assert order == [1, 2, 0]
+    H = _bfgs_inverse_hessian(state["s"][order], state["y"][order])
     start, g = theta.copy(), objective(theta)[1]
     solver.step(theta, objective, state)
     step, direction = theta - start, -H @ g

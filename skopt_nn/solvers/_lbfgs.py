@@ -63,8 +63,10 @@ class LBFGS(Solver):
     |J|`). The training loop then stops.
 
     ``state`` holds ``step``, the pairs (``s``, ``y``, ``rho`` of shape
-    ``(history_size, n_params)`` / ``(history_size,)``, the newest last, and
-    ``n_pairs``), ``loss`` (at the current parameters, as last evaluated),
+    ``(history_size, n_params)`` / ``(history_size,)``, a ring: the newest at
+    index ``newest``, the ``n_pairs`` valid ones before it, cyclically; see
+    :func:`pairs_oldest_first`), ``loss`` (at the current parameters, as last
+    evaluated),
     ``line_search`` (method, step size, evaluations), ``n_skipped``,
     ``n_resets`` and ``converged``; all of it pickles.
 
@@ -104,7 +106,8 @@ class LBFGS(Solver):
         shape = (self.history_size, theta.size)
         return {"step": 0, "s": np.zeros(shape, dtype=theta.dtype),
                 "y": np.zeros(shape, dtype=theta.dtype),
-                "rho": np.zeros(self.history_size), "n_pairs": 0, "loss": None,
+                "rho": np.zeros(self.history_size), "n_pairs": 0, "newest": -1,
+                "loss": None,
                 "line_search": None, "n_skipped": 0, "n_resets": 0,
                 "converged": False}
 
@@ -201,33 +204,56 @@ def two_loop(grad, S, Y):
     True
     """
     rho = 1.0 / np.einsum("ij,ij->i", S, Y)
-    return _two_loop(grad, S, Y, rho)
+    return _two_loop(grad, S, Y, rho, range(len(rho)))
 
 
-def _two_loop(grad, S, Y, rho):
+def _two_loop(grad, S, Y, rho, order):
+    """The recursion over the rows ``order`` (oldest first) of ``S``, ``Y``, ``rho``."""
     q = np.array(grad, dtype=np.float64)
-    alphas = np.empty(len(rho))
-    for i in range(len(rho) - 1, -1, -1):  # newest to oldest
+    alphas = {}
+    for i in reversed(order):  # newest to oldest
         alphas[i] = rho[i] * (S[i] @ q)
         axpy(q, Y[i], -alphas[i])  # q = q - alpha_i y_i
-    q *= (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])  # H^0 = gamma I
-    for i in range(len(rho)):  # oldest to newest
+    newest = order[-1]
+    q *= (S[newest] @ Y[newest]) / (Y[newest] @ Y[newest])  # H^0 = gamma I
+    for i in order:  # oldest to newest
         beta = rho[i] * (Y[i] @ q)
         axpy(q, S[i], alphas[i] - beta)  # q = q + (alpha_i - beta) s_i
     return q.astype(grad.dtype, copy=False)
 
 
+def pairs_oldest_first(state):
+    """Indices of the valid pairs in an :class:`LBFGS` state's ring, oldest first.
+
+    The history is a ring buffer: a new pair overwrites the oldest in place, so
+    that storing it costs one row per array instead of shifting the history.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> solver = LBFGS(history_size=3)
+    >>> state = solver.init_state(np.zeros(2))
+    >>> for k in range(1, 5):  # four pairs into a history of three
+    ...     _push(state, np.full(2, k), np.full(2, k), 1.0)
+    >>> order = pairs_oldest_first(state)
+    >>> order, state["s"][order, 0]
+    ([1, 2, 0], array([2., 3., 4.]))
+    """
+    m, n, newest = len(state["rho"]), state["n_pairs"], state["newest"]
+    return [(newest - k) % m for k in range(n - 1, -1, -1)]
+
+
 def _two_loop_state(grad, state):
-    n = state["n_pairs"]
-    return _two_loop(grad, state["s"][-n:], state["y"][-n:], state["rho"][-n:])
+    return _two_loop(grad, state["s"], state["y"], state["rho"],
+                     pairs_oldest_first(state))
 
 
 def _push(state, s, y, rho):
-    """Append a pair, dropping the oldest when the history is full."""
-    for key, value in (("s", s), ("y", y), ("rho", rho)):
-        state[key][:-1] = state[key][1:]
-        state[key][-1] = value
-    state["n_pairs"] = min(state["n_pairs"] + 1, len(state["rho"]))
+    """Store a pair in place of the oldest (the ring's next slot)."""
+    m = len(state["rho"])
+    newest = state["newest"] = (state["newest"] + 1) % m
+    state["s"][newest], state["y"][newest], state["rho"][newest] = s, y, rho
+    state["n_pairs"] = min(state["n_pairs"] + 1, m)
 
 
 def _forget(state):
