@@ -21,7 +21,7 @@ import skopt_nn
 from skopt_nn._blas import SMALL_PRODUCT
 
 
-def interleaved(candidates, repeats):
+def interleaved(candidates, repeats, settle=0.0):
     """Median of each candidate's measurements, repetitions alternating.
 
     Parameters
@@ -29,6 +29,10 @@ def interleaved(candidates, repeats):
     candidates : dict of str to callable
         Each callable runs once and returns one measurement (a float).
     repeats : int
+    settle : float, default=0.0
+        Seconds to wait before each measurement, for the thread pools that the
+        previous candidate left spinning to fall asleep (OpenBLAS's workers spin
+        for about 0.1 s after their last call).
 
     Returns
     -------
@@ -39,6 +43,7 @@ def interleaved(candidates, repeats):
     names = list(candidates)
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
+            time.sleep(settle)
             values[name].append(candidates[name]())
     return {name: statistics.median(v) for name, v in values.items()}
 
@@ -160,7 +165,9 @@ def environment_lines():
         )
     lines.append("skopt_nn while training: NumPy's BLAS on 1 thread for products "
                  f"under {SMALL_PRODUCT:,} multiply-adds, else as above; SciPy's "
-                 "own BLAS (axpy) on 1 thread")
+                 "own BLAS (axpy, ger) on 1 thread")
+    lines.append("timing: the libraries alternate in this process; each L-BFGS fit "
+                 "starts 0.2 s after the previous one (SciPy's BLAS threads idle)")
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS") if k in os.environ}
     lines.append("thread variables: " + (", ".join(f"{k}={v}" for k, v in env.items())

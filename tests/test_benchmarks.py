@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import _harness  # noqa: E402
 from _harness import gemm_flops, interleaved  # noqa: E402
 import run  # noqa: E402
 
@@ -35,6 +36,13 @@ def test_interleaved_alternates_order_and_returns_medians():
                            "b": candidate("b", [10.0, 30.0, 20.0])}, repeats=3)
     assert medians == {"a": 2.0, "b": 20.0}
     assert calls == ["a", "b", "b", "a", "a", "b"]
+
+
+def test_interleaved_waits_before_each_measurement(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(_harness.time, "sleep", sleeps.append)
+    interleaved({"a": lambda: 1.0, "b": lambda: 2.0}, repeats=2, settle=0.25)
+    assert sleeps == [0.25] * 4
 
 
 def test_time_steps_counts_evaluations_and_hessian_vector_products():
