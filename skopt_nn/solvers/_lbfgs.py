@@ -66,9 +66,8 @@ class LBFGS(Solver):
     ``(history_size, n_params)`` / ``(history_size,)``, a ring: the newest at
     index ``newest``, the ``n_pairs`` valid ones before it, cyclically; see
     :func:`pairs_oldest_first`), ``loss`` (at the current parameters, as last
-    evaluated),
-    ``line_search`` (method, step size, evaluations), ``n_skipped``,
-    ``n_resets`` and ``converged``; all of it pickles.
+    evaluated), ``line_search`` (method, step size, evaluations),
+    ``n_skipped``, ``n_resets`` and ``converged``; all of it pickles.
 
     References
     ----------
