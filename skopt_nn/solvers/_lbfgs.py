@@ -106,8 +106,7 @@ class LBFGS(Solver):
         return {"step": 0, "s": np.zeros(shape, dtype=theta.dtype),
                 "y": np.zeros(shape, dtype=theta.dtype),
                 "rho": np.zeros(self.history_size), "n_pairs": 0, "newest": -1,
-                "loss": None,
-                "line_search": None, "n_skipped": 0, "n_resets": 0,
+                "loss": None, "line_search": None, "n_skipped": 0, "n_resets": 0,
                 "converged": False}
 
     def check_batch(self, n_rows, n_samples, n_params, n_outputs):
