@@ -137,8 +137,8 @@ def run_epochs(workloads, quick, state):
         # scikit-learn's L-BFGS runs SciPy's L-BFGS-B, whose BLAS calls go to
         # SciPy's own OpenBLAS: its threads keep spinning for ~0.1 s after the fit
         # and slow the next fit (measured: skopt_nn's L-BFGS 4.6 ms/iter right
-        # after it, 3.0 after 0.4 s). The Adam fits use
-        # NumPy's BLAS only, whose spinning threads the next fit takes over.
+        # after it, 3.0 after 0.4 s). The Adam fits use NumPy's BLAS only, whose
+        # spinning threads the next fit takes over.
         settle = 0.2 if workload.solver == "lbfgs" else 0.0
         medians = interleaved({
             "ours": lambda: _fit_ms_per_epoch(
