@@ -168,7 +168,8 @@ def training_threads(layer_units, n_rows, dense_linear_algebra=False):
 
     One thread for steps whose products are small (:func:`blas_threads_for`),
     unless the solver does dense linear algebra on the Hessian; SciPy's own
-    BLAS on one thread in any case (the updates use :func:`axpy`).
+    BLAS on one thread in any case (the updates use :func:`axpy`, the forward
+    pass :func:`add_to_rows`).
 
     Parameters
     ----------

@@ -315,6 +315,8 @@ class Network:
                     z[...] = safe_sparse_dot(a, w)
                 else:
                     np.matmul(a, w, out=z)
+                # NumPy's add, not add_to_rows: outside training SciPy's own BLAS
+                # is not limited, and its threads would spin against NumPy's
                 z += b
                 if i < self.n_hidden:
                     a = hidden(z)

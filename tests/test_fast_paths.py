@@ -309,7 +309,7 @@ def test_small_problems_train_on_one_blas_thread_and_restore_the_setting(digits)
 
 def test_large_problems_keep_the_users_blas_threads_but_scipys_own_on_one():
     # NumPy's BLAS (the products) keeps the user's setting; SciPy's own library,
-    # used only for axpy, runs on one thread (its idle threads would spin
+    # used only for axpy and ger, runs on one thread (its idle threads would spin
     # against NumPy's)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((200, 200)), rng.integers(0, 2, 200)
