@@ -22,13 +22,17 @@ from scipy.special import expit
 def _row_max(z):
     """Each row's maximum, of shape (n, 1).
 
-    NumPy reduces a short last axis slowly (about 5 ns per element); on tall
-    arrays with a few columns, an elementwise maximum column by column is 3
-    times faster. (On short arrays the loop's own cost outweighs that.)
+    NumPy reduces a short last axis slowly (5-10 ns per element, 17 us on a
+    200x10 minibatch's logits). With a few columns, two elementwise forms are 3-8
+    times faster: while the array fits in cache, the maximum over the rows of a
+    contiguous transposed copy; beyond, an elementwise maximum column by column.
+    All three are exact, so they give the same result.
     """
     n_rows, n_columns = z.shape
-    if n_rows < 1024 or n_columns > 32:
+    if n_columns > 32:
         return z.max(axis=1, keepdims=True)
+    if n_rows * n_columns <= 32768:
+        return np.ascontiguousarray(z.T).max(axis=0)[:, None]
     out = z[:, :1].copy()
     column = out[:, 0]
     for j in range(1, n_columns):

@@ -45,16 +45,17 @@ def test_softmax_loss_and_delta_match_logsumexp_and_softmax():
     np.testing.assert_allclose(delta, softmax(z, axis=1) - Y, rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.parametrize("n_rows", [50, 3000])  # row max by reduction, by columns
-def test_softmax_of_tall_arrays_matches_scipy(n_rows):
+# row max: transposed copy (50, 3000), by columns (4000), by NumPy's reduction (40 columns)
+@pytest.mark.parametrize("n_rows, n_columns", [(50, 10), (3000, 10), (4000, 10), (60, 40)])
+def test_softmax_of_tall_arrays_matches_scipy(n_rows, n_columns):
     from skopt_nn._losses import OUTPUT_ACTIVATIONS, _row_max
 
     rng = np.random.default_rng(3)
-    z = 20 * rng.standard_normal((n_rows, 10))
+    z = 20 * rng.standard_normal((n_rows, n_columns))
     np.testing.assert_array_equal(_row_max(z), z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(OUTPUT_ACTIVATIONS["softmax"](z.copy()),
                                softmax(z, axis=1), rtol=1e-13, atol=1e-300)
-    Y = np.eye(10)[rng.integers(0, 10, n_rows)]
+    Y = np.eye(n_columns)[rng.integers(0, n_columns, n_rows)]
     delta = np.empty_like(z)
     loss = LOSS_AND_DELTA["softmax"](z, Y, delta)
     np.testing.assert_allclose(loss, logsumexp(z, axis=1) - (z * Y).sum(axis=1),
