@@ -45,7 +45,8 @@ def test_softmax_loss_and_delta_match_logsumexp_and_softmax():
     np.testing.assert_allclose(delta, softmax(z, axis=1) - Y, rtol=1e-13, atol=1e-15)
 
 
-# row max: transposed copy (50, 3000), by columns (4000), by NumPy's reduction (40 columns)
+# row max: transposed copy (50 and 3000 rows of 10), column by column (4000 rows),
+# NumPy's reduction (40 columns)
 @pytest.mark.parametrize("n_rows, n_columns", [(50, 10), (3000, 10), (4000, 10), (60, 40)])
 def test_softmax_of_tall_arrays_matches_scipy(n_rows, n_columns):
     from skopt_nn._losses import OUTPUT_ACTIVATIONS, _row_max
