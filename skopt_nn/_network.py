@@ -71,8 +71,10 @@ class Network:
         self.shapes = shapes
         # computed once: unpacking runs several times per minibatch step
         self._blocks = _blocks(shapes)
+        # the blocks (W, b) of every layer come first, batch norm's after them
+        self._n_layer_blocks = 2 * (len(layer_units) - 1)
         self._weight_slices = [slice(start, stop) for start, stop, _ in
-                               self._blocks[0:2 * (len(layer_units) - 1):2]]
+                               self._blocks[0:self._n_layer_blocks:2]]
         self.n_params = self._blocks[-1][1]
         self._workspaces = {}
 
@@ -84,7 +86,7 @@ class Network:
     def unpack(self, theta):
         """Return ``(coefs, intercepts, gammas, betas)`` as lists of views."""
         views = _layer_views(theta, self._blocks)
-        n = 2 * (len(self.layer_units) - 1)
+        n = self._n_layer_blocks
         bn = views[n:]
         return views[0:n:2], views[1:n:2], bn[0::2], bn[1::2]
 
