@@ -117,18 +117,20 @@ class Network:
         return theta
 
     # --------------------------------------------------------------- workspace
-    def _workspace(self, n_rows, dtype):
+    def _workspace(self, n_rows, dtype, slot=0):
         """Per-batch buffers, allocated once: no allocation per minibatch.
 
-        One set of buffers per dtype, sized for the largest batch so far (key
-        ``(None, dtype)``); a smaller batch, such as an epoch's short last one,
-        works in their leading rows (key ``(n_rows, dtype)``).
+        One set of buffers per dtype and ``slot``, sized for the largest batch so
+        far (key ``(slot, None, dtype)``); a smaller batch, such as an epoch's
+        short last one, works in their leading rows (key ``(slot, n_rows,
+        dtype)``). Passes that run at the same time, on different threads, use
+        different slots.
         """
         dtype = np.dtype(dtype)
-        ws = self._workspaces.get((n_rows, dtype))
+        ws = self._workspaces.get((slot, n_rows, dtype))
         if ws is not None:
             return ws
-        base = self._workspaces.get((None, dtype))
+        base = self._workspaces.get((slot, None, dtype))
         if base is None or base["rows"] < n_rows:
             units = self.layer_units[1:]
             base = {
@@ -141,11 +143,11 @@ class Network:
             }
             # views into the smaller buffers would keep them alive: drop them
             self._workspaces = {k: v for k, v in self._workspaces.items()
-                                if k[1] != dtype}
-            self._workspaces[None, dtype] = base
+                                if (k[0], k[2]) != (slot, dtype)}
+            self._workspaces[slot, None, dtype] = base
         elif len(self._workspaces) > 8:  # partial_fit with ever new sizes
             self._workspaces = {k: v for k, v in self._workspaces.items()
-                                if k[0] is None}
+                                if k[1] is None}
         ws = {
             "act": [a[:n_rows] for a in base["act"]],
             "delta": [d[:n_rows] for d in base["delta"]],
@@ -157,7 +159,7 @@ class Network:
             "bn_mean": [None] * self.n_hidden,
             "bn_var": [None] * self.n_hidden,
         }
-        self._workspaces[n_rows, dtype] = ws
+        self._workspaces[slot, n_rows, dtype] = ws
         return ws
 
     def __getstate__(self):
@@ -166,15 +168,16 @@ class Network:
         return state
 
     # ------------------------------------------------------------------ passes
-    def forward_train(self, theta, X, s, params=None):
+    def forward_train(self, theta, X, s, params=None, slot=0):
         """Training-mode forward pass; returns the workspace holding the activations.
 
         ``act[-1]`` holds the output *logits*; batch normalization uses the
         minibatch statistics (weighted by the normalized sample weights ``s``).
-        ``params`` is ``self.unpack(theta)`` if the caller already has it.
+        ``params`` is ``self.unpack(theta)`` if the caller already has it;
+        ``slot`` chooses the workspace (see :meth:`_workspace`).
         """
         coefs, intercepts, gammas, betas = params or self.unpack(theta)
-        ws = self._workspace(X.shape[0], theta.dtype)
+        ws = self._workspace(X.shape[0], theta.dtype, slot)
         hidden = ACTIVATIONS[self.activation]
         a = X
         for i, (w, b) in enumerate(zip(coefs, intercepts)):
@@ -199,7 +202,7 @@ class Network:
             a = hidden(z)
         return ws
 
-    def loss_grad(self, theta, X, Y, s, l2, grad):
+    def loss_grad(self, theta, X, Y, s, l2, grad, slot=0):
         """Mean loss plus L2 penalty, and its gradient written into ``grad``.
 
         Parameters
@@ -215,6 +218,9 @@ class Network:
             ``sum_i s_i loss_i + l2/2 * sum(W**2)`` (``l2 = alpha / sum(weights)``).
         grad : ndarray of shape (n_params,)
             Output buffer.
+        slot : int, default=0
+            The workspace to compute in: calls running at the same time on
+            different threads need different slots.
 
         Returns
         -------
@@ -224,7 +230,7 @@ class Network:
         """
         params = self.unpack(theta)
         coefs, _, gammas, _ = params
-        ws = self.forward_train(theta, X, s, params)
+        ws = self.forward_train(theta, X, s, params, slot)
         g_coefs, g_intercepts, g_gammas, g_betas = self.unpack(grad)
         # dL/dz_out = s_i (p_i - y_i) for every output/loss pairing
         delta = ws["delta"][-1]
