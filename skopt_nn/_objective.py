@@ -6,7 +6,37 @@ sample weights and the L2 penalty. A solver calls it as often as it needs
 Hessian-vector products with :meth:`Objective.hvp`; it uses nothing else.
 """
 
+import contextvars
+
 import numpy as np
+from scipy import sparse
+
+from ._blas import axpy, shard_threads
+
+# A batch is split into row shards from this many rows per shard: below it, the
+# handoff to a thread costs more than the shard's elementwise work saves.
+MIN_SHARD_ROWS = 512
+
+
+def threaded_shards(network, X, n_rows, full_batch, dense_linear_algebra=False):
+    """Whether a training's full batches are split into shards evaluated on threads.
+
+    Parameters
+    ----------
+    network : Network
+    X : ndarray or sparse matrix
+        The training rows (only their format matters).
+    n_rows : int
+        Rows of a step's batch.
+    full_batch : bool
+        The solver's ``full_batch``: only full batches are split (see
+        :class:`Objective`'s ``shards``).
+    dense_linear_algebra : bool, default=False
+        See :func:`~skopt_nn._blas.shard_threads`.
+    """
+    return (full_batch and not network.batch_norm and not sparse.issparse(X)
+            and n_rows >= 2 * MIN_SHARD_ROWS
+            and shard_threads(dense_linear_algebra) > 1)
 
 
 class Objective:
@@ -31,6 +61,23 @@ class Objective:
         Keep a copy of the last evaluation while the batch stays the same, and
         return it when asked at the same ``theta`` again (see :meth:`set_batch`).
         Worth its copies for full-batch solvers only.
+    shards : int, default=1
+        Split a dense batch of at least ``shards * MIN_SHARD_ROWS`` rows into
+        this many row shards (without batch normalization, whose statistics
+        need the whole batch). With shard weights :math:`c_k` (their share of
+        the rows, or of the sample weight) and :math:`J_k` the objective of
+        shard :math:`k` alone, penalty included,
+
+        .. math:: J(\theta) = \sum_k c_k J_k(\theta), \qquad
+                  \nabla J = \sum_k c_k \nabla J_k,
+
+        summed in shard order: the result does not depend on ``executor``.
+    executor : concurrent.futures.Executor or None, default=None
+        Evaluates shards 1, 2, ... while the calling thread evaluates shard 0;
+        None evaluates them one after the other. NumPy releases the GIL in its
+        matrix products and elementwise loops, so shards on two threads also
+        share between the cores the elementwise work (bias, activation,
+        derivative, softmax) that otherwise runs on one.
 
     Attributes
     ----------
@@ -41,17 +88,22 @@ class Objective:
         Clipping measures the norm regardless.
     """
 
-    def __init__(self, network, alpha=0.0, max_grad_norm=None, remember_last=False):
+    def __init__(self, network, alpha=0.0, max_grad_norm=None, remember_last=False,
+                 shards=1, executor=None):
         self.network = network
         self.alpha = alpha
         self.max_grad_norm = max_grad_norm
         self.remember_last = remember_last
+        self.shards = shards
+        self.executor = executor
+        self._shard_grads = []
         self.measure_norm = True
         self.n_evaluations = 0
         self.last_grad_norm = np.nan
         self.batch_statistics = None
         self.X = self.Y = self.sample_weight = None
         self._last = None
+        self._row_shards = None
 
     def set_batch(self, X, Y, sample_weight=None):
         """Bind the objective to a (mini)batch of rows.
@@ -74,7 +126,67 @@ class Objective:
             self.s = (sample_weight / total).astype(Y.dtype, copy=False)
         self.weight_total = total
         self.l2 = self.alpha / total
+        self._row_shards = self._split(X, Y, sample_weight, total)
         return self
+
+    def _split(self, X, Y, sample_weight, total):
+        """``[(c_k, X_k, Y_k, s_k), ...]`` of the row shards, or None (no split)."""
+        n = X.shape[0]
+        if (self.shards < 2 or n < self.shards * MIN_SHARD_ROWS
+                or self.network.batch_norm or sparse.issparse(X)):
+            return None
+        bounds = [n * k // self.shards for k in range(self.shards + 1)]
+        row_shards = []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            if sample_weight is None:
+                c, s = (stop - start) / n, None
+            else:
+                w = sample_weight[start:stop]
+                c = float(w.sum())
+                s, c = (w / c).astype(Y.dtype, copy=False), c / total
+            row_shards.append((c, X[start:stop], Y[start:stop], s))
+        return row_shards
+
+    def _loss_grad(self, theta, grad):
+        """The network's loss and gradient on the batch (shard by shard if split)."""
+        if self._row_shards is None:
+            return self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2, grad)
+        grads = [grad] + self._shard_buffers(theta)
+        losses = self._on_shards(lambda k, X, Y, s: self.network.loss_grad(
+            theta, X, Y, s, self.l2, grads[k], slot=k)[0])
+        loss = 0.0
+        for (c, _, _, _), loss_k, grad_k in zip(self._row_shards, losses, grads):
+            loss += c * loss_k
+            if grad_k is grad:
+                grad *= c
+            else:
+                axpy(grad, grad_k, c)
+        return loss, None
+
+    def _on_shards(self, evaluate):
+        """``[evaluate(k, X_k, Y_k, s_k), ...]`` over the shards, in shard order.
+
+        Shards 1, 2, ... go to the executor while this thread evaluates shard 0.
+        """
+        if self.executor is None:
+            return [evaluate(k, X, Y, s) for k, (_, X, Y, s) in
+                    enumerate(self._row_shards)]
+        # each call in a copy of this context: NumPy's errstate is a context
+        # variable, and a worker thread would otherwise warn where training ignores
+        pending = [self.executor.submit(contextvars.copy_context().run, evaluate,
+                                        k, X, Y, s)
+                   for k, (_, X, Y, s) in enumerate(self._row_shards) if k]
+        _, X, Y, s = self._row_shards[0]
+        return [evaluate(0, X, Y, s)] + [f.result() for f in pending]
+
+    def _shard_buffers(self, theta):
+        """Gradient buffers of shards 1, 2, ... (shard 0 writes the caller's)."""
+        buffers = self._shard_grads
+        if len(buffers) != len(self._row_shards) - 1 or buffers[0].dtype != theta.dtype \
+                or buffers[0].shape != theta.shape:
+            buffers = self._shard_grads = [np.empty_like(theta) for _ in
+                                           range(len(self._row_shards) - 1)]
+        return buffers
 
     def __call__(self, theta):
         last = self._last
@@ -85,8 +197,7 @@ class Objective:
                 norm = _norm(grad)
         else:
             grad = np.empty_like(theta)
-            loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2,
-                                              grad)
+            loss, ws = self._loss_grad(theta, grad)
             # (kept for the step's first evaluation, and with the remembered one)
             wanted = self.batch_statistics is None or self.remember_last
             statistics = ([m.copy() for m in ws["bn_mean"]],
@@ -108,8 +219,19 @@ class Objective:
         return loss, grad
 
     def hvp(self, theta, v):
-        """Hessian-vector product :math:`H(\\theta)\\, v` of the objective."""
-        return self.network.hvp(theta, v, self.X, self.Y, self.s, self.l2)
+        """Hessian-vector product :math:`H(\\theta)\\, v` of the objective.
+
+        On a split batch, :math:`H v = \\sum_k c_k H_k v`, shard by shard.
+        """
+        if self._row_shards is None:
+            return self.network.hvp(theta, v, self.X, self.Y, self.s, self.l2)
+        products = self._on_shards(
+            lambda k, X, Y, s: self.network.hvp(theta, v, X, Y, s, self.l2))
+        out = products[0]
+        out *= self._row_shards[0][0]
+        for (c, _, _, _), product in zip(self._row_shards[1:], products[1:]):
+            axpy(out.reshape(-1), product.reshape(-1), c)
+        return out
 
 
 def _norm(g):

@@ -7,13 +7,19 @@
   the flat vector as documented in ``_network`` (``W_0, b_0, W_1, b_1, ...``), an
   explicit forward pass, and scikit-learn's metrics (``log_loss``,
   ``mean_squared_error``) plus the penalty ``alpha / (2 sum_i w_i) sum ||W||^2``.
+
+Both also with the batch split into three row shards evaluated on threads (as
+full batches are; see ``Objective``).
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from scipy.special import expit, softmax
 from sklearn.metrics import log_loss, mean_squared_error
 
+from skopt_nn import _objective
 from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 
@@ -122,15 +128,38 @@ PROBLEM_CASES = pytest.mark.parametrize("problem", sorted(PROBLEMS))
 ALPHAS = pytest.mark.parametrize("alpha", [0.0, 0.7])
 WEIGHTED = pytest.mark.parametrize("weighted", [False, True],
                                    ids=["unweighted", "weighted"])
+SHARDS = pytest.mark.parametrize("shards", [1, 3], ids=["whole", "3 shards"])
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+def _sharded_objective(network, alpha, shards, executor, monkeypatch):
+    """The objective, its batch split into ``shards`` row shards on threads."""
+    # shards of a few rows, so that these small batches are split too
+    monkeypatch.setattr(_objective, "MIN_SHARD_ROWS", 5)
+    return Objective(network, alpha=alpha, shards=shards, executor=executor)
+
+
+def _check_split(objective, shards):
+    split = objective._row_shards
+    assert (split is None) if shards == 1 else len(split) == shards
 
 
 @CASES
 @PROBLEM_CASES
 @ALPHAS
 @WEIGHTED
-def test_gradient_matches_central_differences(activation, problem, alpha, weighted):
+@SHARDS
+def test_gradient_matches_central_differences(activation, problem, alpha, weighted,
+                                              shards, executor, monkeypatch):
     network, _, theta, X, Y, weights = _problem(activation, problem, weighted)
-    objective = Objective(network, alpha=alpha).set_batch(X, Y, weights)
+    objective = _sharded_objective(network, alpha, shards, executor, monkeypatch) \
+        .set_batch(X, Y, weights)
+    _check_split(objective, shards)
     _, grad = objective(theta.copy())
     numeric = _central_differences(lambda t: objective(t)[0], theta, h=1e-5)
     relative_error = np.linalg.norm(grad - numeric) / np.linalg.norm(numeric)
@@ -141,9 +170,13 @@ def test_gradient_matches_central_differences(activation, problem, alpha, weight
 @PROBLEM_CASES
 @ALPHAS
 @WEIGHTED
-def test_loss_matches_reference_formula(activation, problem, alpha, weighted):
+@SHARDS
+def test_loss_matches_reference_formula(activation, problem, alpha, weighted, shards,
+                                        executor, monkeypatch):
     network, units, theta, X, Y, weights = _problem(activation, problem, weighted)
-    objective = Objective(network, alpha=alpha).set_batch(X, Y, weights)
+    objective = _sharded_objective(network, alpha, shards, executor, monkeypatch) \
+        .set_batch(X, Y, weights)
+    _check_split(objective, shards)
     loss, _ = objective(theta)
     expected = _reference_loss(theta, units, activation, problem, X, Y, weights, alpha)
     np.testing.assert_allclose(loss, expected, rtol=1e-12)

@@ -162,3 +162,30 @@ def test_assembled_hessian_matches_finite_differences_column_by_column(
     fd = np.column_stack([_central_difference(net, theta, e, X, Y, s, L2)
                           for e in identity])
     assert np.linalg.norm(H - fd) <= 1e-6 * np.linalg.norm(fd)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("threaded", [False, True])
+def test_objective_hvp_on_row_shards_matches_central_differences(weighted, threaded,
+                                                                 monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skopt_nn import _objective
+
+    monkeypatch.setattr(_objective, "MIN_SHARD_ROWS", 2)  # split these 7 rows
+    net, theta, X, Y, _, rng = _problem("tanh", "softmax", False, False)
+    w = rng.rand(X.shape[0]) + 0.1 if weighted else None
+    v = rng.randn(net.n_params)
+    with ThreadPoolExecutor(1) as executor:
+        objective = Objective(net, alpha=0.5, shards=3,
+                              executor=executor if threaded else None)
+        objective.set_batch(X, Y, w)
+        assert len(objective._row_shards) == 3
+        hv = objective.hvp(theta, v)
+        H = objective.hvp(theta, np.eye(net.n_params))  # a block of directions
+        eps = 1e-5
+        fd = (objective(theta + eps * v)[1] - objective(theta - eps * v)[1]) / (2 * eps)
+    assert np.linalg.norm(hv - fd) <= 1e-6 * np.linalg.norm(fd)
+    whole = Objective(net, alpha=0.5).set_batch(X, Y, w)
+    np.testing.assert_allclose(hv, whole.hvp(theta, v), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(H @ v, hv, rtol=1e-10, atol=1e-13)
