@@ -30,6 +30,8 @@ import os
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +42,7 @@ from threadpoolctl import threadpool_limits
 import skopt_nn
 import skopt_nn.solvers as solvers
 from skopt_nn._blas import blas_threads_for, training_threads
+from skopt_nn._objective import threaded_shards
 from _harness import GemmFloor, environment_lines, interleaved, peak_memory, seconds
 from _workloads import EPOCH_WORKLOADS, LBFGS_WORKLOAD, load
 
@@ -270,9 +273,10 @@ def _digits_objective(hidden):
     theta0 = network.initialize(np.random.RandomState(0), X.dtype)
 
     def objective(solver):
-        # as the estimator sets it up: full-batch solvers reuse evaluations
-        return Objective(network, alpha=1e-4,
-                         remember_last=solver.full_batch).set_batch(X, Y)
+        # as the estimator sets it up: full-batch solvers reuse evaluations, and
+        # split the batch into two row shards (on threads: see _time_steps)
+        return Objective(network, alpha=1e-4, remember_last=solver.full_batch,
+                         shards=2 if solver.full_batch else 1).set_batch(X, Y)
 
     return network, theta0, objective
 
@@ -290,15 +294,19 @@ def _time_steps(solver, theta0, make_objective, steps):
     objective.hvp = counted_hvp
     theta = theta0.copy()
     state = solver.init_state(theta)
-    # the estimator's BLAS thread setting for these steps
-    threads = training_threads(objective.network.layer_units, objective.X.shape[0],
-                               solver._uses_dense_linear_algebra(theta.size))
-    start = time.perf_counter()
-    with warnings.catch_warnings(), threads:
+    # the estimator's threads for these steps: BLAS, and the shards'
+    rows, dense = objective.X.shape[0], solver._uses_dense_linear_algebra(theta.size)
+    threaded = threaded_shards(objective.network, objective.X, rows, solver.full_batch,
+                               dense)
+    with warnings.catch_warnings(), \
+            training_threads(objective.network.layer_units, rows, dense, threaded), \
+            (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor:
         warnings.simplefilter("ignore")
+        objective.executor = executor
+        start = time.perf_counter()
         for _ in range(steps):
             solver.step(theta, objective, state)
-    ms = 1e3 * (time.perf_counter() - start) / steps
+        ms = 1e3 * (time.perf_counter() - start) / steps
     return ms, objective.n_evaluations / steps, products[0] / steps
 
 

@@ -39,6 +39,7 @@ _GER = {np.dtype(np.float64): _scipy_blas.dger,
 
 _controller = None
 _scipy_own_blas = None
+_numpy_blas = None
 
 
 def axpy(y, x, a):
@@ -145,6 +146,40 @@ def _scipy_blas_pools():
     return _scipy_own_blas or None
 
 
+def _numpy_blas_pools():
+    """Controller of the BLAS libraries NumPy ships (or all of them), or None."""
+    global _numpy_blas
+    if _numpy_blas is None:
+        controller = _get_controller()
+        root = os.path.dirname(np.__file__)
+        inside = (root + os.sep, root + ".libs" + os.sep)  # numpy/.dylibs, numpy.libs
+        blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+        own = [lib.filepath for lib in blas if lib.filepath.startswith(inside)]
+        paths = own or [lib.filepath for lib in blas]  # one shared library (conda)
+        _numpy_blas = controller.select(filepath=paths) if paths else False
+    return _numpy_blas or None
+
+
+def shard_threads(dense_linear_algebra=False):
+    """Threads to evaluate a full batch's row shards on: 2 or 1.
+
+    Two where NumPy's BLAS currently runs exactly two threads (the machine has
+    two cores to give, and the user has not limited them), the shards' products
+    then each on one BLAS thread (see :func:`training_threads`). Otherwise one:
+    the shards one after the other, and the BLAS threads as they are. On more
+    cores, one BLAS call uses them all better than two shards on two threads;
+    on one, or when the user limits BLAS to one thread, threads only cost.
+    Not with dense linear algebra on the Hessian, which needs the BLAS threads.
+
+    The choice changes the time, never the result: shards are summed in order.
+    """
+    pools = _numpy_blas_pools()
+    if dense_linear_algebra or pools is None:
+        return 1
+    counts = {lib.num_threads for lib in pools.lib_controllers}
+    return 2 if counts == {2} else 1
+
+
 def limit_blas_threads(limit):
     """Context manager limiting every BLAS pool to ``limit`` threads inside it.
 
@@ -163,13 +198,16 @@ def limit_blas_threads(limit):
     return _get_controller().limit(limits=limit, user_api="blas")
 
 
-def training_threads(layer_units, n_rows, dense_linear_algebra=False):
+def training_threads(layer_units, n_rows, dense_linear_algebra=False,
+                     threaded_shards=False):
     """The BLAS thread limits of training (a context manager).
 
     One thread for steps whose products are small (:func:`blas_threads_for`),
-    unless the solver does dense linear algebra on the Hessian; SciPy's own
-    BLAS on one thread in any case (the updates use :func:`axpy`, the forward
-    pass :func:`add_to_rows`).
+    unless the solver does dense linear algebra on the Hessian, and for every
+    product when the batch's row shards run on threads of their own
+    (``threaded_shards``, see :func:`shard_threads`); SciPy's own BLAS on one
+    thread in any case (the updates use :func:`axpy`, the forward pass
+    :func:`add_to_rows`).
 
     Parameters
     ----------
@@ -179,6 +217,8 @@ def training_threads(layer_units, n_rows, dense_linear_algebra=False):
     dense_linear_algebra : bool, default=False
         The solver's steps do O(n_params^3) linear algebra (Newton's exact
         regime): NumPy's BLAS keeps its threads.
+    threaded_shards : bool, default=False
+        Row shards are evaluated on several threads: each BLAS call on one.
 
     Examples
     --------
@@ -190,6 +230,8 @@ def training_threads(layer_units, n_rows, dense_linear_algebra=False):
     array([2., 2., 2.])
     """
     limit = None if dense_linear_algebra else blas_threads_for(layer_units, n_rows)
+    if threaded_shards:
+        limit = 1
     if limit is not None:
         return limit_blas_threads(limit)  # every pool, SciPy's included
     scipy_pools = _scipy_blas_pools()

@@ -6,6 +6,8 @@ import numbers
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 from scipy import sparse
@@ -33,7 +35,7 @@ from ._batchnorm import BatchNorm, population_statistics, update_running_statist
 from ._data import Minibatches, validation_split
 from ._losses import LOSSES
 from ._network import Network
-from ._objective import Objective
+from ._objective import Objective, threaded_shards
 from .solvers._base import SOLVER_ALIASES, _aliases, resolve_solver
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
@@ -356,9 +358,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # Overflow is not an error here: a diverging loss is detected and reported
         # by _train as a ConvergenceWarning, with the best parameters restored.
         dense = solver._uses_dense_linear_algebra(self._network.n_params)
-        with training_threads(self._network.layer_units, step_rows, dense), \
+        # a full batch of enough rows is evaluated in two row shards (Objective),
+        # on two threads where the machine has them
+        threaded = threaded_shards(self._network, X, step_rows, solver.full_batch,
+                                   dense)
+        with training_threads(self._network.layer_units, step_rows, dense, threaded), \
+                (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self._train(X, Y, y, sample_weight, incremental, bn)
+            self._train(X, Y, y, sample_weight, incremental, bn, executor)
         return self
 
     def _initialize(self, X, Y, hidden, bn):
@@ -399,7 +406,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._set_views()
 
     # ---------------------------------------------------------- training loop
-    def _train(self, X, Y, y, sample_weight, incremental, bn):
+    def _train(self, X, Y, y, sample_weight, incremental, bn, executor):
         network, theta, solver = self._network, self._theta, self.solver_
         rng = self._random_state
         early_stopping = self.early_stopping and not incremental
@@ -439,7 +446,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                              [v.copy() for v in self.bn_var_], self._bn_counts)
                             if incremental and bn is not None else None)
         objective = Objective(network, self.alpha, self.max_grad_norm,
-                              remember_last=solver.full_batch)
+                              remember_last=solver.full_batch,
+                              shards=2 if solver.full_batch else 1, executor=executor)
         n_epochs = 1 if incremental else self.max_iter
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
         best_theta = theta.copy()  # best validated (early stopping) or lowest loss

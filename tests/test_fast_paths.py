@@ -2,21 +2,23 @@
 
 Covered: the fused loss-and-gradient of the output layer, per-minibatch row
 gathering, the light validation of partial_fit, blocked inference, the scoped
-BLAS thread limit, and a fit's memory not growing with a copy of the data.
+BLAS thread limit, full batches evaluated in row shards on threads, and a fit's
+memory not growing with a copy of the data.
 """
 
 import os
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from scipy import sparse
 from scipy.special import expit, logsumexp, softmax
 from sklearn.datasets import load_digits, make_classification
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
-from skopt_nn._blas import add_to_rows, axpy
+from skopt_nn._blas import add_to_rows, axpy, shard_threads
 from skopt_nn._data import Minibatches
 from skopt_nn._losses import LOSS_AND_DELTA, LOSSES
 from skopt_nn.solvers import SGD, Adam, Solver
@@ -369,9 +371,10 @@ def test_lbfgs_fit_evaluates_once_per_iteration_with_the_same_result(
     evaluations = []
     loss_grad = Network.loss_grad
 
-    def counting(self, *args):
-        evaluations.append(1)
-        return loss_grad(self, *args)
+    def counting(self, *args, slot=0):
+        if slot == 0:  # one call per evaluation, or per shard (see Objective)
+            evaluations.append(1)
+        return loss_grad(self, *args, slot=slot)
 
     monkeypatch.setattr(Network, "loss_grad", counting)
     remembered = MLPClassifier(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=30,
@@ -390,3 +393,102 @@ def test_lbfgs_fit_evaluates_once_per_iteration_with_the_same_result(
                                random_state=0).fit(X, y)
     np.testing.assert_array_equal(remembered.coefs_[0], recomputed.coefs_[0])
     assert remembered.loss_curve_ == recomputed.loss_curve_
+
+
+# ------------------------------------------------- full batches in row shards
+class _RecordThreadsFullBatch(_RecordThreads):
+    full_batch = True
+
+
+def _sharded_objective(digits, executor, rows=None, batch_norm=False, to_sparse=False):
+    from skopt_nn._network import Network
+    from skopt_nn._objective import Objective
+
+    X, y = digits
+    X, y = (X, y) if rows is None else (X[:rows], y[:rows])
+    network = Network([64, 20, 10], "relu", "softmax",
+                      batch_norm_epsilon=1e-5 if batch_norm else None)
+    theta = network.initialize(np.random.RandomState(0), np.float64)
+    objective = Objective(network, alpha=1e-3, remember_last=True, shards=2,
+                          executor=executor)
+    X = sparse.csr_matrix(X) if to_sparse else X
+    return objective.set_batch(X, np.eye(10)[y]), theta
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_shards_on_threads_give_the_bits_of_shards_one_after_the_other(
+        digits, weighted):
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(digits[1])) \
+        if weighted else None
+    results = []
+    with ThreadPoolExecutor(1) as executor:
+        for pool in (None, executor):
+            objective, theta = _sharded_objective(digits, pool)
+            objective.set_batch(objective.X, objective.Y, weights)
+            assert len(objective._row_shards) == 2  # 1797 rows: split
+            results.append(objective(theta))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    assert loss_a == loss_b
+    np.testing.assert_array_equal(grad_a, grad_b)
+    # and the same objective as the whole batch, up to rounding
+    objective, theta = _sharded_objective(digits, None)
+    objective.shards = 1
+    loss, grad = objective.set_batch(objective.X[:], objective.Y, weights)(theta)
+    assert objective._row_shards is None
+    np.testing.assert_allclose(loss_a, loss, rtol=1e-13)
+    np.testing.assert_allclose(grad_a, grad, rtol=1e-10, atol=1e-16)
+
+
+@pytest.mark.parametrize("case", ["few rows", "batch norm", "sparse"])
+def test_a_batch_is_not_split_with_few_rows_batch_norm_or_sparse_x(digits, case):
+    objective, _ = _sharded_objective(
+        digits, None, rows=1000 if case == "few rows" else None,
+        batch_norm=case == "batch norm", to_sparse=case == "sparse")
+    assert objective._row_shards is None
+
+
+def test_shard_threads_follow_the_callers_errstate(digits):
+    # NumPy's errstate is a context variable; a worker thread must see the
+    # caller's (training ignores overflow, which a worker would otherwise report)
+    X, y = digits
+    X = X.copy()
+    X[len(X) // 2:] *= 1e6  # the second shard's logits far apart: exp underflows
+    with ThreadPoolExecutor(1) as executor:
+        for pool in (None, executor):
+            objective, theta = _sharded_objective((X, y), pool)
+            with np.errstate(under="raise"), pytest.raises(FloatingPointError):
+                objective(theta)
+            objective._last = None
+            with np.errstate(under="ignore"):
+                loss, _ = objective(theta)
+            assert np.isfinite(loss)
+
+
+def test_shard_threads_need_numpys_blas_on_exactly_two_threads():
+    for limit, expected in [(1, 1), (2, 2), (3, 1)]:
+        with threadpool_limits(limits=limit, user_api="blas"):
+            assert shard_threads() == expected
+            # Newton's dense linear algebra needs the BLAS threads
+            assert shard_threads(dense_linear_algebra=True) == 1
+
+
+def test_full_batch_fits_give_the_same_bits_on_shard_threads_or_not(digits):
+    X, y = digits
+    fits = {}
+    for limit in (1, 2):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            before = _blas_threads()
+            fits[limit] = MLPClassifier((20,), solver=_RecordThreadsFullBatch(0.5),
+                                        max_iter=3, random_state=0).fit(X, y)
+            assert _blas_threads() == before
+    # two shard threads: every product on one BLAS thread
+    assert all(t == dict.fromkeys(t, 1) for t in fits[2].solver_state_["threads"])
+    np.testing.assert_array_equal(fits[1].coefs_[0], fits[2].coefs_[0])
+    assert fits[1].loss_curve_ == fits[2].loss_curve_
+    lbfgs = [MLPClassifier((20,), solver="lbfgs", max_iter=5, random_state=0)
+             for _ in range(2)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        lbfgs[0].fit(X, y)
+    with threadpool_limits(limits=2, user_api="blas"):
+        lbfgs[1].fit(X, y)
+    np.testing.assert_array_equal(lbfgs[0].coefs_[1], lbfgs[1].coefs_[1])
