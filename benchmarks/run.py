@@ -41,8 +41,8 @@ from threadpoolctl import threadpool_limits
 
 import skopt_nn
 import skopt_nn.solvers as solvers
-from skopt_nn._blas import blas_threads_for, training_threads
-from skopt_nn._objective import threaded_shards
+from skopt_nn._blas import blas_threads_for, shard_threads, training_threads
+from skopt_nn._objective import MIN_SHARD_ROWS, threaded_shards
 from _harness import GemmFloor, environment_lines, interleaved, peak_memory, seconds
 from _workloads import EPOCH_WORKLOADS, LBFGS_WORKLOAD, load
 
@@ -123,6 +123,17 @@ def _accuracy_note(ours, theirs, X, y, regression):
     return f"{name} {a:.3f}/{b:.3f} ({'agree' if ok else 'DIFFER'})", ok
 
 
+def _threads_note(workload, layer_units):
+    """How skopt_nn's fit of ``workload`` uses threads (as ``_fit_unchecked``)."""
+    rows = workload.batch_rows()
+    if workload.solver == "lbfgs" and rows >= 2 * MIN_SHARD_ROWS \
+            and shard_threads() > 1:
+        return "two row shards on two threads, BLAS threads: 1"
+    if blas_threads_for(layer_units, rows) == 1:
+        return "BLAS threads: 1 (small products)"
+    return "BLAS threads: default"
+
+
 # -------------------------------------------------------------------- sections
 def run_epochs(workloads, quick, state):
     rows = []
@@ -158,13 +169,12 @@ def run_epochs(workloads, quick, state):
             return flops / ms / 1e6
 
         unit = "ms/iter" if workload.solver == "lbfgs" else "ms/epoch"
-        threads = blas_threads_for(floor.units, workload.batch_rows())
+        threads = _threads_note(workload, floor.units)
         rows.append(Row(
             workload.name, unit, medians["ours"], medians["theirs"],
             limit=workload.target,
             notes=(f"{note}; GFLOP/s {gflops(medians['ours']):.1f}/"
-                   f"{gflops(medians['theirs']):.1f}; skopt_nn BLAS threads: "
-                   f"{'1 (small products)' if threads == 1 else 'default'}"),
+                   f"{gflops(medians['theirs']):.1f}; skopt_nn {threads}"),
         ))
         if workload.solver != "lbfgs":
             rows.append(Row(
