@@ -65,13 +65,15 @@ class Objective:
         Split a dense batch of at least ``shards * MIN_SHARD_ROWS`` rows into
         this many row shards (without batch normalization, whose statistics
         need the whole batch). With shard weights :math:`c_k` (their share of
-        the rows, or of the sample weight) and :math:`J_k` the objective of
-        shard :math:`k` alone, penalty included,
+        the rows, or of the sample weight), :math:`L_k` the mean loss of shard
+        :math:`k` and :math:`P` the penalty,
 
-        .. math:: J(\theta) = \sum_k c_k J_k(\theta), \qquad
-                  \nabla J = \sum_k c_k \nabla J_k,
+        .. math:: J(\theta) = \sum_k c_k J_k(\theta), \quad
+                  J_0 = L_0 + \frac{P}{c_0}, \quad J_k = L_k \ (k > 0),
 
-        summed in shard order: the result does not depend on ``executor``.
+        and :math:`\nabla J = \sum_k c_k \nabla J_k` (the penalty's passes
+        over the weights in one shard only), summed in shard order: the result
+        does not depend on ``executor``.
     executor : concurrent.futures.Executor or None, default=None
         Evaluates shards 1, 2, ... while the calling thread evaluates shard 0;
         None evaluates them one after the other. NumPy releases the GIL in its
@@ -153,7 +155,7 @@ class Objective:
             return self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2, grad)
         grads = [grad] + self._shard_buffers(theta)
         losses = self._on_shards(lambda k, X, Y, s: self.network.loss_grad(
-            theta, X, Y, s, self.l2, grads[k], slot=k)[0])
+            theta, X, Y, s, self._shard_l2(k), grads[k], slot=k)[0])
         loss = 0.0
         for (c, _, _, _), loss_k, grad_k in zip(self._row_shards, losses, grads):
             loss += c * loss_k
@@ -162,6 +164,11 @@ class Objective:
             else:
                 axpy(grad, grad_k, c)
         return loss, None
+
+    def _shard_l2(self, k):
+        """The penalty of shard ``k``: all of it in shard 0 (``l2 / c_0``, weighed
+        by ``c_0``), so that the other shards skip its passes over the weights."""
+        return self.l2 / self._row_shards[0][0] if k == 0 else 0.0
 
     def _on_shards(self, evaluate):
         """``[evaluate(k, X_k, Y_k, s_k), ...]`` over the shards, in shard order.
@@ -226,7 +233,7 @@ class Objective:
         if self._row_shards is None:
             return self.network.hvp(theta, v, self.X, self.Y, self.s, self.l2)
         products = self._on_shards(
-            lambda k, X, Y, s: self.network.hvp(theta, v, X, Y, s, self.l2))
+            lambda k, X, Y, s: self.network.hvp(theta, v, X, Y, s, self._shard_l2(k)))
         out = products[0]
         out *= self._row_shards[0][0]
         for (c, _, _, _), product in zip(self._row_shards[1:], products[1:]):
