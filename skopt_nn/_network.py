@@ -121,16 +121,17 @@ class Network:
         """Per-batch buffers, allocated once: no allocation per minibatch.
 
         One set of buffers per dtype and ``slot``, sized for the largest batch so
-        far (key ``(slot, None, dtype)``); a smaller batch, such as an epoch's
-        short last one, works in their leading rows (key ``(slot, n_rows,
+        far (key ``(None, dtype)`` of the slot's dict); a smaller batch, such as
+        an epoch's short last one, works in their leading rows (key ``(n_rows,
         dtype)``). Passes that run at the same time, on different threads, use
-        different slots.
+        different slots: each slot's dict is only touched by one thread at a time.
         """
         dtype = np.dtype(dtype)
-        ws = self._workspaces.get((slot, n_rows, dtype))
+        spaces = self._workspaces.setdefault(slot, {})  # atomic under the GIL
+        ws = spaces.get((n_rows, dtype))
         if ws is not None:
             return ws
-        base = self._workspaces.get((slot, None, dtype))
+        base = spaces.get((None, dtype))
         if base is None or base["rows"] < n_rows:
             units = self.layer_units[1:]
             base = {
@@ -142,12 +143,12 @@ class Network:
                 "ones": np.ones(n_rows, dtype=dtype),
             }
             # views into the smaller buffers would keep them alive: drop them
-            self._workspaces = {k: v for k, v in self._workspaces.items()
-                                if (k[0], k[2]) != (slot, dtype)}
-            self._workspaces[slot, None, dtype] = base
-        elif len(self._workspaces) > 8:  # partial_fit with ever new sizes
-            self._workspaces = {k: v for k, v in self._workspaces.items()
-                                if k[1] is None}
+            spaces = {k: v for k, v in spaces.items() if k[1] != dtype}
+            spaces[None, dtype] = base
+            self._workspaces[slot] = spaces
+        elif len(spaces) > 8:  # partial_fit with ever new sizes
+            spaces = {k: v for k, v in spaces.items() if k[0] is None}
+            self._workspaces[slot] = spaces
         ws = {
             "act": [a[:n_rows] for a in base["act"]],
             "delta": [d[:n_rows] for d in base["delta"]],
@@ -159,7 +160,7 @@ class Network:
             "bn_mean": [None] * self.n_hidden,
             "bn_var": [None] * self.n_hidden,
         }
-        self._workspaces[slot, n_rows, dtype] = ws
+        spaces[n_rows, dtype] = ws
         return ws
 
     def __getstate__(self):

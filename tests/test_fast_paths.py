@@ -492,3 +492,19 @@ def test_full_batch_fits_give_the_same_bits_on_shard_threads_or_not(digits):
     with threadpool_limits(limits=2, user_api="blas"):
         lbfgs[1].fit(X, y)
     np.testing.assert_array_equal(lbfgs[0].coefs_[1], lbfgs[1].coefs_[1])
+
+
+def test_workspace_slots_share_no_memory(digits):
+    # shards evaluated at the same time write their activations and deltas into
+    # their own slots' buffers; shards of different sizes too
+    from skopt_nn._network import Network
+
+    X, _ = digits
+    network = Network([64, 20, 10], "relu", "softmax")
+    theta = network.initialize(np.random.RandomState(0), np.float64)
+    first = network.forward_train(theta, X[:898], None, slot=0)
+    second = network.forward_train(theta, X[898:], None, slot=1)
+    again = network.forward_train(theta, X[:898], None, slot=0)
+    for a, b in zip(first["act"] + first["delta"], second["act"] + second["delta"]):
+        assert not np.shares_memory(a, b)
+    assert again["act"][0] is first["act"][0]  # a slot's buffers are reused
