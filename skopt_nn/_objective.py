@@ -3,7 +3,8 @@
 An :class:`Objective` binds a network to one (mini)batch of rows, their targets,
 sample weights and the L2 penalty. A solver calls it as often as it needs
 (Nesterov at its look-ahead point, L-BFGS in its line search) and may ask for
-Hessian-vector products with :meth:`Objective.hvp`; it uses nothing else.
+Hessian-vector products with :meth:`Objective.hvp`; it uses nothing else. A full
+batch may be evaluated in row shards, on threads (see ``shards``).
 """
 
 import contextvars
@@ -145,6 +146,8 @@ class Objective:
             else:
                 w = sample_weight[start:stop]
                 c = float(w.sum())
+                if c <= 0:
+                    return None  # a shard without weight: nothing to normalize
                 s, c = (w / c).astype(Y.dtype, copy=False), c / total
             row_shards.append((c, X[start:stop], Y[start:stop], s))
         return row_shards

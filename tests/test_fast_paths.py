@@ -508,3 +508,12 @@ def test_workspace_slots_share_no_memory(digits):
     for a, b in zip(first["act"] + first["delta"], second["act"] + second["delta"]):
         assert not np.shares_memory(a, b)
     assert again["act"][0] is first["act"][0]  # a slot's buffers are reused
+
+
+def test_a_shard_without_weight_keeps_the_whole_batch(digits):
+    objective, theta = _sharded_objective(digits, None)
+    weights = np.ones(len(digits[1]))
+    weights[:len(weights) // 2 + 1] = 0.0  # the whole first shard
+    loss, grad = objective.set_batch(objective.X, objective.Y, weights)(theta)
+    assert objective._row_shards is None
+    assert np.isfinite(loss) and np.isfinite(grad).all()
