@@ -22,7 +22,7 @@ from skopt_nn._blas import SMALL_PRODUCT, shard_threads
 from skopt_nn._objective import MIN_SHARD_ROWS
 
 
-def interleaved(candidates, repeats, settle=0.0):
+def interleaved(candidates, repeats, settle=0.0, values=None):
     """Median of each candidate's measurements, repetitions alternating.
 
     Parameters
@@ -34,19 +34,38 @@ def interleaved(candidates, repeats, settle=0.0):
         Seconds to wait before each measurement, for the thread pools that the
         previous candidate left spinning to fall asleep (OpenBLAS's workers spin
         for about 0.1 s after their last call).
+    values : dict or None, default=None
+        If given, filled with each candidate's measurements, in order.
 
     Returns
     -------
     dict of str to float
         The median measurement of each candidate.
     """
-    values = {name: [] for name in candidates}
+    values = {} if values is None else values
+    values.update({name: [] for name in candidates})
     names = list(candidates)
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
             time.sleep(settle)
             values[name].append(candidates[name]())
     return {name: statistics.median(v) for name, v in values.items()}
+
+
+def pair_ratios(ours, theirs):
+    """``"pair ratios lo-hi"``: the range of the repetitions' own ratios.
+
+    Repetition ``i`` of each competitor ran back to back, so their ratio is one
+    paired measurement; the range shows how far a single pair can stray from
+    the ratio of the medians that the table reports.
+
+    Examples
+    --------
+    >>> pair_ratios([1.0, 2.0, 3.0], [2.0, 2.0, 4.0])
+    'pair ratios 0.50-1.00 (3 pairs)'
+    """
+    ratios = [a / b for a, b in zip(ours, theirs)]
+    return f"pair ratios {min(ratios):.2f}-{max(ratios):.2f} ({len(ratios)} pairs)"
 
 
 def seconds(fn):

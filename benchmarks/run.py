@@ -43,7 +43,8 @@ import skopt_nn
 import skopt_nn.solvers as solvers
 from skopt_nn._blas import blas_threads_for, shard_threads, training_threads
 from skopt_nn._objective import MIN_SHARD_ROWS, threaded_shards
-from _harness import GemmFloor, environment_lines, interleaved, peak_memory, seconds
+from _harness import (GemmFloor, environment_lines, interleaved, pair_ratios,
+                      peak_memory, seconds)
 from _workloads import EPOCH_WORKLOADS, LBFGS_WORKLOAD, load
 
 SECTIONS = ("epochs", "lbfgs", "predict", "partial_fit", "memory", "solvers",
@@ -154,13 +155,14 @@ def run_epochs(workloads, quick, state):
         # after it, 3.0 after 0.4 s). The Adam fits use NumPy's BLAS only, whose
         # spinning threads the next fit takes over.
         settle = 0.2 if workload.solver == "lbfgs" else 0.0
+        values = {}
         medians = interleaved({
             "ours": lambda: _fit_ms_per_epoch(
                 lambda: make_pair(workload, epochs)[0], X, y, fitted, "ours"),
             "theirs": lambda: _fit_ms_per_epoch(
                 lambda: make_pair(workload, epochs)[1], X, y, fitted, "theirs"),
             "floor": lambda: _floor_ms(floor),
-        }, repeats, settle)
+        }, repeats, settle, values)
         note, agree = _accuracy_note(fitted["ours"], fitted["theirs"], X_test, y_test,
                                      workload.is_regression)
         state["accuracy"].append((workload.name, note, agree))
@@ -174,7 +176,8 @@ def run_epochs(workloads, quick, state):
             workload.name, unit, medians["ours"], medians["theirs"],
             limit=workload.target,
             notes=(f"{note}; GFLOP/s {gflops(medians['ours']):.1f}/"
-                   f"{gflops(medians['theirs']):.1f}; skopt_nn {threads}"),
+                   f"{gflops(medians['theirs']):.1f}; skopt_nn {threads}; "
+                   f"{pair_ratios(values['ours'], values['theirs'])}"),
         ))
         if workload.solver != "lbfgs":
             rows.append(Row(
@@ -217,12 +220,14 @@ def run_predict(quick, state):
     repeats = 7 if quick else 15
     rows = []
     for method, limit in (("predict_proba", 0.9), ("predict", None)):
+        values = {}
         medians = interleaved({
             "ours": lambda: 1e3 * seconds(lambda: getattr(ours, method)(X))[0],
             "theirs": lambda: 1e3 * seconds(lambda: getattr(theirs, method)(X))[0],
-        }, repeats)
+        }, repeats, values=values)
         rows.append(Row(f"{method}, {X.shape[0]} rows, (256,256) f64", "ms",
-                        medians["ours"], medians["theirs"], limit=limit))
+                        medians["ours"], medians["theirs"], limit=limit,
+                        notes=pair_ratios(values["ours"], values["theirs"])))
     return rows
 
 
@@ -243,10 +248,13 @@ def run_partial_fit(quick):
             estimator.partial_fit(*chunks[k % len(chunks)])
         return 1e6 * (time.perf_counter() - start) / calls
 
+    values = {}
     medians = interleaved({"ours": lambda: per_call(ours),
-                           "theirs": lambda: per_call(theirs)}, 5 if quick else 9)
+                           "theirs": lambda: per_call(theirs)}, 5 if quick else 9,
+                          values=values)
     return [Row("partial_fit, 32 rows per call, digits (100,)", "us/call",
-                medians["ours"], medians["theirs"], limit=0.2)]
+                medians["ours"], medians["theirs"], limit=0.2,
+                notes=pair_ratios(values["ours"], values["theirs"]))]
 
 
 def run_memory(quick):

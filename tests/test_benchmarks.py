@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import _harness  # noqa: E402
-from _harness import gemm_flops, interleaved  # noqa: E402
+from _harness import gemm_flops, interleaved, pair_ratios  # noqa: E402
 import run  # noqa: E402
 
 
@@ -64,3 +64,12 @@ def test_second_order_section_covers_both_regimes():
     exponent = rows[-1]
     assert exponent.unit == "p" and math.isfinite(exponent.ours)
     assert all(np.isfinite(r.ours) and r.ours > 0 for r in rows[:-1])
+
+
+def test_interleaved_records_every_measurement_and_pair_ratios_span_them():
+    values = {}
+    it = {"a": iter([1.0, 4.0, 2.0]), "b": iter([2.0, 4.0, 8.0])}
+    interleaved({"a": lambda: next(it["a"]), "b": lambda: next(it["b"])},
+                repeats=3, values=values)
+    assert values == {"a": [1.0, 4.0, 2.0], "b": [2.0, 4.0, 8.0]}
+    assert pair_ratios(values["a"], values["b"]) == "pair ratios 0.25-1.00 (3 pairs)"
