@@ -152,10 +152,8 @@ class Objective:
             row_shards.append((c, X[start:stop], Y[start:stop], s))
         return row_shards
 
-    def _loss_grad(self, theta, grad):
-        """The network's loss and gradient on the batch (shard by shard if split)."""
-        if self._row_shards is None:
-            return self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2, grad)
+    def _sharded_loss_grad(self, theta, grad):
+        """The loss and gradient of a split batch, shard by shard."""
         grads = [grad] + self._shard_buffers(theta)
         losses = self._on_shards(lambda k, X, Y, s: self.network.loss_grad(
             theta, X, Y, s, self._shard_l2(k), grads[k], slot=k)[0])
@@ -207,7 +205,11 @@ class Objective:
                 norm = _norm(grad)
         else:
             grad = np.empty_like(theta)
-            loss, ws = self._loss_grad(theta, grad)
+            if self._row_shards is None:
+                loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s,
+                                                  self.l2, grad)
+            else:
+                loss, ws = self._sharded_loss_grad(theta, grad)
             # (kept for the step's first evaluation, and with the remembered one)
             wanted = self.batch_statistics is None or self.remember_last
             statistics = ([m.copy() for m in ws["bn_mean"]],
