@@ -166,9 +166,10 @@ def shard_threads(dense_linear_algebra=False):
     Two where NumPy's BLAS currently runs exactly two threads (the machine has
     two cores to give, and the user has not limited them), the shards' products
     then each on one BLAS thread (see :func:`training_threads`). Otherwise one:
-    the shards one after the other, and the BLAS threads as they are. On more
-    cores, one BLAS call uses them all better than two shards on two threads;
-    on one, or when the user limits BLAS to one thread, threads only cost.
+    the shards one after the other, and the BLAS threads as they are: with one
+    thread, or when the user limits BLAS to one, threads only cost; with more,
+    two shards with one BLAS thread each would leave cores idle during the
+    products (a choice by reasoning: only two-core machines were measured).
     Not with dense linear algebra on the Hessian, which needs the BLAS threads.
 
     The choice changes the time, never the result: shards are summed in order.
