@@ -160,6 +160,16 @@ def _numpy_blas_pools():
     return _numpy_blas or None
 
 
+def scipy_blas_single_thread():
+    """Context manager holding SciPy's own BLAS to one thread inside it.
+
+    A no-op where NumPy and SciPy share one BLAS library (nothing to set apart).
+    Entering costs ~10 us.
+    """
+    scipy_pools = _scipy_blas_pools()
+    return nullcontext() if scipy_pools is None else scipy_pools.limit(limits=1)
+
+
 def shard_threads(dense_linear_algebra=False):
     """Threads to evaluate a full batch's row shards on: 2 or 1.
 
@@ -235,5 +245,4 @@ def training_threads(layer_units, n_rows, dense_linear_algebra=False,
         limit = 1
     if limit is not None:
         return limit_blas_threads(limit)  # every pool, SciPy's included
-    scipy_pools = _scipy_blas_pools()
-    return nullcontext() if scipy_pools is None else scipy_pools.limit(limits=1)
+    return scipy_blas_single_thread()

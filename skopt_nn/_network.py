@@ -10,13 +10,15 @@ The network knows nothing of solvers: it computes forward passes, the loss and i
 gradient (and, for second-order solvers, Hessian-vector products).
 """
 
+from contextlib import nullcontext
+
 import numpy as np
 from scipy import sparse
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ._activations import ACTIVATIONS, DERIVATIVES
 from ._batchnorm import batch_moments, normalize_backward
-from ._blas import add_to_rows, axpy
+from ._blas import add_to_rows, axpy, scipy_blas_single_thread
 from ._losses import LOSS_AND_DELTA, OUTPUT_ACTIVATIONS
 
 
@@ -39,6 +41,11 @@ def _layer_views(theta, blocks):
 # memory: small enough to stay in the cores' caches, large enough for efficient
 # products (4 MB measured best on a 2-core machine with 2 MB of L2 per core).
 _INFERENCE_BLOCK_BYTES = 1 << 22
+
+# From this many rows, inference adds the biases with BLAS ger (see add_to_rows),
+# SciPy's own BLAS held to one thread for the call: the limit costs ~10 us, the
+# ger adds save ~0.14 ms per 2048x256 block.
+_INFERENCE_GER_ROWS = 1024
 
 
 class Network:
@@ -315,20 +322,26 @@ class Network:
                          // (dtype.itemsize * max(self.layer_units[1:])))
         buffers = [np.empty((min(block_rows, n_rows), u), dtype=dtype)
                    for u in self.layer_units[1:-1]]
-        for start in range(0, n_rows, block_rows):
-            a = X[start:start + block_rows]
-            m = a.shape[0]
-            for i, (w, b) in enumerate(zip(coefs, intercepts)):
-                z = out[start:start + m] if i == self.n_hidden else buffers[i][:m]
-                if sparse.issparse(a) or a.dtype != dtype:
-                    z[...] = safe_sparse_dot(a, w)
-                else:
-                    np.matmul(a, w, out=z)
-                # NumPy's add, not add_to_rows: outside training SciPy's own BLAS
-                # is not limited, and its threads would spin against NumPy's
-                z += b
-                if i < self.n_hidden:
-                    a = hidden(z)
-            if output:
-                OUTPUT_ACTIVATIONS[self.out_activation](z)
+        # BLAS ger for the biases on many rows; NumPy's broadcast add otherwise,
+        # where the thread limit would cost more than it saves
+        ones = np.ones(min(block_rows, n_rows), dtype=dtype) \
+            if n_rows >= _INFERENCE_GER_ROWS else None
+        with scipy_blas_single_thread() if ones is not None else nullcontext():
+            for start in range(0, n_rows, block_rows):
+                a = X[start:start + block_rows]
+                m = a.shape[0]
+                for i, (w, b) in enumerate(zip(coefs, intercepts)):
+                    z = out[start:start + m] if i == self.n_hidden else buffers[i][:m]
+                    if sparse.issparse(a) or a.dtype != dtype:
+                        z[...] = safe_sparse_dot(a, w)
+                    else:
+                        np.matmul(a, w, out=z)
+                    if ones is None:
+                        z += b
+                    else:
+                        add_to_rows(z, b, ones[:m])
+                    if i < self.n_hidden:
+                        a = hidden(z)
+                if output:
+                    OUTPUT_ACTIVATIONS[self.out_activation](z)
         return out

@@ -517,3 +517,16 @@ def test_a_shard_without_weight_keeps_the_whole_batch(digits):
     loss, grad = objective.set_batch(objective.X, objective.Y, weights)(theta)
     assert objective._row_shards is None
     assert np.isfinite(loss) and np.isfinite(grad).all()
+
+
+def test_predict_on_many_rows_adds_biases_by_ger_with_the_same_result(digits):
+    # from 1,024 rows the biases are added by BLAS ger, SciPy's own BLAS held to
+    # one thread for the call (and restored); fewer rows take NumPy's add
+    X, y = digits
+    clf = MLPClassifier((30,), max_iter=2, random_state=0).fit(X, y)
+    before = _blas_threads()
+    many = clf.predict_proba(X)
+    assert _blas_threads() == before
+    few = np.vstack([clf.predict_proba(X[i:i + 500]) for i in range(0, len(X), 500)])
+    np.testing.assert_allclose(many, few, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(many, _relu_net_proba(clf, X), rtol=1e-12, atol=1e-15)
