@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_info
 
 import skopt_nn
 from skopt_nn._blas import SMALL_PRODUCT, shard_threads
-from skopt_nn._objective import MIN_SHARD_ROWS
+from skopt_nn._objective import MIN_SHARD_ACTIVATIONS, MIN_SHARD_ROWS
 
 
 def interleaved(candidates, repeats, settle=0.0, values=None):
@@ -186,7 +186,8 @@ def environment_lines():
     lines.append("skopt_nn while training: NumPy's BLAS on 1 thread for products "
                  f"under {SMALL_PRODUCT:,} multiply-adds, else as above; SciPy's "
                  "own BLAS (axpy, ger) on 1 thread; full batches of "
-                 f"{2 * MIN_SHARD_ROWS:,}+ rows (L-BFGS, Newton): two row shards, on "
+                 f"{2 * MIN_SHARD_ROWS:,}+ rows and {2 * MIN_SHARD_ACTIVATIONS:,}+ "
+                 "activations (L-BFGS, Newton): two row shards, on "
                  f"{'two threads with 1 BLAS thread each' if shard_threads() > 1 else 'one thread'}")
     lines.append("timing: the libraries alternate in this process; each L-BFGS fit "
                  "starts 0.2 s after the previous one (SciPy's BLAS threads idle)")

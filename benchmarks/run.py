@@ -41,8 +41,9 @@ from threadpoolctl import threadpool_limits
 
 import skopt_nn
 import skopt_nn.solvers as solvers
-from skopt_nn._blas import blas_threads_for, shard_threads, training_threads
-from skopt_nn._objective import MIN_SHARD_ROWS, threaded_shards
+from skopt_nn._blas import blas_threads_for, training_threads
+from skopt_nn._network import Network
+from skopt_nn._objective import threaded_shards
 from _harness import (GemmFloor, environment_lines, interleaved, pair_ratios,
                       peak_memory, seconds)
 from _workloads import EPOCH_WORKLOADS, LBFGS_WORKLOAD, load
@@ -127,8 +128,8 @@ def _accuracy_note(ours, theirs, X, y, regression):
 def _threads_note(workload, layer_units):
     """How skopt_nn's fit of ``workload`` uses threads (as ``_fit_unchecked``)."""
     rows = workload.batch_rows()
-    if workload.solver == "lbfgs" and rows >= 2 * MIN_SHARD_ROWS \
-            and shard_threads() > 1:
+    network = Network(layer_units, "relu", "softmax")
+    if threaded_shards(network, np.empty((0, 0)), rows, workload.solver == "lbfgs"):
         return "two row shards on two threads, BLAS threads: 1"
     if blas_threads_for(layer_units, rows) == 1:
         return "BLAS threads: 1 (small products)"

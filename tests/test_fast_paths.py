@@ -406,7 +406,7 @@ def _sharded_objective(digits, executor, rows=None, batch_norm=False, to_sparse=
 
     X, y = digits
     X, y = (X, y) if rows is None else (X[:rows], y[:rows])
-    network = Network([64, 20, 10], "relu", "softmax",
+    network = Network([64, 100, 10], "relu", "softmax",
                       batch_norm_epsilon=1e-5 if batch_norm else None)
     theta = network.initialize(np.random.RandomState(0), np.float64)
     objective = Objective(network, alpha=1e-3, remember_last=True, shards=2,
@@ -437,6 +437,19 @@ def test_shards_on_threads_give_the_bits_of_shards_one_after_the_other(
     assert objective._row_shards is None
     np.testing.assert_allclose(loss_a, loss, rtol=1e-13)
     np.testing.assert_allclose(grad_a, grad, rtol=1e-10, atol=1e-16)
+
+
+def test_a_batch_is_split_only_with_enough_rows_and_activations_per_shard():
+    from skopt_nn._objective import worth_splitting
+    from skopt_nn._network import Network
+
+    wide, narrow = Network([64, 100, 10], "relu", "softmax"), \
+        Network([64, 50, 10], "relu", "softmax")
+    assert worth_splitting(wide, 1797)             # 898 rows x 110 units a shard
+    assert not worth_splitting(narrow, 1797)       # 898 x 60: too little work
+    assert not worth_splitting(wide, 1023)         # 511 rows a shard
+    assert worth_splitting(narrow, 4000)           # 2000 x 60
+    assert not worth_splitting(wide, 10**6, shards=1)
 
 
 @pytest.mark.parametrize("case", ["few rows", "batch norm", "sparse"])
@@ -478,14 +491,14 @@ def test_full_batch_fits_give_the_same_bits_on_shard_threads_or_not(digits):
     for limit in (1, 2):
         with threadpool_limits(limits=limit, user_api="blas"):
             before = _blas_threads()
-            fits[limit] = MLPClassifier((20,), solver=_RecordThreadsFullBatch(0.5),
+            fits[limit] = MLPClassifier((100,), solver=_RecordThreadsFullBatch(0.5),
                                         max_iter=3, random_state=0).fit(X, y)
             assert _blas_threads() == before
     # two shard threads: every product on one BLAS thread
     assert all(t == dict.fromkeys(t, 1) for t in fits[2].solver_state_["threads"])
     np.testing.assert_array_equal(fits[1].coefs_[0], fits[2].coefs_[0])
     assert fits[1].loss_curve_ == fits[2].loss_curve_
-    lbfgs = [MLPClassifier((20,), solver="lbfgs", max_iter=5, random_state=0)
+    lbfgs = [MLPClassifier((100,), solver="lbfgs", max_iter=5, random_state=0)
              for _ in range(2)]
     with threadpool_limits(limits=1, user_api="blas"):
         lbfgs[0].fit(X, y)

@@ -141,6 +141,7 @@ def _sharded_objective(network, alpha, shards, executor, monkeypatch):
     """The objective, its batch split into ``shards`` row shards on threads."""
     # shards of a few rows, so that these small batches are split too
     monkeypatch.setattr(_objective, "MIN_SHARD_ROWS", 5)
+    monkeypatch.setattr(_objective, "MIN_SHARD_ACTIVATIONS", 5)
     return Objective(network, alpha=alpha, shards=shards, executor=executor)
 
 

@@ -173,6 +173,7 @@ def test_objective_hvp_on_row_shards_matches_central_differences(weighted, threa
     from skopt_nn import _objective
 
     monkeypatch.setattr(_objective, "MIN_SHARD_ROWS", 2)  # split these 7 rows
+    monkeypatch.setattr(_objective, "MIN_SHARD_ACTIVATIONS", 2)
     net, theta, X, Y, _, rng = _problem("tanh", "softmax", False, False)
     w = rng.rand(X.shape[0]) + 0.1 if weighted else None
     v = rng.randn(net.n_params)
