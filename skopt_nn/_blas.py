@@ -128,6 +128,16 @@ def _get_controller():
     return _controller
 
 
+def _blas_paths_inside(package):
+    """File paths of the loaded BLAS libraries shipped inside ``package``'s
+    installation (``<package>/.dylibs`` on macOS, ``<package>.libs`` in the pip
+    wheels)."""
+    root = os.path.dirname(package.__file__)
+    inside = (root + os.sep, root + ".libs" + os.sep)
+    return [lib.filepath for lib in _get_controller().lib_controllers
+            if lib.user_api == "blas" and lib.filepath.startswith(inside)]
+
+
 def _scipy_blas_pools():
     """Controller of the BLAS libraries inside SciPy's installation, or None.
 
@@ -137,12 +147,8 @@ def _scipy_blas_pools():
     """
     global _scipy_own_blas
     if _scipy_own_blas is None:
-        controller = _get_controller()
-        root = os.path.dirname(scipy.__file__)
-        inside = (root + os.sep, root + ".libs" + os.sep)  # scipy/.dylibs, scipy.libs
-        paths = [lib.filepath for lib in controller.lib_controllers
-                 if lib.user_api == "blas" and lib.filepath.startswith(inside)]
-        _scipy_own_blas = controller.select(filepath=paths) if paths else False
+        paths = _blas_paths_inside(scipy)
+        _scipy_own_blas = _get_controller().select(filepath=paths) if paths else False
     return _scipy_own_blas or None
 
 
@@ -151,11 +157,9 @@ def _numpy_blas_pools():
     global _numpy_blas
     if _numpy_blas is None:
         controller = _get_controller()
-        root = os.path.dirname(np.__file__)
-        inside = (root + os.sep, root + ".libs" + os.sep)  # numpy/.dylibs, numpy.libs
-        blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
-        own = [lib.filepath for lib in blas if lib.filepath.startswith(inside)]
-        paths = own or [lib.filepath for lib in blas]  # one shared library (conda)
+        every = [lib.filepath for lib in controller.lib_controllers
+                 if lib.user_api == "blas"]
+        paths = _blas_paths_inside(np) or every  # or one shared library (conda)
         _numpy_blas = controller.select(filepath=paths) if paths else False
     return _numpy_blas or None
 

@@ -30,6 +30,13 @@ def worth_splitting(network, n_rows, shards=2):
             and rows * sum(network.layer_units[1:]) >= MIN_SHARD_ACTIVATIONS)
 
 
+def _splittable(network, X, n_rows, shards):
+    """Whether a batch of ``X``'s format may be split: dense, without batch
+    normalization (whose statistics need the whole batch), and worth it."""
+    return (not network.batch_norm and not sparse.issparse(X)
+            and worth_splitting(network, n_rows, shards))
+
+
 def threaded_shards(network, X, n_rows, full_batch, dense_linear_algebra=False):
     """Whether a training's full batches are split into shards evaluated on threads.
 
@@ -46,8 +53,7 @@ def threaded_shards(network, X, n_rows, full_batch, dense_linear_algebra=False):
     dense_linear_algebra : bool, default=False
         See :func:`~skopt_nn._blas.shard_threads`.
     """
-    return (full_batch and not network.batch_norm and not sparse.issparse(X)
-            and worth_splitting(network, n_rows)
+    return (full_batch and _splittable(network, X, n_rows, 2)
             and shard_threads(dense_linear_algebra) > 1)
 
 
@@ -77,9 +83,9 @@ class Objective:
         Split a dense batch into this many row shards when each has at least
         ``MIN_SHARD_ROWS`` rows and ``MIN_SHARD_ACTIVATIONS`` activations
         (:func:`worth_splitting`), without batch normalization, whose
-        statistics need the whole batch. With shard weights :math:`c_k` (their share of
-        the rows, or of the sample weight), :math:`L_k` the mean loss of shard
-        :math:`k` and :math:`P` the penalty,
+        statistics need the whole batch. With shard weights :math:`c_k` (their
+        share of the rows, or of the sample weight), :math:`L_k` the mean loss
+        of shard :math:`k` and :math:`P` the penalty,
 
         .. math:: J(\theta) = \sum_k c_k J_k(\theta), \quad
                   J_0 = L_0 + \frac{P}{c_0}, \quad J_k = L_k \ (k > 0),
@@ -147,8 +153,7 @@ class Objective:
     def _split(self, X, Y, sample_weight, total):
         """``[(c_k, X_k, Y_k, s_k), ...]`` of the row shards, or None (no split)."""
         n = X.shape[0]
-        if (not worth_splitting(self.network, n, self.shards)
-                or self.network.batch_norm or sparse.issparse(X)):
+        if not _splittable(self.network, X, n, self.shards):
             return None
         bounds = [n * k // self.shards for k in range(self.shards + 1)]
         row_shards = []
@@ -201,11 +206,10 @@ class Objective:
 
     def _shard_buffers(self, theta):
         """Gradient buffers of shards 1, 2, ... (shard 0 writes the caller's)."""
-        buffers = self._shard_grads
-        if len(buffers) != len(self._row_shards) - 1 or buffers[0].dtype != theta.dtype \
-                or buffers[0].shape != theta.shape:
-            buffers = self._shard_grads = [np.empty_like(theta) for _ in
-                                           range(len(self._row_shards) - 1)]
+        buffers, wanted = self._shard_grads, len(self._row_shards) - 1
+        if len(buffers) != wanted or any(
+                b.dtype != theta.dtype or b.shape != theta.shape for b in buffers):
+            buffers = self._shard_grads = [np.empty_like(theta) for _ in range(wanted)]
         return buffers
 
     def __call__(self, theta):
