@@ -181,6 +181,43 @@ def test_newton_hessian_free_lecture_mode_warns_on_negative_curvature():
         solver.step(theta, Quadratic(A, b), solver.init_state(theta))
 
 
+def _rank_deficient_quadratic(n=30):
+    # rank n - 1, condition 1e3 on the range; b has a part in the null space
+    Q, _ = np.linalg.qr(np.random.RandomState(0).randn(n, n))
+    A = (Q * np.r_[np.logspace(0, 3, n - 1), 0.0]) @ Q.T
+    return 0.5 * (A + A.T), Q[:, -1] + Q[:, 0]
+
+
+@pytest.mark.parametrize("A, b, expected_stop", [
+    # CG runs all its 10 n iterations, |d| reaches ~1e13
+    (*_rank_deficient_quadratic(), "max_iter"),
+    # the iterates grow along the null space until they overflow
+    (np.diag([1.0, 2.0, 0.0]), np.ones(3), "breakdown"),
+])
+def test_newton_hessian_free_lecture_mode_warns_when_singular_hessian_cannot_be_solved(
+        A, b, expected_stop):
+    # g has a part in the null space of H: H d = -g has no solution, which the
+    # exact regime reports as "singular"; CG must not return its last iterate
+    # silently either.
+    theta = np.zeros(len(b))
+    solver = Newton(max_exact_params=0, **LECTURE)
+    state = solver.init_state(theta)
+    with pytest.warns(UserWarning, match="did not solve H d = -g .* singular"), \
+            np.errstate(over="ignore", invalid="ignore"):
+        solver.step(theta, Quadratic(A, b), state)
+    assert state["hessian"]["cg_stop"] == expected_stop
+    assert np.isfinite(theta).all()
+
+
+def test_newton_hessian_free_lecture_mode_is_silent_when_cg_solves_the_system():
+    A, b = _spd(30, 1e2, seed=4), np.random.RandomState(5).randn(30)
+    theta = np.zeros(30)
+    solver = Newton(max_exact_params=0, **LECTURE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solver.step(theta, Quadratic(A, b), solver.init_state(theta))
+
+
 def test_newton_hessian_free_step_solves_newton_system():
     A, b = _spd(30, 1e2, seed=4), np.random.RandomState(5).randn(30)
     theta = np.zeros(30)

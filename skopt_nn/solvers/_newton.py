@@ -137,6 +137,11 @@ class Newton(Solver):
     the iterate so far is the step, or :math:`-g` if it is the first iteration.
     That iterate is a descent direction, so ``saddle_free`` has no further role
     here; in lecture mode the truncation warns as an indefinite :math:`H` does.
+    In lecture mode, CG that does not converge within its :math:`10 n`
+    iterations (a singular :math:`H` with part of :math:`g` outside its range,
+    where the iterates grow without bound, or too ill-conditioned an :math:`H`)
+    warns as a singular :math:`H` does in the exact regime; its iterates are
+    not followed past a non-finite curvature :math:`p^T H p`.
 
     **Line search** (``line_search=True``): Armijo backtracking
     :math:`\alpha = 1, \frac12, \dots` until
@@ -364,6 +369,16 @@ class Newton(Solver):
                 "non-positive curvature p^T H p <= 0 (H is indefinite or singular): "
                 "the step is CG's iterate before it (or -g on the first "
                 "iteration), not H^-1 g."))
+        elif reason != "converged" and lecture:
+            # no exact solve, as the lecture asks: g has a part outside the range
+            # of a singular H, or H is too ill-conditioned for CG
+            failure = (f"no convergence in {iterations} iterations"
+                       if reason == "max_iter" else "its iterates overflowed")
+            self._warn_once(state, "singular", (
+                f"Newton (Hessian-free): conjugate gradient did not solve "
+                f"H d = -g ({failure}): H is singular or too ill-conditioned, so "
+                "the step is CG's last iterate, not H^-1 g, and may be huge. "
+                "damping > 0 regularizes it."))
         info = {"regime": "hessian_free", "cg_iterations": iterations,
                 "cg_stop": reason}
         # Martens (2010): backtrack through CG's earlier, more conservative iterates
@@ -448,9 +463,12 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
     direction : ndarray of shape (n,)
     iterations : int
         Hessian-vector products spent.
-    reason : {"converged", "negative_curvature", "max_iter"}
+    reason : {"converged", "negative_curvature", "max_iter", "breakdown"}
         Why CG stopped. On non-positive curvature :math:`p^T H p \le 0` the
-        iterate so far is returned, or :math:`-g` on the first iteration.
+        iterate so far is returned, or :math:`-g` on the first iteration; on a
+        non-finite :math:`p^T H p` or next iterate ("breakdown": the iterates of
+        an unsolvable, singular system grew until they overflowed), the last
+        finite iterate.
 
     Examples
     --------
@@ -472,6 +490,8 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
         if damping:
             Hp += damping * p
         curvature = float(p @ Hp)
+        if not math.isfinite(curvature):  # overflow: the last finite iterate
+            return d, iteration, "breakdown"
         if curvature <= 0:
             return (d if iteration > 1 else -np.asarray(grad, np.float64)), \
                 iteration, "negative_curvature"
@@ -479,7 +499,10 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
             saved.append((iteration - 1, d.copy()))
             next_saved = max(next_saved + 1, math.ceil(1.3 * next_saved))
         step = rr / curvature
-        d += step * p
+        d_next = d + step * p
+        if not math.isfinite(float(d_next @ d_next)):  # the iterates overflow
+            return d, iteration, "breakdown"
+        d = d_next
         r -= step * Hp
         rr_new = float(r @ r)
         if math.sqrt(rr_new) <= stop:
