@@ -8,6 +8,7 @@ batch may be evaluated in row shards, on threads (see ``shards``).
 """
 
 import contextvars
+import math
 
 import numpy as np
 from scipy import sparse
@@ -263,4 +264,13 @@ class Objective:
 
 
 def _norm(g):
-    return float(np.sqrt(np.dot(g, g)))
+    """``||g||``, also where ``g . g`` overflows (an exploding gradient, the case
+    clipping is for: in float32 from ``||g|| ~ 2e19``)."""
+    squares = float(np.dot(g, g))
+    if math.isfinite(squares):
+        return math.sqrt(squares)
+    scale = float(np.max(np.abs(g)))
+    if not math.isfinite(scale):
+        return math.inf
+    scaled = (g / scale).astype(np.float64)
+    return scale * math.sqrt(float(scaled @ scaled))

@@ -53,6 +53,24 @@ def test_gradient_at_or_below_v_is_unchanged(factor):
     np.testing.assert_array_equal(same, g)
 
 
+@pytest.mark.parametrize("dtype, target", [(np.float32, 3e19), (np.float64, 3e160)])
+def test_gradient_whose_squared_norm_overflows_is_clipped_to_its_direction(
+        dtype, target):
+    # one linear layer, squared error: at theta = 0 the gradient of the bias
+    # and weights is -mean(y x) and -mean(y), with ||g||^2 beyond the dtype's
+    # range; clipping must keep g's direction, not make it 0 (g / inf)
+    network = Network([2, 1], "relu", "identity")
+    X = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    Y = np.array([[target], [-target / 3]], dtype=dtype)
+    theta = np.zeros(network.n_params, dtype=dtype)
+    direction = np.array([-0.5, 1 / 6, -1 / 3])  # (dW1, dW2, db) / target
+    with np.errstate(over="ignore"):  # the loss (y^2 / 2) overflows as well
+        _, clipped = Objective(network, max_grad_norm=2.0).set_batch(X, Y)(theta)
+    assert clipped.dtype == dtype
+    np.testing.assert_allclose(clipped, 2.0 * direction / np.linalg.norm(direction),
+                               rtol=1e-6)
+
+
 def test_objective_reports_the_norm_before_clipping():
     network, theta, X, Y = _network_problem()
     _, g = _gradient(network, theta, X, Y)
