@@ -20,6 +20,7 @@ the inference statistics (:func:`population_statistics` for ``fit``,
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -114,7 +115,9 @@ class BatchNorm(BaseEstimator):
     w_i`, and :math:`m = \sum_i w_i` in the unbiased correction, so a row of
     integer weight :math:`k` acts exactly as :math:`k` copies of the row and a
     row of weight 0 as an absent row. Weights are not rescaled: weights summing to
-    less than 2 over a minibatch make :math:`\frac{m}{m-1}` large or undefined.
+    less than 2 over a minibatch make :math:`\frac{m}{m-1}` large or undefined
+    (weights normalized to sum to one, for instance), and ``fit`` and
+    ``partial_fit`` warn. Training itself is unaffected by the weights' scale.
 
     **A minibatch of one row** (:math:`m = 1`, e.g. a short last minibatch) has
     :math:`\sigma^2_\mathcal{B} = 0`; :math:`\epsilon` keeps the division finite,
@@ -218,6 +221,40 @@ def normalize_backward(dxhat, xhat, inv_std, s):
         dxhat -= s[:, None] * (sum_d + xhat * sum_dx)
     dxhat *= inv_std
     return dxhat
+
+
+def check_frequency_weights(sample_weight, batch_rows):
+    """Warn if some minibatch's weights sum to less than 2 (see :class:`BatchNorm`).
+
+    Batch normalization counts sample weights as frequencies: the unbiased
+    variance of the inference statistics, :math:`\frac{m}{m-1}\sigma^2_\mathcal{B}`,
+    takes :math:`m = \sum_i w_i`. Weights normalized to sum to one (or any
+    small total) make that factor huge or undefined, a wrong ``Var[x]`` that
+    training itself, which only sees normalized weights, gives no sign of.
+    Checked on the minibatches of ``batch_rows`` rows in order (the population
+    pass's), those of two rows or more.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_frequency_weights(np.full(10, 0.1), 5)
+    >>> len(caught), "frequency" in str(caught[0].message)
+    (1, True)
+    """
+    n = sample_weight.shape[0]
+    starts = np.arange(0, n, batch_rows)
+    sums = np.add.reduceat(sample_weight, starts)[np.diff(starts, append=n) > 1]
+    if sums.size and sums.min() < 2:
+        warnings.warn(
+            "batch_norm counts sample_weight as frequency weights: the unbiased "
+            "variance m/(m-1) of its inference statistics takes m = the sum of a "
+            f"minibatch's weights, here as small as {sums.min():.3g}, which "
+            "inflates or leaves undefined Var[x] (bn_var_) and so distorts "
+            "predictions. Scale the weights so that 1 stands for one row, e.g. "
+            "sample_weight * n_samples / sample_weight.sum().", UserWarning,
+        )
 
 
 def _unbiased_factor(m):

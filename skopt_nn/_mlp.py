@@ -31,7 +31,12 @@ from sklearn.utils.validation import (
 )
 
 from ._blas import blas_threads_for, limit_blas_threads, training_threads
-from ._batchnorm import BatchNorm, population_statistics, update_running_statistics
+from ._batchnorm import (
+    BatchNorm,
+    check_frequency_weights,
+    population_statistics,
+    update_running_statistics,
+)
 from ._data import Minibatches, validation_split
 from ._losses import LOSSES
 from ._network import Network
@@ -441,6 +446,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 "each normalization get no gradient and the network ignores its "
                 "input. Use minibatches of at least 2 rows.", UserWarning,
             )
+        if bn is not None and sample_weight is not None:
+            check_frequency_weights(sample_weight, batch_rows)
         # partial_fit's running statistics, restored if this pass diverges
         saved_statistics = (([m.copy() for m in self.bn_mean_],
                              [v.copy() for v in self.bn_var_], self._bn_counts)

@@ -301,6 +301,28 @@ def test_fit_with_integer_weights_equals_fit_on_repeated_rows(weights):
                                rtol=1e-9)
 
 
+def _fit_or_partial_fit(est, method, X, y, **kwargs):
+    if method == "partial_fit":
+        return est.partial_fit(X, y, classes=np.unique(y), **kwargs)
+    return fit_quiet(est, X, y, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_weights_summing_to_less_than_two_per_minibatch_warn(method):
+    # frequency weights normalized to sum to one: m/(m-1) of the inference
+    # variance with m = sum(w) ~ 1 is huge (bn_var_ ~ 1e15 on iris), while
+    # training, which normalizes the weights, is unaffected: say so
+    X, y = classification_data()  # 60 rows: 3 minibatches of 20
+    w = np.full(len(X), 1 / len(X))
+    with pytest.warns(UserWarning, match="frequency weights.* as small as 0.333"):
+        _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
+                            sample_weight=w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
+                            sample_weight=w * len(X))
+
+
 @pytest.mark.parametrize("problem", ["multiclass", "binary", "regression"])
 def test_predict_equals_lecture_inference_transform_from_attributes(problem):
     if problem == "regression":
