@@ -25,9 +25,10 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     Rows are assigned by a random key of their *content*, so repeated rows always
     land on the same side: a row of weight ``k`` and ``k`` copies of it give the
     same split (and no duplicate of a validation row is trained on). Within each
-    stratum (class), whole groups of identical rows are taken in key order until
-    their weight reaches ``fraction`` of the stratum's weight, never the whole
-    stratum.
+    stratum (class), whole groups of identical rows are taken in a random order
+    until their weight reaches ``fraction`` of the stratum's weight, never the
+    whole stratum. (Not in key order: the key is a random projection of the row,
+    and its lowest values would be a tail of the data, not a sample of it.)
 
     Parameters
     ----------
@@ -53,12 +54,14 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
         unique_keys, group = np.unique(keys[rows], return_inverse=True)
         if len(unique_keys) < 2:
             continue
-        group_weight = np.bincount(group, weights=weight[rows])
+        order = random_state.permutation(len(unique_keys))
+        group_weight = np.bincount(group, weights=weight[rows])[order]
         target = fraction * group_weight.sum()
-        # groups are in (random) key order: take them until the target is reached
+        # take groups in random order until the target weight is reached
         n_taken = int(np.searchsorted(np.cumsum(group_weight), target) + 1)
-        n_taken = min(n_taken, len(unique_keys) - 1)
-        held_out[rows[group < n_taken]] = True
+        taken = np.zeros(len(unique_keys), dtype=bool)
+        taken[order[:min(n_taken, len(unique_keys) - 1)]] = True
+        held_out[rows[taken[group]]] = True
     return held_out
 
 

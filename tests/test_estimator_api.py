@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
 
 from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn._data import validation_split
 from skopt_nn._objective import Objective
 from skopt_nn.schedules import LinearDecay
 from skopt_nn.solvers import SGD, Adam, Momentum
@@ -409,6 +410,22 @@ def test_history_records_validation_with_early_stopping():
     assert [r["val_score"] for r in clf.history_] == clf.validation_scores_
     assert all(0 <= r["val_score"] <= 1 and r["val_loss"] > 0 for r in clf.history_)
     assert clf.best_validation_score_ in clf.validation_scores_
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("stratified", [False, True])
+def test_validation_rows_are_a_random_sample_not_a_tail_of_the_data(seed, stratified):
+    # one feature 0..999: a random sample of 10% spreads over the whole range.
+    # Rows were once taken in the order of a random projection of their
+    # content, i.e. the 100 smallest (or largest) values: a biased validation set
+    X = np.arange(1000.0)[:, None]
+    labels = np.arange(1000) % 3 if stratified else None
+    Y = np.zeros((1000, 1)) if labels is None else np.eye(3)[labels]
+    held_out = validation_split(X, Y, None, 0.1, labels, np.random.RandomState(seed))
+    assert 95 <= held_out.sum() <= 105
+    values = X[held_out, 0]
+    assert values.min() < 100 and values.max() >= 900
+    assert 400 < values.mean() < 600  # 500 +- 3.4 standard errors
 
 
 def test_history_learning_rate_is_the_solvers_constant_rate():
