@@ -44,9 +44,9 @@ from ._objective import Objective, threaded_shards
 from .solvers._base import SOLVER_ALIASES, _aliases, resolve_solver
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
-# An epoch loss this many times the first epoch's (``loss_curve_[0]``) means the
-# fit diverged even while it is still finite: training from the initial weights
-# never goes that far above its first epoch's mean loss.
+# An epoch loss this many times the first epoch's of the same fit means the fit
+# diverged even while it is still finite: training never goes that far above
+# its first epoch's mean loss on the same data.
 _DIVERGENCE_FACTOR = 1e3
 
 
@@ -462,6 +462,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # An epoch's loss is measured along its updates, from the parameters it
         # started with: those are the ones divergence recovery returns to.
         epoch_start = None if early_stopping else theta.copy()
+        # Divergence is judged against this call's first epoch: losses of earlier
+        # calls (partial_fit on a stream, warm_start on new data) may be of
+        # other data, on another scale. (A one-epoch call, partial_fit, is thus
+        # judged by finiteness alone.)
+        first_loss = None
         no_improvement = 0
         converged = False
         batches = Minibatches(X, Y, sample_weight, batch_rows)
@@ -489,14 +494,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                         *objective.batch_statistics, objective.weight_total,
                         bn.momentum)
             epoch_loss = accumulated / total_weight
-            self.t_ += n_samples
-            exploded = bool(self.loss_curve_) and \
-                epoch_loss > _DIVERGENCE_FACTOR * self.loss_curve_[0]
+            exploded = first_loss is not None and \
+                epoch_loss > _DIVERGENCE_FACTOR * first_loss
             if exploded or not (np.isfinite(epoch_loss) and np.isfinite(theta).all()):
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 self._recover_from_divergence(best_theta, epoch_loss)
                 break
+            if first_loss is None:
+                first_loss = epoch_loss
+            self.t_ += n_samples
             self.n_iter_ += 1
             self.loss_ = float(epoch_loss)
             self.loss_curve_.append(self.loss_)
@@ -566,7 +573,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.solver_state_ = self.solver_.init_state(self._theta)
         warnings.warn(
             f"Training diverged in epoch {self.n_iter_ + 1} (loss = {epoch_loss}, "
-            f"not finite or over {_DIVERGENCE_FACTOR:g} times the first epoch's): "
+            f"not finite or over {_DIVERGENCE_FACTOR:g} times this fit's first "
+            "epoch's): "
             "training stopped and the parameters were restored to the best ones "
             "of this fit (lowest training loss, or best validation loss with "
             "early_stopping). Lower the solver's learning_rate or set "
@@ -724,10 +732,12 @@ _COMMON_ATTRIBUTES_DOC = r"""
         One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
         ``learning_rate`` (of the next update), ``grad_norm`` (of the last
         minibatch gradient, before clipping) and ``seconds``. An epoch whose loss
-        is not finite or over 1000 times the first epoch's stops training with a
+        is not finite or over 1000 times the first epoch's of the same call of
+        ``fit`` (``partial_fit``: not finite) stops training with a
         ConvergenceWarning and adds a last record ``{"epoch", "loss",
         "diverged": True}``; the parameters go back to those at the start of the
-        epoch of lowest loss (best validation loss with early stopping).
+        epoch of lowest loss (best validation loss with early stopping), and
+        the epoch counts in neither ``n_iter_`` nor ``t_``.
 """
 
 

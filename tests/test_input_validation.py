@@ -314,6 +314,33 @@ def test_divergence_warns_and_keeps_finite_predictions(Estimator, early_stopping
     assert all(np.isfinite(w).all() for w in est.coefs_)
 
 
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start"])
+def test_losses_of_earlier_calls_on_other_data_do_not_flag_divergence(method):
+    # a stream whose first chunk has targets 100 times smaller: every later
+    # epoch's loss is ~1e4 times the very first one, and was once rolled back
+    # as "diverged" at every call, so the model never learned
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 3)
+    y = 30 * (X @ np.array([1.0, 2.0, -1.0]))
+    est = MLPRegressor(hidden_layer_sizes=(), solver=Adam(learning_rate=0.5),
+                       warm_start=method == "warm_start", max_iter=5,
+                       random_state=0)
+    train = est.partial_fit if method == "partial_fit" else est.fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter
+        train(X[:100], 0.01 * y[:100])
+    first_epochs = est.n_iter_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(50 if method == "partial_fit" else 10):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", ".*Maximum iterations",
+                                        ConvergenceWarning)
+                train(X[100:], y[100:])
+    assert est.score(X[100:], y[100:]) > 0.9
+    assert est.t_ == 100 * first_epochs + 300 * (est.n_iter_ - first_epochs)
+
+
 def test_divergence_restores_the_lowest_loss_parameters():
     """Full-batch SGD with a huge step: the loss only grows after the first
     step, so the best parameters are the initial ones."""
