@@ -356,6 +356,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self.solver_state_ = solver.init_state(self._theta)
         self.solver_ = solver
         self._solver_key = solver_key
+        # hyperparameters that leave the parameters' shapes alone take effect on
+        # a warm start or partial_fit, as scikit-learn's do
+        self._network.activation = self.activation
         self._network.bn_epsilon = None if bn is None else bn.epsilon
         # rows of a step's products (as _batch_rows, which also warns)
         step_rows = X.shape[0] if solver.full_batch else min(

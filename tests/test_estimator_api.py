@@ -158,6 +158,19 @@ def test_fit_without_warm_start_starts_over():
     assert clf.n_iter_ == 5 and len(clf.loss_curve_) == 5
 
 
+@pytest.mark.parametrize("method", ["warm_start", "partial_fit"])
+def test_changed_activation_takes_effect_when_training_continues(method):
+    X, y = _classification()
+    clf = _small(MLPClassifier, activation="relu", warm_start=method == "warm_start")
+    clf.fit(X, y)
+    clf.set_params(activation="tanh")
+    clf.fit(X, y) if method == "warm_start" else clf.partial_fit(X, y)
+    logits = np.tanh(X @ clf.coefs_[0] + clf.intercepts_[0]) @ clf.coefs_[1] \
+        + clf.intercepts_[1]
+    np.testing.assert_allclose(clf.predict_proba(X), softmax(logits, axis=1),
+                               rtol=1e-12)
+
+
 def test_warm_start_solver_parameter_is_never_mutated():
     X, y = _classification()
     solver = Adam(learning_rate=0.01)
