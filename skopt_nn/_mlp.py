@@ -190,12 +190,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return [int(s) for s in sizes]
 
     def _batch_norm_config(self):
-        if self.batch_norm is True:
-            config = BatchNorm()
-        elif self.batch_norm is False or self.batch_norm is None:
-            return None
-        else:
+        if isinstance(self.batch_norm, BatchNorm):
             config = self.batch_norm
+        elif self.batch_norm:  # True or numpy.True_ (a grid of np.array([...]))
+            config = BatchNorm()
+        else:
+            return None
         config._validate_params()
         return config
 

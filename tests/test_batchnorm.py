@@ -369,6 +369,17 @@ def test_multi_batch_fit_statistics_average_the_unshuffled_minibatches(n_samples
         np.testing.assert_allclose(V, V_ref, rtol=1e-10)
 
 
+@pytest.mark.parametrize("flag", [True, np.True_, False, np.False_])
+def test_batch_norm_flags_include_numpy_booleans(flag):
+    # a grid over np.array([False, True]) passes numpy booleans
+    X, y = classification_data()
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    est = fit_quiet(MLPClassifier(batch_norm=flag, **params), X, y)
+    assert hasattr(est, "bn_mean_") is bool(flag)
+    reference = fit_quiet(MLPClassifier(batch_norm=bool(flag), **params), X, y)
+    np.testing.assert_array_equal(est.predict_proba(X), reference.predict_proba(X))
+
+
 def test_one_row_training_batches_warn():
     X, y = classification_data(n=8)
     with pytest.warns(UserWarning, match="minibatches of one row"):
