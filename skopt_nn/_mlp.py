@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import (
     unique_labels,
 )
 from sklearn.utils.validation import (
+    _assert_all_finite,
     _check_sample_weight,
     _num_samples,
     check_is_fitted,
@@ -207,6 +208,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         )
         if sparse.issparse(X):
             X = X.tocsr()
+        if sparse.issparse(y):  # a sparse indicator matrix (multilabel, multi-output)
+            y = y.toarray()
         Y, fitted = self._encode_targets(y, reset, classes)
         # class indicators (0/1) stay uint8, an eighth of float64, until a
         # minibatch needs them as floats (see Minibatches)
@@ -935,6 +938,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         check_classification_targets(y)
         y = np.asarray(y)
         y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim == 2:
+            raise ValueError("The object was not fitted with multilabel input: y "
+                             f"must be 1-D labels, got shape {y.shape}.")
         if classes is not None and not np.array_equal(unique_labels(classes),
                                                       self.classes_):
             raise ValueError(
@@ -1160,7 +1166,20 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _encode_targets(self, y, reset, classes):
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
+            # object targets (None, Decimal, strings of numbers) are converted
+            # and checked here: validation's finiteness check cannot see a None
+            if y.dtype.kind in "SU":
+                raise ValueError(
+                    f"y must be numeric for regression, got strings (dtype "
+                    f"{y.dtype}); convert them explicitly, e.g. y.astype(float).")
             y = y.astype(np.float64)
+            _assert_all_finite(y, input_name="y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please "
+                "change the shape of y to (n_samples, ), for example using ravel().",
+                DataConversionWarning,
+            )
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         return Y, {}
 

@@ -8,8 +8,9 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
-from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
+from scipy import sparse
+from sklearn.datasets import make_classification, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
 from skopt_nn.solvers import SGD, Adam, Solver
@@ -105,6 +106,43 @@ def test_regressor_rejects_nan_targets():
     y[0] = np.nan
     with pytest.raises(ValueError, match="Input y contains NaN"):
         MLPRegressor().fit(X_GOOD, y)
+
+
+def test_regressor_rejects_missing_targets_given_as_none():
+    # an object y: validation's finiteness check does not see None, the cast does
+    y = [None] + list(X_GOOD[1:, 0])
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        MLPRegressor().fit(X_GOOD, y)
+
+
+def test_regressor_rejects_string_targets():
+    with pytest.raises(ValueError, match="y must be numeric for regression"):
+        MLPRegressor().fit(X_GOOD, X_GOOD[:, 0].astype(str))
+
+
+def test_regressor_warns_on_a_column_vector_target_as_scikit_learn():
+    y = X_GOOD[:, :1] * 2
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        reg = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2).fit(X_GOOD, y)
+    assert reg.predict(X_GOOD).shape == (60,)
+
+
+def test_sparse_multilabel_targets_fit_as_dense_ones():
+    X, Y = make_multilabel_classification(60, 5, n_classes=3, random_state=0)
+    params = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    dense = MLPClassifier(**params).fit(X, Y)
+    from_sparse = MLPClassifier(**params).fit(X, sparse.csr_matrix(Y))
+    np.testing.assert_array_equal(from_sparse.predict_proba(X), dense.predict_proba(X))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_multilabel_targets_after_a_multiclass_fit_are_rejected_by_name(n_classes):
+    X, y = make_classification(60, 5, n_informative=3, n_redundant=0,
+                               n_classes=n_classes, random_state=0)
+    _, Y = make_multilabel_classification(60, 5, n_classes=n_classes, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    _assert_unchanged_by_failure(clf, lambda est: est.partial_fit(X, Y),
+                                 ValueError, "not fitted with multilabel input")
 
 
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
