@@ -992,20 +992,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``; for multilabel, the probability of
-            each label.
+            each label. Probabilities are kept at or above the smallest normal
+            number of their dtype (and logistic ones below 1), so that their
+            logarithm, :meth:`predict_log_proba`, is finite.
         """
         P = self._forward(X)
+        info = np.finfo(P.dtype)
         if self._label_kind != "multiclass":
             # a logistic probability is strictly inside (0, 1), but rounds to 1
             # for logits above ~37: keep it below 1 (and above 0)
-            info = np.finfo(P.dtype)
             np.clip(P, info.tiny, 1 - info.epsneg, out=P)
+        else:
+            # a softmax probability underflows to 0 for logits ~745 below the
+            # row's maximum (~104 in float32); adding tiny leaves the sums at 1
+            np.maximum(P, info.tiny, out=P)
         if self._label_kind == "binary":
             return np.hstack([1 - P, P])
         return P
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
+        """Logarithm of :meth:`predict_proba` (finite: at least ``log(tiny)``,
+        about -708 in float64 and -87 in float32).
 
         Parameters
         ----------

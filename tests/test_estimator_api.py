@@ -317,6 +317,23 @@ def test_multiclass_predict_proba_is_softmax_of_the_fitted_network():
     np.testing.assert_allclose(clf.predict_log_proba(X), np.log(P), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_probabilities_of_confident_predictions_stay_finite(n_classes, dtype):
+    # logits far apart (inputs scaled by 1e4): the softmax of the losing classes
+    # underflows to 0, and its log was -inf
+    X, y = _classification(n_classes=n_classes)
+    X = X.astype(dtype)
+    clf = _small(MLPClassifier).fit(X, y)
+    far = 1e4 * X[:20]
+    log_p = clf.predict_log_proba(far)
+    assert np.isfinite(log_p).all() and log_p.dtype == dtype
+    assert log_p.min() == pytest.approx(np.log(np.finfo(dtype).tiny))
+    P = clf.predict_proba(far)
+    np.testing.assert_array_equal(log_p, np.log(P))
+    np.testing.assert_allclose(P.sum(axis=1), 1, rtol=0, atol=4 * np.finfo(dtype).eps)
+
+
 def test_binary_classifier_has_one_logistic_output():
     X, y = _classification(n_classes=2)
     labels = np.array(["no", "yes"])[y]
