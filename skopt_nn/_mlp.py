@@ -125,7 +125,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -422,6 +422,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         rng = self._random_state
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
+            if self.validation_fraction == 0:
+                raise ValueError("early_stopping needs validation_fraction > 0: "
+                                 "validation_fraction=0 holds out no rows.")
             strata = y if self._stratify() else None
             held_out = validation_split(X, Y, sample_weight, self.validation_fraction,
                                         strata, rng)
@@ -676,7 +679,9 @@ _COMMON_PARAMETERS_DOC = r"""
         classification; repeated rows always on the same side), stop when the
         validation score stops improving, and keep the best-scoring parameters.
     validation_fraction : float, default=0.1
-        Fraction of the training weight held out for early stopping.
+        Fraction of the training weight held out for early stopping, in [0, 1)
+        as scikit-learn's; used only with ``early_stopping``, which needs it
+        large enough to hold out at least one row.
     shuffle : bool, default=True
         Shuffle the rows at every epoch.
     random_state : int, RandomState instance or None, default=None

@@ -190,6 +190,13 @@ def test_early_stopping_rejects_too_few_rows_to_validate():
         MLPClassifier(early_stopping=True).fit(X_GOOD[:2], [0, 1])
 
 
+def test_validation_fraction_zero_is_valid_without_early_stopping_only():
+    MLPClassifier(validation_fraction=0.0, max_iter=2).fit(X_GOOD, Y_GOOD)
+    with pytest.raises(ValueError, match="early_stopping needs validation_fraction "
+                                         "> 0"):
+        MLPClassifier(validation_fraction=0.0, early_stopping=True).fit(X_GOOD, Y_GOOD)
+
+
 # ------------------------------------------------------- bad hyperparameters
 BAD_PARAMETERS = [
     ("hidden_layer_sizes", 0, "The 'hidden_layer_sizes' parameter"),
