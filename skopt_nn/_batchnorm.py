@@ -224,7 +224,7 @@ def normalize_backward(dxhat, xhat, inv_std, s):
 
 
 def check_frequency_weights(sample_weight, batch_rows):
-    """Warn if some minibatch's weights sum to less than 2 (see :class:`BatchNorm`).
+    r"""Warn if some minibatch's weights sum to less than 2 (see :class:`BatchNorm`).
 
     Batch normalization counts sample weights as frequencies: the unbiased
     variance of the inference statistics, :math:`\frac{m}{m-1}\sigma^2_\mathcal{B}`,

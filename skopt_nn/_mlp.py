@@ -411,9 +411,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "_theta" in state:
+            # joblib.load(mmap_mode="r") maps arrays read-only; training updates
+            # the parameters, the solver's state and the BN statistics in place
+            self._theta = _writeable(self._theta)
+            self.solver_state_ = _writeable(self.solver_state_)
+            for name in ("bn_mean_", "bn_var_"):
+                if name in state:
+                    setattr(self, name, _writeable(state[name]))
             # views do not survive pickling: rebuild them over the flat vector
-            if not self._theta.flags.writeable:
-                self._theta = self._theta.copy()
             self._set_views()
 
     # ---------------------------------------------------------- training loop
@@ -1033,6 +1038,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _writeable(value):
+    """``value`` with every read-only array in it (in lists, dicts) copied."""
+    if isinstance(value, np.ndarray):
+        return value if value.flags.writeable else value.copy()
+    if isinstance(value, list):
+        return [_writeable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _writeable(v) for k, v in value.items()}
+    return value
 
 
 def _indicator_matrix(index, n_labels):

@@ -139,3 +139,24 @@ def test_warm_start_after_unpickling_continues_identically(Estimator):
     a.fit(X, y).fit(X, y)
     b.fit(X, y)
     _assert_identical(a, b)
+
+
+@pytest.mark.parametrize("solver, batch_norm, method", [
+    ("adam", True, "partial_fit"), ("adam", False, "warm_start"),
+    ("lbfgs", True, "warm_start")])
+def test_read_only_memory_mapped_estimator_continues_training_identically(
+        tmp_path, solver, batch_norm, method):
+    # joblib.load(mmap_mode="r") maps every array read-only: the parameters, the
+    # solver's state and the BN statistics must become writeable copies
+    import joblib
+
+    X, y = _data(MLPClassifier)
+    params = dict(solver=solver, batch_norm=batch_norm, warm_start=True,
+                  early_stopping=False, max_iter=3,
+                  batch_size="auto" if solver == "lbfgs" else 16)
+    reference = _estimator(MLPClassifier, **params).fit(X, y)
+    joblib.dump(reference, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
+    for est in (reference, loaded):
+        est.partial_fit(X, y) if method == "partial_fit" else est.fit(X, y)
+    _assert_identical(loaded, reference)
