@@ -221,6 +221,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
             cw = compute_sample_weight(class_weight, y).astype(X.dtype)
+            if (cw < 0).any():  # (a weight of 0 drops the class's rows, as 0 does)
+                raise ValueError(
+                    f"class_weight must be non-negative, got {class_weight!r}.")
             sample_weight = cw if sample_weight is None else sample_weight * cw
         if sample_weight is not None:
             # zero weight means the row is absent: drop it before batching
@@ -675,14 +678,17 @@ _COMMON_PARAMETERS_DOC = r"""
     max_iter : int, default=200
         Epochs for stochastic solvers, steps for full-batch solvers.
     tol : float, default=1e-4
-        Improvement of the training loss (or validation score) below which an
-        epoch counts as "no improvement".
+        Improvement of the training loss (with early stopping, of the
+        validation loss) below which an epoch counts as "no improvement".
     n_iter_no_change : int, default=10
         Training stops after more than this many epochs without improvement.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified for single-label
         classification; repeated rows always on the same side), stop when the
-        validation score stops improving, and keep the best-scoring parameters.
+        validation *loss* stops improving, and keep the parameters of lowest
+        validation loss. (scikit-learn decides on the validation score, the
+        accuracy or R², which saturates at 1.0 on easy problems and then stops
+        too early.) ``validation_scores_`` records the scores.
     validation_fraction : float, default=0.1
         Fraction of the training weight held out for early stopping, in [0, 1)
         as scikit-learn's; used only with ``early_stopping``, which needs it
@@ -734,7 +740,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
     validation_scores_ : list of float or None
         Validation score per epoch, with early stopping.
     best_validation_score_ : float or None
-        Best validation score, with early stopping.
+        With early stopping, the validation score of the kept parameters (those
+        of lowest validation loss): it may be below ``max(validation_scores_)``.
     n_iter_ : int
         Epochs (stochastic solvers) or steps (full-batch solvers) run.
     t_ : int

@@ -190,6 +190,11 @@ def test_early_stopping_rejects_too_few_rows_to_validate():
         MLPClassifier(early_stopping=True).fit(X_GOOD[:2], [0, 1])
 
 
+def test_fit_rejects_negative_class_weight():
+    with pytest.raises(ValueError, match="class_weight must be non-negative"):
+        MLPClassifier(class_weight={0: -1.0, 1: 1.0, 2: 1.0}).fit(X_GOOD, Y_GOOD)
+
+
 def test_validation_fraction_zero_is_valid_without_early_stopping_only():
     MLPClassifier(validation_fraction=0.0, max_iter=2).fit(X_GOOD, Y_GOOD)
     with pytest.raises(ValueError, match="early_stopping needs validation_fraction "
