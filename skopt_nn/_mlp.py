@@ -114,7 +114,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(_ACTIVATIONS)],
-        "solver": [StrOptions(set(SOLVER_ALIASES)), HasMethods(["init_state", "step"])],
+        "solver": [StrOptions(set(SOLVER_ALIASES)),
+                   HasMethods(["init_state", "step", "get_params"])],
         "batch_norm": ["boolean", BatchNorm],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_size": [
@@ -170,6 +171,24 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.verbose = verbose
         self.warm_start = warm_start
         self.max_grad_norm = max_grad_norm
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator (scikit-learn's ``set_params``).
+
+        A nested solver parameter (``solver__learning_rate=...``) given while
+        ``solver`` is a string alias applies to the default-configured object
+        that the alias stands for, which becomes the ``solver`` parameter: a
+        grid over ``solver__*`` works with ``solver="momentum"`` too.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        solver = params.get("solver", self.solver)
+        if isinstance(solver, str) and solver in SOLVER_ALIASES and any(
+                key.startswith("solver__") for key in params):
+            params = {**params, "solver": _aliases()[solver]()}
+        return super().set_params(**params)
 
     # ---------------------------------------------------------------- subclass
     @abstractmethod
@@ -500,6 +519,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 objective.measure_norm = k == last_batch
                 objective.set_batch(Xb, Yb, w)
                 loss = solver.step(theta, objective, self.solver_state_)
+                if not isinstance(loss, numbers.Real):
+                    raise TypeError(
+                        f"{type(solver).__name__}.step must return the loss it "
+                        f"evaluated (a float), got {loss!r}.")
                 batch_weight = Xb.shape[0] if w is None else w.sum()
                 accumulated += loss * batch_weight
                 if not math.isfinite(loss):

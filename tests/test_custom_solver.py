@@ -16,6 +16,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skopt_nn import MLPClassifier
 from skopt_nn.solvers import Solver
@@ -143,3 +144,31 @@ def test_estimator_with_user_solver_pickles_and_continues_identically(iris):
     np.testing.assert_array_equal(copy._theta, clf._theta)
     np.testing.assert_array_equal(copy.solver_state_["velocity"],
                                   clf.solver_state_["velocity"])
+
+
+class NoLoss(Solver):
+    def step(self, theta, objective, state):
+        objective(theta)  # forgets to return the loss
+
+
+class DuckTyped:
+    """init_state and step, but not an estimator: clone cannot copy it."""
+
+    def init_state(self, theta):
+        return {"step": 0}
+
+    def step(self, theta, objective, state):
+        return objective(theta)[0]
+
+
+def test_a_step_that_returns_no_loss_is_named(iris):
+    X, y = iris
+    with pytest.raises(TypeError, match=r"NoLoss.step must return the loss it "
+                                        r"evaluated \(a float\), got None"):
+        _clf(NoLoss()).fit(X, y)
+
+
+def test_a_solver_without_get_params_is_rejected_by_name(iris):
+    X, y = iris
+    with pytest.raises(InvalidParameterError, match="'get_params'"):
+        _clf(DuckTyped()).fit(X, y)

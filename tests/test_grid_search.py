@@ -51,6 +51,33 @@ def test_search_over_learning_rate_prefers_one_that_moves(iris):
     assert search.best_estimator_.solver_.learning_rate == 0.3
 
 
+@pytest.mark.parametrize("grid", [
+    {"solver__learning_rate": [0.003, 0.03]},
+    {"solver": ["momentum"], "solver__learning_rate": [0.003, 0.03]},
+])
+def test_nested_grid_works_with_a_string_solver(iris, grid):
+    # the nested parameters apply to the object the alias stands for; with an
+    # object, the very same search
+    X, y = iris
+    search = _search(_clf("momentum"), grid, X, y)
+    reference = _search(_clf(Momentum()), {"solver__learning_rate": [0.003, 0.03]},
+                        X, y)
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  reference.cv_results_["mean_test_score"])
+    best = search.best_estimator_.solver
+    assert isinstance(best, Momentum) and best.get_params() == Momentum(
+        learning_rate=search.best_params_["solver__learning_rate"]).get_params()
+
+
+def test_set_params_turns_a_string_solver_into_its_object_for_nested_parameters():
+    clf = MLPClassifier(solver="nesterov").set_params(solver__momentum=0.5)
+    assert isinstance(clf.solver, Nesterov)
+    assert clf.solver.get_params() == Nesterov(momentum=0.5).get_params()
+    assert MLPClassifier(solver="adam").set_params(alpha=1.0).solver == "adam"
+    with pytest.raises(ValueError, match="Invalid parameter 'rho' for estimator"):
+        MLPClassifier(solver="sgd").set_params(solver__rho=0.5)
+
+
 def test_search_over_momentum_prefers_momentum_at_a_small_rate(iris):
     """With a small eps the velocity's terminal speed eps |g| / (1 - alpha) makes
     alpha = 0.9 ten times faster than plain SGD (alpha = 0)."""
