@@ -27,9 +27,13 @@ def _divide(numerator, denominator, out, epsilon):
 
     The denominators of the adaptive methods vanish only where the squared
     gradient accumulator is exactly 0, that is where every gradient so far was 0
-    (or underflowed): the numerator is 0 there too. Taking 0/0 as 0 is the limit
-    delta -> 0+ of the update, so that coordinate does not move (instead of NaN
-    poisoning the whole fit); everywhere else the formula is unchanged.
+    (the numerator is 0 there too) or so small that its square underflowed
+    (|g| below ~1e-154 in float64, ~1e-23 in float32). Taking the quotient as 0
+    there is the limit delta -> 0+ of the update for a zero gradient, so that
+    coordinate does not move (instead of NaN poisoning the whole fit); for an
+    underflowed one, the exact formula would move it by about the learning
+    rate, a step the arithmetic cannot compute. Everywhere else the formula is
+    unchanged.
     """
     if epsilon == 0:
         return np.divide(numerator, denominator, out=out, where=denominator > 0)
