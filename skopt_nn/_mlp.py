@@ -754,10 +754,13 @@ _COMMON_ATTRIBUTES_DOC = r"""
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
     loss_ : float
-        Training loss of the last epoch (mean over its minibatches, penalty
-        included).
+        Training loss of the last epoch, penalty included: the mean over its
+        minibatches of the loss each step evaluated before its update (as
+        scikit-learn's stochastic solvers report it). For full-batch solvers,
+        an epoch is one step, and this is the loss at the start of the last
+        step, not at the returned parameters.
     loss_curve_ : list of float
-        Training loss per epoch.
+        Training loss per epoch, as ``loss_``.
     best_loss_ : float
         Lowest training loss reached.
     validation_scores_ : list of float or None
