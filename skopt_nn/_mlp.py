@@ -800,7 +800,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ----------""" + _COMMON_PARAMETERS_DOC + r"""
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; "balanced" uses
-        ``n_samples / (n_classes * np.bincount(y))``.
+        ``n_samples / (n_classes * np.bincount(y))`` of the rows given to
+        ``fit`` (``partial_fit`` refuses it, as scikit-learn's ``SGDClassifier``
+        does: pass weights computed on the whole stream's labels instead).
 
     Attributes
     ----------
@@ -901,6 +903,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         self : MLPClassifier
         """
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            # balancing each call's rows would weigh the stream's classes by
+            # chance; scikit-learn's SGDClassifier refuses it the same way
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. In "
+                "order to use 'balanced' weights, use compute_class_weight("
+                "'balanced', classes=classes, y=y). In place of y you can use a "
+                "large enough sample of the full training set target to properly "
+                "estimate the class frequency distributions. Pass the resulting "
+                "weights as the class_weight parameter.")
         if not hasattr(self, "_theta"):
             self._validate_params()
             if classes is None:

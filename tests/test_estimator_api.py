@@ -11,7 +11,7 @@ from scipy.special import expit, softmax
 from sklearn.datasets import make_classification, make_multilabel_classification, \
     make_regression
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn._data import validation_split
@@ -248,6 +248,20 @@ def test_class_weight_equals_the_corresponding_sample_weight(class_weight):
     weights = compute_sample_weight(class_weight, y)
     by_sample = _small(MLPClassifier).fit(X, y, sample_weight=weights)
     _assert_same_parameters(by_class, by_sample)
+
+
+def test_partial_fit_refuses_balanced_class_weight_as_scikit_learn():
+    # balancing each call's rows would weigh the classes by each chunk's chance
+    # composition (a one-class chunk is not balanced at all)
+    X, y = _classification()
+    clf = _small(MLPClassifier, class_weight="balanced")
+    with pytest.raises(ValueError, match="class_weight 'balanced' is not supported "
+                                         "for partial_fit"):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(clf, "coefs_")
+    weights = dict(zip([0, 1, 2], compute_class_weight("balanced", classes=np.arange(3),
+                                                       y=y)))
+    clf.set_params(class_weight=weights).partial_fit(X, y, classes=[0, 1, 2])
 
 
 def test_class_weight_multiplies_sample_weight():
