@@ -729,9 +729,9 @@ _COMMON_PARAMETERS_DOC = r"""
     max_grad_norm : float or None, default=None
         Gradient clipping: if :math:`\|g\| > v`, :math:`g \leftarrow g\,v/\|g\|`.
         Every solver sees the clipped gradient, the loss is never clipped: the
-        line searches of L-BFGS and Newton then test a clipped slope against
-        the true loss (a shorter first trial step), and Newton's Hessian is
-        not clipped.
+        line searches of L-BFGS and Newton then test the true loss against
+        the slope of the clipped gradient, and Newton's Hessian is not
+        clipped.
 """
 
 _COMMON_ATTRIBUTES_DOC = r"""
