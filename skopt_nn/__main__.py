@@ -57,6 +57,17 @@ def _non_negative_int(text):
     return value
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 2**32 - 1, got '{text}'")
+    return value
+
+
 def _batch_size(text):
     return "auto" if text == "auto" else _positive_int(text)
 
@@ -110,7 +121,7 @@ def build_parser():
     compare.add_argument("--test-size", type=_fraction, default=0.25, metavar="F",
                          help="fraction of the rows held out for the test score "
                               "(default: 0.25)")
-    compare.add_argument("--seed", type=int, default=0,
+    compare.add_argument("--seed", type=_seed, default=0,
                          help="seed of the split, initialization and shuffling "
                               "(default: 0)")
     compare.add_argument("--blas-threads", type=_non_negative_int, default=1,

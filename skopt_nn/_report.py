@@ -13,10 +13,12 @@ import csv
 import html
 import io
 import numbers
+import os
 import platform
 import sys
 import time
 import warnings
+import zipfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +126,8 @@ def load_dataset(source, target=None, task="auto"):
                          f"{', '.join(BUNDLED_DATASETS)}, or give a .csv or .npz file")
     if not path.is_file():
         raise UsageError(f"no such file: {source}")
-    X, y = _read_csv(path, target) if suffix == ".csv" else _read_npz(path, target)
+    X, y = _read_csv(path, target, task) if suffix == ".csv" \
+        else _read_npz(path, target)
     if len(y) < 2:
         raise UsageError(f"{path.name} has {len(y)} row(s): at least 2 are needed "
                          "to train and test")
@@ -146,9 +149,14 @@ def _file_task(y, task, name):
     return "regression"
 
 
-def _read_csv(path, target):
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        text = f.read()
+def _read_csv(path, target, task="auto"):
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise UsageError(f"{path.name} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path.name}: {error.strerror}") from None
     try:
         dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
     except csv.Error:  # a single column, or too little text to tell
@@ -189,12 +197,38 @@ def _read_csv(path, target):
     try:
         y_numeric = y.astype(float)
     except ValueError:
+        _check_label_column(y, target, task, numbers_, path.name)
         return X, y  # class labels
     if not np.isfinite(y_numeric).all():
         bad = numbers_[np.flatnonzero(~np.isfinite(y_numeric))[0]]
         raise UsageError(f"{path.name}, line {bad}: the target '{target}' is not "
                          "finite")
     return X, y_numeric
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_label_column(y, target, task, line_numbers, file_name):
+    """A target with some non-numeric cells is class labels only if it may be:
+    not for a regression, and not, unless asked, when most cells are numbers
+    (a numeric column with missing-value marks such as 'NA' or '?')."""
+    if task == "classification":
+        return
+    numeric = np.array([_is_number(value) for value in y])
+    if task == "regression" or numeric.mean() > 0.5:
+        first = np.flatnonzero(~numeric)[0]
+        why = ("a regression needs numbers" if task == "regression" else
+               f"{numeric.sum()} of its {len(y)} cells are numbers: remove the rows "
+               "whose target is missing, or pass --task classification to take "
+               "the column as class labels")
+        raise UsageError(f"{file_name}, line {line_numbers[first]}: the target "
+                         f"'{target}' is not numeric ('{y[first]}'); {why}")
 
 
 def _numeric_column(values, name, line_numbers, file_name):
@@ -219,6 +253,9 @@ def _numeric_column(values, name, line_numbers, file_name):
 
 
 def _read_npz(path, target):
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"cannot read {path.name}: not a .npz archive (a zip file "
+                         "of arrays, as numpy.savez writes)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -355,8 +392,17 @@ def split(dataset, settings):
         return train_test_split(dataset.X, dataset.y, test_size=settings.test_size,
                                 random_state=settings.seed, stratify=stratify)
     except ValueError as error:
+        reason = str(error)
+        if stratify is not None:
+            labels, counts = np.unique(stratify, return_counts=True)
+            single = labels[counts < 2]
+            if len(single):  # (scikit-learn's message lists every class)
+                reason = (f"{len(single)} of its {len(labels)} classes have a "
+                          f"single row (such as '{single[0]}'), and the split "
+                          "is stratified; if the target is a quantity, pass "
+                          "--task regression")
         raise UsageError(f"cannot split {dataset.name} into training and test rows "
-                         f"(--test-size {settings.test_size}): {error}") from None
+                         f"(--test-size {settings.test_size}): {reason}") from None
 
 
 def compare(dataset, solvers, batch_norm=(False, True), settings=None, progress=None):
@@ -807,6 +853,25 @@ def render_html(comparison, images):
 
 
 # ------------------------------------------------------------------ command
+def _check_output(out_dir):
+    """Raise a UsageError now if the report directory cannot be written later.
+
+    Nothing is created: an error in the arguments found by the runs' own
+    checks leaves no empty directory behind.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a directory")
+    existing = out
+    while not existing.exists():  # the directory that would hold the new ones
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cannot create the report directory {out_dir}: "
+                         f"{existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to {existing} (for --out {out_dir})")
+
+
 def run_compare(dataset="digits", target=None, task="auto", solvers=None,
                 batch_norm=(False, True), settings=None, out="skopt_nn_report",
                 quiet=False, stdout=None, stderr=None):
@@ -854,12 +919,16 @@ def run_compare(dataset="digits", target=None, task="auto", solvers=None,
         raise UsageError(f"unknown solver '{unknown[0]}': choose from "
                          f"{', '.join(SOLVER_ALIASES)}")
     data = load_dataset(dataset, target, task)
+    _check_output(out)  # a bad --out fails now, not after the runs
     progress = Progress(stream=stderr, quiet=quiet)
     comparison = compare(data, solvers, batch_norm, settings, progress)
     if not comparison.runs:
         print("Interrupted before any run finished: no report written.", file=stdout)
         return EXIT_INTERRUPTED
-    paths = write_report(comparison, out)
+    try:
+        paths = write_report(comparison, out)
+    except OSError as error:
+        raise UsageError(f"cannot write the report in {out}: {error}") from None
     print(summary(comparison), file=stdout)
     print(file=stdout)
     print(format_table(comparison), file=stdout)

@@ -274,6 +274,22 @@ BAD_ARGUMENTS = {
     "negative blas threads": (["--blas-threads", "-1"], "expected an integer >= 0"),
     "batch norm without hidden layer": (["--hidden", "--bn", "on"],
                                         "batch normalization needs a hidden layer"),
+    "negative seed": (["--seed", "-1"], "argument --seed: expected an integer from 0"),
+    "not utf-8": (["--dataset", "{latin1}", "--target", "y"],
+                  "latin1.csv is not UTF-8 text"),
+    "missing-value mark in a numeric target": (
+        ["--dataset", "{na}", "--target", "y"],
+        "na.csv, line 4: the target 'y' is not numeric ('NA'); 5 of its 6 cells "
+        "are numbers"),
+    "string target of a regression": (
+        ["--dataset", "{iris}", "--target", "species", "--task", "regression"],
+        "iris.csv, line 2: the target 'species' is not numeric ('setosa'); a "
+        "regression needs numbers"),
+    "continuous target as classes": (
+        ["--dataset", "{continuous}", "--target", "y", "--task", "classification"],
+        "8 of its 8 classes have a single row (such as '0.5')"),
+    "not an npz archive": (["--dataset", "{not_npz}"],
+                           "cannot read junk.npz: not a .npz archive"),
 }
 
 
@@ -281,14 +297,32 @@ BAD_ARGUMENTS = {
 def test_bad_argument_exits_2_with_one_line(case, iris_csv, tmp_path, capsys):
     args, message = BAD_ARGUMENTS[case]
     np.savez(tmp_path / "features.npz", X=np.zeros((4, 2)), labels=np.arange(4))
+    (tmp_path / "latin1.csv").write_bytes(b"a,y\n1,caf\xe9\n2,x\n")
+    (tmp_path / "junk.npz").write_text("not an archive")
     paths = {"tmp": tmp_path, "iris": iris_csv, "bad": _bad_csv(tmp_path),
-             "npz": tmp_path / "features.npz"}
+             "npz": tmp_path / "features.npz", "latin1": tmp_path / "latin1.csv",
+             "not_npz": tmp_path / "junk.npz",
+             "na": _write_csv(tmp_path / "na.csv", ["x", "y"],
+                              [[k, v] for k, v in enumerate(
+                                  [1.5, 2.5, "NA", 4.5, 5.5, 6.5])]),
+             "continuous": _write_csv(tmp_path / "continuous.csv", ["x", "y"],
+                                      [[k, k + 0.5] for k in range(8)])}
     code, out, err = _cli(capsys, *[a.format(**paths) for a in args],
                           "--out", str(tmp_path / "report"))
     assert code == 2
     assert message in err
     assert err.count("\n") == 1 and err.startswith("skopt-nn compare: error: ")
     assert out == "" and not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("out", ["a_file", "a_file/report"])
+def test_bad_report_directory_fails_before_any_run(out, tmp_path, capsys, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(_report, "compare", None)  # no run may start
+    code, _, err = _cli(capsys, "--dataset", "iris", "--out", str(tmp_path / out))
+    assert code == 2 and err.count("\n") == 1
+    assert ("is a file, not a directory" if out == "a_file"
+            else "cannot create the report directory") in err
 
 
 def test_module_entry_point_exits_2_on_bad_solver():
