@@ -2,8 +2,10 @@
 
 The machine may be shared, so absolute times are noisy. Every comparison runs the
 competitors in the same process, alternating them repetition by repetition (and
-alternating which goes first), and reports medians: a burst of load then hits
-every competitor alike, which keeps the *ratios* meaningful.
+alternating which goes first), and reports medians: a short burst of load then
+hits every competitor alike, which keeps the *ratios* meaningful. Sustained load
+does not hit them alike: it slows most the one that runs more threads (two BLAS
+threads on small products stall when another process holds a core).
 """
 
 import os

@@ -22,7 +22,9 @@ second_order Newton's time per step against the parameter count (exact and
 
 Ratios are skopt_nn / scikit-learn (below 1: skopt_nn is faster or smaller).
 Competitors alternate repetition by repetition and medians are reported, so a
-burst of load on a shared machine hits both alike; absolute times still vary.
+short burst of load hits both alike; absolute times still vary, and sustained
+load slows most the library running more BLAS threads. Where skopt_nn runs one
+BLAS thread, the notes also time scikit-learn under the same limit.
 """
 
 import argparse
@@ -118,11 +120,20 @@ def _floor_ms(floor):
     return 1e3 * min(default, single)
 
 
-def _accuracy_note(ours, theirs, X, y, regression):
+def _accuracy_note(ours, theirs, X, y, regression, on_training_rows=False):
     a, b = ours.score(X, y), theirs.score(X, y)
     ok = abs(a - b) <= ACCURACY_TOLERANCE
     name = "R2" if regression else "acc"
-    return f"{name} {a:.3f}/{b:.3f} ({'agree' if ok else 'DIFFER'})", ok
+    rows = " on the training rows" if on_training_rows else ""
+    return f"{name}{rows} {a:.3f}/{b:.3f} ({'agree' if ok else 'DIFFER'})", ok
+
+
+def _single_thread(fit_ms):
+    """``fit_ms`` with every BLAS (and OpenMP) pool of the process on one thread."""
+    def run():
+        with threadpool_limits(1):
+            return fit_ms()
+    return run
 
 
 def _threads_note(workload, layer_units):
@@ -157,28 +168,37 @@ def run_epochs(workloads, quick, state):
         # spinning threads the next fit takes over.
         settle = 0.2 if workload.solver == "lbfgs" else 0.0
         values = {}
-        medians = interleaved({
+        candidates = {
             "ours": lambda: _fit_ms_per_epoch(
                 lambda: make_pair(workload, epochs)[0], X, y, fitted, "ours"),
             "theirs": lambda: _fit_ms_per_epoch(
                 lambda: make_pair(workload, epochs)[1], X, y, fitted, "theirs"),
             "floor": lambda: _floor_ms(floor),
-        }, repeats, settle, values)
+        }
+        threads = _threads_note(workload, floor.units)
+        if "BLAS threads: 1" in threads:
+            # skopt_nn limits its threads here: scikit-learn under the same limit
+            # tells its implementation apart from its thread setting
+            candidates["theirs_1"] = _single_thread(lambda: _fit_ms_per_epoch(
+                lambda: make_pair(workload, epochs)[1], X, y, {}, "theirs_1"))
+        medians = interleaved(candidates, repeats, settle, values)
         note, agree = _accuracy_note(fitted["ours"], fitted["theirs"], X_test, y_test,
-                                     workload.is_regression)
+                                     workload.is_regression, X_test is X)
         state["accuracy"].append((workload.name, note, agree))
 
         def gflops(ms, flops=floor.flops):
             return flops / ms / 1e6
 
         unit = "ms/iter" if workload.solver == "lbfgs" else "ms/epoch"
-        threads = _threads_note(workload, floor.units)
+        same_threads = "" if "theirs_1" not in medians else (
+            f"; sklearn on 1 BLAS thread: {medians['theirs_1']:.3g} {unit}, "
+            f"ratio {medians['ours'] / medians['theirs_1']:.2f}")
         rows.append(Row(
             workload.name, unit, medians["ours"], medians["theirs"],
             limit=workload.target,
             notes=(f"{note}; GFLOP/s {gflops(medians['ours']):.1f}/"
                    f"{gflops(medians['theirs']):.1f}; skopt_nn {threads}; "
-                   f"{pair_ratios(values['ours'], values['theirs'])}"),
+                   f"{pair_ratios(values['ours'], values['theirs'])}{same_threads}"),
         ))
         if workload.solver != "lbfgs":
             rows.append(Row(
