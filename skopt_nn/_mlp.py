@@ -936,12 +936,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if not reset:
             return self._encode_known(y, classes), {}
         check_classification_targets(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected. Please "
-                "change the shape of y to (n_samples, ), for example using ravel().",
-                DataConversionWarning,
-            )
+        if _is_column_vector(y):
             y = y.ravel()
         if type_of_target(y) == "multilabel-indicator":
             return np.asarray(y), {"classes_": np.arange(y.shape[1]),
@@ -1063,7 +1058,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             np.clip(P, info.tiny, 1 - info.epsneg, out=P)
         else:
             # a softmax probability underflows to 0 for logits ~745 below the
-            # row's maximum (~104 in float32); adding tiny leaves the sums at 1
+            # row's maximum (~104 in float32); raising those zeros to tiny
+            # leaves the sums at 1
             np.maximum(P, info.tiny, out=P)
         if self._label_kind == "binary":
             return np.hstack([1 - P, P])
@@ -1087,6 +1083,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _is_column_vector(y):
+    """Whether ``y`` has shape (n, 1), warning as scikit-learn does if so."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples, ), for example using ravel().",
+            DataConversionWarning, stacklevel=4,
+        )
+        return True
+    return False
 
 
 def _writeable(value):
@@ -1251,12 +1259,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                     f"{y.dtype}); convert them explicitly, e.g. y.astype(float).")
             y = y.astype(np.float64)
             _assert_all_finite(y, input_name="y")
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected. Please "
-                "change the shape of y to (n_samples, ), for example using ravel().",
-                DataConversionWarning,
-            )
+        _is_column_vector(y)  # (warns; one output either way)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         return Y, {}
 
