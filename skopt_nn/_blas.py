@@ -9,6 +9,15 @@ predicting with such small products therefore run with one BLAS thread; large
 products keep the user's setting. The limits are scoped (context managers): the
 user's global setting is never changed.
 
+Only the main thread sets limits. The thread pools are process-wide: a limit set
+and restored by each of several threads at once would restore another thread's
+limit for good (a leak), or override the user's own ``threadpool_limits`` held
+in another thread, and with threadpoolctl's OpenBLAS controller only the first
+thread to set a limit has any effect anyway. Fits and predictions in other
+threads (a thread pool, joblib's threading backend) therefore run with the
+process's threads as they are, and evaluate full batches without thread-level
+row shards (see :func:`shard_threads`).
+
 axpy. ``y += a * x`` written with NumPy is two passes over memory and a
 temporary (``a * x``, then the add); BLAS ``axpy`` is one pass and no temporary.
 The updates of the first-order solvers and the L2 term of the gradient are such
@@ -22,6 +31,7 @@ forward pass adds each layer's bias with SciPy's ``ger`` too (see
 """
 
 import os
+import threading
 from contextlib import nullcontext
 
 import numpy as np
@@ -164,12 +174,20 @@ def _numpy_blas_pools():
     return _numpy_blas or None
 
 
+def may_limit_threads():
+    """Whether this thread may change the process's thread limits: the main
+    thread only (see the module's docstring)."""
+    return threading.current_thread() is threading.main_thread()
+
+
 def scipy_blas_single_thread():
     """Context manager holding SciPy's own BLAS to one thread inside it.
 
-    A no-op where NumPy and SciPy share one BLAS library (nothing to set apart).
-    Entering costs ~10 us.
+    A no-op where NumPy and SciPy share one BLAS library (nothing to set apart),
+    and outside the main thread. Entering costs ~10 us.
     """
+    if not may_limit_threads():
+        return nullcontext()
     scipy_pools = _scipy_blas_pools()
     return nullcontext() if scipy_pools is None else scipy_pools.limit(limits=1)
 
@@ -184,12 +202,13 @@ def shard_threads(dense_linear_algebra=False):
     thread, or when the user limits BLAS to one, threads only cost; with more,
     two shards with one BLAS thread each would leave cores idle during the
     products (a choice by reasoning: only two-core machines were measured).
-    Not with dense linear algebra on the Hessian, which needs the BLAS threads.
+    Not with dense linear algebra on the Hessian, which needs the BLAS threads,
+    and not outside the main thread, which alone sets the BLAS limits.
 
     The choice changes the time, never the result: shards are summed in order.
     """
     pools = _numpy_blas_pools()
-    if dense_linear_algebra or pools is None:
+    if dense_linear_algebra or pools is None or not may_limit_threads():
         return 1
     counts = {lib.num_threads for lib in pools.lib_controllers}
     return 2 if counts == {2} else 1
@@ -198,7 +217,8 @@ def shard_threads(dense_linear_algebra=False):
 def limit_blas_threads(limit):
     """Context manager limiting every BLAS pool to ``limit`` threads inside it.
 
-    ``None`` leaves the threads as they are. Entering a limit costs ~10 µs.
+    ``None`` leaves the threads as they are, and so does any thread but the main
+    one (see the module's docstring). Entering a limit costs ~10 µs.
 
     Examples
     --------
@@ -208,7 +228,7 @@ def limit_blas_threads(limit):
     array([[2., 2.],
            [2., 2.]])
     """
-    if limit is None:
+    if limit is None or not may_limit_threads():
         return nullcontext()
     return _get_controller().limit(limits=limit, user_api="blas")
 

@@ -325,6 +325,55 @@ def test_large_problems_keep_the_users_blas_threads_but_scipys_own_on_one():
     assert _blas_threads() == before
 
 
+# ------------------------------------------------ threads other than the main
+# BLAS thread pools are process-wide: limits set and restored by several threads
+# at once leaked (the process left on one thread after concurrent fits) and
+# overrode a user's limit held in another thread. Only the main thread sets them.
+_THREAD_CONFIGS = [dict(solver="adam", max_iter=8), dict(solver="sgd", max_iter=8),
+                   dict(solver="lbfgs", hidden_layer_sizes=(100,), max_iter=15),
+                   dict(solver="adam", batch_norm=True, max_iter=5)]
+
+
+def _fit_config(config, seed, X, y):
+    return MLPClassifier(random_state=seed, tol=0.0, **config).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_concurrent_fits_and_predictions_in_threads_change_no_thread_setting(digits):
+    X, y = digits
+    before = _blas_threads()
+    jobs = [(config, seed) for config in _THREAD_CONFIGS for seed in (0, 1)]
+    with ThreadPoolExecutor(1) as one:  # each fit alone, in a thread
+        alone = [one.submit(_fit_config, c, s, X, y).result() for c, s in jobs]
+    with ThreadPoolExecutor(4) as pool:  # all at once, with predictions
+        fits = [pool.submit(_fit_config, c, s, X, y) for c, s in jobs]
+        probas = [pool.submit(alone[k % len(alone)].predict_proba, X) for k in range(8)]
+        together = [f.result() for f in fits]
+        probas = [p.result() for p in probas]
+    assert _blas_threads() == before
+    for a, b in zip(alone, together):  # the same bits: no thread setting changed
+        for u, v in zip(a.coefs_, b.coefs_):
+            np.testing.assert_array_equal(u, v)
+    for k, proba in enumerate(probas):
+        np.testing.assert_array_equal(proba, alone[k % len(alone)].predict_proba(X))
+
+
+def test_fits_in_threads_keep_the_main_threads_limit_and_set_none(digits):
+    X, y = digits
+    before = _blas_threads()
+    with ThreadPoolExecutor(1) as pool:
+        with threadpool_limits(1):  # the user's limit, in the main thread
+            fit = pool.submit(MLPClassifier((16,), solver=_RecordThreads(),
+                                            max_iter=2, random_state=0).fit, X, y)
+            seen_inside = fit.result().solver_state_["threads"]
+        assert all(t == dict.fromkeys(before, 1) for t in seen_inside)
+        # without a user limit, a fit in a thread runs with the threads as they are
+        fit = pool.submit(MLPClassifier((16,), solver=_RecordThreads(), max_iter=2,
+                                        random_state=0).fit, X, y)
+        assert all(t == before for t in fit.result().solver_state_["threads"])
+    assert _blas_threads() == before
+
+
 # ----------------------------------------------- full-batch objective reuse
 def _digits_objective(digits, remember_last):
     from skopt_nn._network import Network
