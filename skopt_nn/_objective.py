@@ -175,14 +175,17 @@ class Objective:
         grads = [grad] + self._shard_buffers(theta)
         losses = self._on_shards(lambda k, X, Y, s: self.network.loss_grad(
             theta, X, Y, s, self._shard_l2(k), grads[k], slot=k)[0])
-        loss = 0.0
-        for (c, _, _, _), loss_k, grad_k in zip(self._row_shards, losses, grads):
-            loss += c * loss_k
-            if grad_k is grad:
-                grad *= c
-            else:
-                axpy(grad, grad_k, c)
+        loss = sum(c * loss_k for (c, _, _, _), loss_k in zip(self._row_shards, losses))
+        self._weighted_sum(grads)  # into grad, the first
         return loss, None
+
+    def _weighted_sum(self, parts):
+        """``sum_k c_k parts[k]``, accumulated into ``parts[0]`` in shard order."""
+        out = parts[0]
+        out *= self._row_shards[0][0]
+        for (c, _, _, _), part in zip(self._row_shards[1:], parts[1:]):
+            axpy(out.reshape(-1), part.reshape(-1), c)
+        return out
 
     def _shard_l2(self, k):
         """The penalty of shard ``k``: all of it in shard 0 (``l2 / c_0``, weighed
@@ -254,13 +257,8 @@ class Objective:
         """
         if self._row_shards is None:
             return self.network.hvp(theta, v, self.X, self.Y, self.s, self.l2)
-        products = self._on_shards(
-            lambda k, X, Y, s: self.network.hvp(theta, v, X, Y, s, self._shard_l2(k)))
-        out = products[0]
-        out *= self._row_shards[0][0]
-        for (c, _, _, _), product in zip(self._row_shards[1:], products[1:]):
-            axpy(out.reshape(-1), product.reshape(-1), c)
-        return out
+        return self._weighted_sum(self._on_shards(
+            lambda k, X, Y, s: self.network.hvp(theta, v, X, Y, s, self._shard_l2(k))))
 
 
 def _norm(g):

@@ -236,14 +236,12 @@ def _numeric_column(values, name, line_numbers, file_name):
     try:
         column = stripped.astype(float)
     except ValueError:
-        for i, value in enumerate(stripped):  # find the first bad cell to name it
-            try:
-                float(value)
-            except ValueError:
-                what = "is missing" if value == "" else f"is not numeric ('{value}')"
-                raise UsageError(
-                    f"{file_name}, line {line_numbers[i]}: column '{name}' {what}; "
-                    "every feature must be a number") from None
+        # the first bad cell, to name it
+        i = next(i for i, value in enumerate(stripped) if not _is_number(value))
+        what = ("is missing" if stripped[i] == ""
+                else f"is not numeric ('{stripped[i]}')")
+        raise UsageError(f"{file_name}, line {line_numbers[i]}: column '{name}' "
+                         f"{what}; every feature must be a number") from None
     bad = np.flatnonzero(~np.isfinite(column))
     if len(bad):
         raise UsageError(f"{file_name}, line {line_numbers[bad[0]]}: column '{name}' "

@@ -496,7 +496,7 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
             return (d if iteration > 1 else -np.asarray(grad, np.float64)), \
                 iteration, "negative_curvature"
         if saved is not None and iteration > 1 and iteration - 1 == next_saved:
-            saved.append((iteration - 1, d.copy()))
+            saved.append((iteration - 1, d))  # (d is replaced, never changed)
             next_saved = max(next_saved + 1, math.ceil(1.3 * next_saved))
         step = rr / curvature
         d_next = d + step * p
