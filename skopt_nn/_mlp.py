@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -39,16 +39,14 @@ from ._batchnorm import (
     update_running_statistics,
 )
 from ._data import Minibatches, validation_split
+from ._divergence import DIVERGENCE_FACTOR, DivergenceTest
 from ._losses import LOSSES
 from ._network import Network
 from ._objective import Objective, threaded_shards
-from .solvers._base import SOLVER_ALIASES, _aliases, resolve_solver
+from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
+                            new_state, resolve_solver)
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
-# An epoch loss this many times the first epoch's of the same fit means the fit
-# diverged even while it is still finite: training never goes that far above
-# its first epoch's mean loss on the same data.
-_DIVERGENCE_FACTOR = 1e3
 
 
 def _same_hyperparameters(a, b):
@@ -114,8 +112,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(_ACTIVATIONS)],
-        "solver": [StrOptions(set(SOLVER_ALIASES)),
-                   HasMethods(["init_state", "step", "get_params"])],
+        "solver": [StrOptions(set(SOLVER_ALIASES)), Solver],
         "batch_norm": ["boolean", BatchNorm],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_size": [
@@ -319,7 +316,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if isinstance(saved.get(key), list)}
         try:
             return self._fit_unchecked(X, y, sample_weight, incremental, classes)
-        except Exception:
+        except BaseException:  # KeyboardInterrupt too
             self.__dict__.clear()
             self.__dict__.update(saved)
             self.__dict__.update(in_place)
@@ -378,7 +375,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._initialize(X, Y, hidden, bn)
         if not reuse or (solver is not self.solver_
                          and not _same_hyperparameters(solver, self.solver_)):
-            self.solver_state_ = solver.init_state(self._theta)
+            self.solver_state_ = new_state(solver, self._theta)
         self.solver_ = solver
         self._solver_key = solver_key
         # hyperparameters that leave the parameters' shapes alone take effect on
@@ -492,57 +489,76 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                               remember_last=solver.full_batch,
                               shards=2 if solver.full_batch else 1, executor=executor)
         n_epochs = 1 if incremental else self.max_iter
-        total_weight = n_samples if sample_weight is None else sample_weight.sum()
         best_theta = theta.copy()  # best validated (early stopping) or lowest loss
         best_fit_loss = np.inf
         # An epoch's loss is measured along its updates, from the parameters it
         # started with: those are the ones divergence recovery returns to.
         epoch_start = None if early_stopping else theta.copy()
-        # Divergence is judged against this call's first epoch: losses of earlier
-        # calls (partial_fit on a stream, warm_start on new data) may be of
-        # other data, on another scale. (A one-epoch call, partial_fit, is thus
-        # judged by finiteness alone.)
-        first_loss = None
+        # The solver state goes back with the parameters: a schedule keeps its
+        # place, AdaGrad its sums (a fresh state would restart at the first,
+        # largest steps, those that just diverged).
+        best_state = copy_state(self.solver_state_) if early_stopping else None
+        epoch_state = None  # the state at epoch_start
         no_improvement = 0
         converged = False
         batches = Minibatches(X, Y, sample_weight, batch_rows)
-        last_batch = -(-n_samples // batch_rows) - 1
-        for _ in range(n_epochs):
+        n_batches = -(-n_samples // batch_rows)
+        divergence = DivergenceTest(
+            n_batches, n_samples if sample_weight is None else sample_weight.sum())
+        for epoch in range(n_epochs):
             start_time = time.perf_counter()
             if epoch_start is not None:
                 epoch_start[:] = theta
+                epoch_state = copy_state(self.solver_state_, epoch_state)
             shuffled = self.shuffle and batch_rows < n_samples
-            accumulated = 0.0
-            for k, (Xb, Yb, w) in enumerate(batches.epoch(
-                    rng.permutation(n_samples) if shuffled else None)):
-                # the epoch's record reports the norm of its last gradient only
-                objective.measure_norm = k == last_batch
-                objective.set_batch(Xb, Yb, w)
-                loss = solver.step(theta, objective, self.solver_state_)
-                if not isinstance(loss, numbers.Real):
-                    raise TypeError(
-                        f"{type(solver).__name__}.step must return the loss it "
-                        f"evaluated (a float), got {loss!r}.")
-                batch_weight = Xb.shape[0] if w is None else w.sum()
-                accumulated += loss * batch_weight
-                if not math.isfinite(loss):
-                    break  # diverged: the rest of the epoch cannot recover
-                if incremental and bn is not None and \
-                        objective.batch_statistics is not None:
-                    self._bn_counts = update_running_statistics(
-                        self.bn_mean_, self.bn_var_, self._bn_counts,
-                        *objective.batch_statistics, objective.weight_total,
-                        bn.momentum)
-            epoch_loss = accumulated / total_weight
-            exploded = first_loss is not None and \
-                epoch_loss > _DIVERGENCE_FACTOR * first_loss
-            if exploded or not (np.isfinite(epoch_loss) and np.isfinite(theta).all()):
+            divergence.start_epoch()
+            try:
+                for k, (Xb, Yb, w) in enumerate(batches.epoch(
+                        rng.permutation(n_samples) if shuffled else None)):
+                    # the epoch's record reports the norm of its last gradient only
+                    objective.measure_norm = k == n_batches - 1
+                    objective.set_batch(Xb, Yb, w)
+                    loss = solver.step(theta, objective, self.solver_state_)
+                    if not isinstance(loss, numbers.Real):
+                        raise TypeError(
+                            f"{type(solver).__name__}.step must return the loss it "
+                            f"evaluated (a float), got {loss!r}.")
+                    divergence.add(k, loss, Xb.shape[0] if w is None else w.sum())
+                    if not math.isfinite(loss):
+                        if epoch == 0 and k == 0:
+                            _non_finite_start(loss)
+                        break  # diverged: the rest of the epoch cannot recover
+                    if incremental and bn is not None and \
+                            objective.batch_statistics is not None:
+                        self._bn_counts = update_running_statistics(
+                            self.bn_mean_, self.bn_var_, self._bn_counts,
+                            *objective.batch_statistics, objective.weight_total,
+                            bn.momentum)
+            except KeyboardInterrupt:
+                # as scikit-learn's MLP: stop, and keep what the finished epochs
+                # learned (the interrupted one is undone; early stopping still
+                # returns to its best parameters, after the loop)
+                if epoch_start is not None:
+                    theta[:] = epoch_start
+                    self.solver_state_ = epoch_state
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
-                self._recover_from_divergence(best_theta, epoch_loss)
+                warnings.warn("Training interrupted by user: the parameters are "
+                              "those of the last finished epoch.", UserWarning)
                 break
-            if first_loss is None:
-                first_loss = epoch_loss
+            epoch_loss = divergence.epoch_loss()
+            if divergence.diverged() or not np.isfinite(theta).all():
+                if saved_statistics is not None:
+                    self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
+                self._recover_from_divergence(
+                    best_theta, epoch_state if best_state is None else best_state,
+                    epoch_loss, objective.last_grad_norm,
+                    time.perf_counter() - start_time)
+                break
+            divergence.end_epoch()
+            if epoch == 0 and self.n_iter_ == 0:  # the estimator's first epoch
+                self._check_moved(epoch_start if epoch_start is not None
+                                  else best_theta, objective.last_grad_norm)
             self.t_ += n_samples
             self.n_iter_ += 1
             self.loss_ = float(epoch_loss)
@@ -551,7 +567,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 "epoch": self.n_iter_, "loss": self.loss_,
                 "learning_rate": solver.current_learning_rate(self.solver_state_),
                 "grad_norm": objective.last_grad_norm,
-                "val_loss": None, "val_score": None,
+                "val_loss": None, "val_score": None, "diverged": False,
             }
             if incremental:
                 record["seconds"] = time.perf_counter() - start_time
@@ -571,11 +587,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     best_val_loss = val_loss
                     self.best_validation_score_ = score
                     best_theta[:] = theta
+                    best_state = copy_state(self.solver_state_, best_state)
             else:
                 improved = self.loss_ < self.best_loss_ - self.tol
                 if self.loss_ < best_fit_loss:
                     best_fit_loss = self.loss_
                     best_theta[:] = epoch_start
+                    best_state, epoch_state = epoch_state, best_state
             self.best_loss_ = min(self.best_loss_, self.loss_)
             no_improvement = 0 if improved else no_improvement + 1
             record["seconds"] = time.perf_counter() - start_time
@@ -602,27 +620,45 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     "reached and the optimization hasn't converged yet.",
                     ConvergenceWarning,
                 )
-        if early_stopping:
-            theta[:] = best_theta  # the best validated parameters
+        if early_stopping:  # the best validated parameters, with their state
+            theta[:] = best_theta
+            self.solver_state_ = best_state
         if bn is not None and not incremental:
             self._population_statistics(X, sample_weight, batch_rows)
 
-    def _recover_from_divergence(self, best_theta, epoch_loss):
-        """Restore the best parameters of this fit and a fresh solver state."""
+    def _recover_from_divergence(self, best_theta, best_state, epoch_loss,
+                                 grad_norm, seconds):
+        """Restore the best parameters of this fit, and the solver state they had."""
         self._theta[:] = best_theta
-        self.solver_state_ = self.solver_.init_state(self._theta)
+        self.solver_state_ = best_state
         warnings.warn(
             f"Training diverged in epoch {self.n_iter_ + 1} (loss = {epoch_loss}, "
-            f"not finite or over {_DIVERGENCE_FACTOR:g} times this fit's first "
-            "epoch's): "
+            f"not finite or over {DIVERGENCE_FACTOR:g} times the losses this "
+            "call of fit started from): "
             "training stopped and the parameters were restored to the best ones "
             "of this fit (lowest training loss, or best validation loss with "
-            "early_stopping). Lower the solver's learning_rate or set "
-            "max_grad_norm.",
+            "early_stopping), with the solver state they had. Lower the "
+            "solver's learning_rate or set max_grad_norm.",
             ConvergenceWarning,
         )
-        self.history_.append({"epoch": self.n_iter_ + 1, "loss": float(epoch_loss),
-                              "diverged": True})
+        self.history_.append({
+            "epoch": self.n_iter_ + 1, "loss": float(epoch_loss),
+            "learning_rate": self.solver_.current_learning_rate(best_state),
+            "grad_norm": grad_norm, "val_loss": None, "val_score": None,
+            "diverged": True, "seconds": seconds,
+        })
+
+    def _check_moved(self, start, grad_norm):
+        """Warn if a whole epoch left the parameters as they were, gradient or not."""
+        if grad_norm > 0 and not self.solver_state_.get("converged", False) \
+                and np.array_equal(self._theta, start):
+            warnings.warn(
+                f"The parameters did not change in the first epoch, although the "
+                f"gradient is not zero (norm {grad_norm:.3g}): "
+                f"{type(self.solver_).__name__}.step must update theta in place "
+                "(theta -= ..., not theta = theta - ...), or its steps are too "
+                "small to change them.", UserWarning,
+            )
 
     def _print_progress(self, record):
         line = f"Iteration {record['epoch']}, loss = {record['loss']:.8f}"
@@ -780,17 +816,25 @@ _COMMON_ATTRIBUTES_DOC = r"""
         The solver used: a clone of ``solver`` (or the alias's default object).
     solver_state_ : dict
         The solver's state (``solver_state_["step"]`` updates done), carried
-        across ``partial_fit`` and ``warm_start``.
+        across ``partial_fit`` and ``warm_start``. With early stopping, the
+        state that went with the kept parameters.
     history_ : list of dict
         One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
         ``learning_rate`` (of the next update), ``grad_norm`` (of the last
-        minibatch gradient, before clipping) and ``seconds``. An epoch whose loss
-        is not finite or over 1000 times the first epoch's of the same call of
-        ``fit`` (``partial_fit``: not finite) stops training with a
-        ConvergenceWarning and adds a last record ``{"epoch", "loss",
-        "diverged": True}``; the parameters go back to those at the start of the
-        epoch of lowest loss (best validation loss with early stopping), and
-        the epoch counts in neither ``n_iter_`` nor ``t_``.
+        minibatch gradient, before clipping), ``seconds`` and ``diverged``
+        (False). An epoch whose mean loss is not finite or over 1000 times
+        its reference stops training with a ConvergenceWarning, and its
+        record, the last, has ``diverged=True``. The reference of a call's
+        first epoch (of ``fit``, or a ``partial_fit`` call) is the mean loss of
+        the first half of its minibatches, against which the second half's is
+        judged; later epochs are judged against the first. The parameters then
+        go back to those at the start of the epoch of lowest loss (best
+        validation loss with early stopping), the solver state to the one they
+        had (a ``partial_fit`` call is undone), and the epoch counts in neither
+        ``n_iter_`` nor ``t_``. A first minibatch loss that is not finite
+        raises a ValueError instead (the data need scaling). Ctrl-C
+        (KeyboardInterrupt) during an epoch stops training with a warning,
+        keeping what the finished epochs learned, as scikit-learn's MLP does.
 """
 
 
@@ -1083,6 +1127,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _non_finite_start(loss):
+    raise ValueError(
+        f"The loss of the first minibatch is not finite ({loss}) at the parameters "
+        "training starts from: the input data may contain large values and need "
+        "to be preprocessed (scaled).")
 
 
 def _is_column_vector(y):

@@ -758,7 +758,9 @@ def plot_curves(comparison, axis="epoch"):
               for i, name in enumerate(solvers)}
     fig = Figure(figsize=(5.2 * max(1, len(settings)) + 1.8, 4.4), layout="constrained")
     axes = fig.subplots(1, max(1, len(settings)), sharey=True, squeeze=False)[0]
-    positive = all(loss > 0 for run in runs for loss in run.loss_curve)
+    # (log scales need data: every run may have diverged in its first epoch)
+    losses = [loss for run in runs for loss in run.loss_curve]
+    positive = bool(losses) and min(losses) > 0
     for ax, bn in zip(axes, settings):
         for run in (r for r in runs if r.batch_norm == bn):
             x = (np.arange(1, len(run.loss_curve) + 1) if axis == "epoch"
@@ -772,7 +774,8 @@ def plot_curves(comparison, axis="epoch"):
         if axis == "epoch":
             ax.set_xlabel("epoch (full-batch solvers: step)")
         else:  # solvers' times differ by orders of magnitude
-            ax.set_xscale("log")
+            if losses:
+                ax.set_xscale("log")
             ax.set_xlabel("seconds")
         if positive:
             ax.set_yscale("log")

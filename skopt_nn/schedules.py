@@ -10,6 +10,8 @@ import numbers
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
+__all__ = ["LinearDecay", "InverseScaling"]
+
 
 class LinearDecay(BaseEstimator):
     r"""The lecture's linear decay of the learning rate, constant after :math:`\tau`.

@@ -446,7 +446,8 @@ def test_running_statistics_enter_once_per_update_from_first_evaluation():
     est = MLPRegressor(hidden_layer_sizes=(5, 4), activation="tanh",
                        solver=EvaluateTwice(), batch_norm=BatchNorm(momentum=0.3),
                        batch_size=8, shuffle=False, random_state=0)
-    est.partial_fit(X, y)  # 3 minibatches; the parameters never change
+    with pytest.warns(UserWarning, match="parameters did not change"):
+        est.partial_fit(X, y)  # 3 minibatches; the parameters never change
     params = (est.coefs_, est.intercepts_, est.bn_gamma_, est.bn_beta_)
     E = V = None
     for start in (0, 8, 16):

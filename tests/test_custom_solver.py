@@ -13,6 +13,7 @@ import pickle
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
@@ -161,6 +162,10 @@ class DuckTyped:
         return objective(theta)[0]
 
 
+class DuckTypedEstimator(BaseEstimator, DuckTyped):
+    """An estimator with init_state and step, but not a Solver subclass."""
+
+
 def test_a_step_that_returns_no_loss_is_named(iris):
     X, y = iris
     with pytest.raises(TypeError, match=r"NoLoss.step must return the loss it "
@@ -168,7 +173,9 @@ def test_a_step_that_returns_no_loss_is_named(iris):
         _clf(NoLoss()).fit(X, y)
 
 
-def test_a_solver_without_get_params_is_rejected_by_name(iris):
+@pytest.mark.parametrize("solver", [DuckTyped(), DuckTypedEstimator()],
+                         ids=["plain", "estimator"])
+def test_a_solver_that_is_not_a_Solver_is_rejected_by_name(iris, solver):
     X, y = iris
-    with pytest.raises(InvalidParameterError, match="'get_params'"):
-        _clf(DuckTyped()).fit(X, y)
+    with pytest.raises(InvalidParameterError, match=r"an instance of '\S*\.Solver'"):
+        _clf(solver).fit(X, y)

@@ -408,8 +408,8 @@ def test_history_records_one_sane_entry_per_epoch():
     assert len(clf.history_) == clf.n_iter_ == 5
     for epoch, record in enumerate(clf.history_, start=1):
         assert set(record) == {"epoch", "loss", "val_loss", "val_score",
-                               "learning_rate", "grad_norm", "seconds"}
-        assert record["epoch"] == epoch
+                               "learning_rate", "grad_norm", "seconds", "diverged"}
+        assert record["epoch"] == epoch and record["diverged"] is False
         assert record["seconds"] >= 0
         assert np.isfinite(record["grad_norm"]) and record["grad_norm"] > 0
         assert record["val_loss"] is None and record["val_score"] is None

@@ -13,7 +13,8 @@ from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
-from skopt_nn.solvers import SGD, Adam, Solver
+from skopt_nn.schedules import LinearDecay
+from skopt_nn.solvers import SGD, Adam, Momentum, Solver
 
 
 @pytest.fixture(autouse=True)
@@ -399,7 +400,231 @@ def test_divergence_restores_the_lowest_loss_parameters():
     with pytest.warns(ConvergenceWarning, match="diverged"):
         diverged = MLPRegressor(solver=SGD(learning_rate=1e4), max_iter=50,
                                 **params).fit(X, y)
-    untrained = MLPRegressor(solver=SGD(learning_rate=1e-300), max_iter=1,
-                             **params).fit(X, y)
+    with pytest.warns(UserWarning, match="steps are too small to change them"):
+        untrained = MLPRegressor(solver=SGD(learning_rate=1e-300), max_iter=1,
+                                 **params).fit(X, y)
     for a, b in zip(diverged.coefs_, untrained.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+class _SpikeSGD(SGD):
+    """SGD whose loss is reported as NaN at update number ``at`` (a spike)."""
+
+    def __init__(self, learning_rate=0.01, at=95):
+        super().__init__(learning_rate=learning_rate)
+        self.at = at
+
+    def step(self, theta, objective, state):
+        loss = super().step(theta, objective, state)
+        return float("nan") if state["step"] == self.at else loss
+
+
+def test_divergence_keeps_the_solver_state_of_the_restored_parameters():
+    """A decaying schedule keeps its place: a fresh state would restart at the
+    first, largest rates, those that just diverged."""
+    X, y = _data(150)
+    schedule = LinearDecay(initial=0.5, final=0.005, tau=30)
+    params = dict(hidden_layer_sizes=(5,), batch_size=50, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch 32"):
+        est = MLPClassifier(solver=_SpikeSGD(schedule, at=95), max_iter=40,
+                            **params).fit(X, y)
+    # 3 updates per epoch: epoch 32 (updates 93-95) diverged; the best
+    # parameters are those at the start of the epoch of lowest loss
+    best = int(np.argmin(est.loss_curve_))
+    assert est.solver_state_["step"] == 3 * best
+    reference = MLPClassifier(solver=SGD(schedule), max_iter=best, **params) \
+        .fit(X, y) if best else None
+    if reference is not None:
+        np.testing.assert_array_equal(est._theta, reference._theta)
+    assert est.history_[-1]["learning_rate"] == schedule(3 * best)
+    assert est.history_[-1].keys() == est.history_[0].keys()
+
+
+def test_a_diverged_partial_fit_call_is_undone_with_its_solver_state():
+    X, y = _data(150)
+    est = MLPRegressor(hidden_layer_sizes=(5,), solver=Momentum(0.001),
+                       batch_size=50, random_state=0)
+    for _ in range(3):
+        est.partial_fit(X, y)
+    before = copy.deepcopy(_fitted_state(est))
+    est.set_params(solver__learning_rate=0.001)  # unchanged: the state is kept
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        est.partial_fit(X, 1e30 * y)  # finite at the start, then explodes
+    after = _fitted_state(est)
+    for name in ("_theta", "solver_state_", "n_iter_", "t_", "loss_curve_"):
+        _assert_same(after[name], before[name], name)
+    assert est.history_[-1]["diverged"] is True
+    assert len(est.history_) == len(before["history_"]) + 1
+
+
+def test_early_stopping_keeps_the_solver_state_of_the_best_epoch():
+    X, y = _data(200)
+    est = MLPClassifier(hidden_layer_sizes=(8,), solver=SGD(0.05), batch_size=30,
+                        early_stopping=True, n_iter_no_change=3, max_iter=60,
+                        random_state=0).fit(X, y)
+    val_losses = [r["val_loss"] for r in est.history_]
+    best = int(np.argmin(val_losses)) + 1  # epochs run until the best one
+    assert best < est.n_iter_
+    # 180 training rows in minibatches of 30: 6 updates per epoch
+    assert est.solver_state_["step"] == 6 * best
+
+
+def test_a_single_epoch_that_explodes_is_caught():
+    """max_iter=1 and partial_fit: the loss grows from ~10 to 1e188 within the
+    epoch, its only one; it was once accepted, leaving predictions of 1e284."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = X @ np.array([1.0, 2.0, 3.0])
+    params = dict(hidden_layer_sizes=(10,), batch_size=20, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch 1"):
+        est = MLPRegressor(solver=SGD(learning_rate=0.7), max_iter=1,
+                           **params).fit(X, y)
+    assert est.n_iter_ == 0 and np.abs(est.predict(X)).max() < 100
+    stream = MLPRegressor(solver=SGD(learning_rate=0.8), **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(9):
+            stream.partial_fit(X, y)
+    assert np.abs(stream.predict(X)).max() < 100
+
+
+def test_a_loss_not_finite_from_the_start_is_an_error_about_the_data():
+    X, y = _data()
+    est = _fitted(MLPRegressor)
+    _assert_unchanged_by_failure(
+        est, lambda e: e.set_params(warm_start=True).fit(X, 1e200 * y),
+        ValueError, "may contain large values and need to be preprocessed")
+    with pytest.raises(ValueError, match="need to be preprocessed"):
+        MLPRegressor(random_state=0).fit(X, 1e200 * y)
+
+
+# ------------------------------------------------------------- interruption
+class _CtrlC(SGD):
+    """SGD interrupted (as by Ctrl-C) at update number ``at`` of its state."""
+
+    def __init__(self, learning_rate=0.05, at=60):
+        super().__init__(learning_rate=learning_rate)
+        self.at = at
+
+    def step(self, theta, objective, state):
+        if state["step"] == self.at:
+            raise KeyboardInterrupt
+        return super().step(theta, objective, state)
+
+
+def _fit_without_escaping_interrupt(fit, X, y):
+    try:
+        fit(X, y)
+    except KeyboardInterrupt:  # (escaping, it would stop the whole test session)
+        pytest.fail("KeyboardInterrupt escaped the training loop")
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_ctrl_c_keeps_the_finished_epochs_as_scikit_learn(batch_norm):
+    """400 rows in minibatches of 200: update 60 starts epoch 31. The model is
+    the one of 30 epochs, bookkeeping (and BN's inference statistics) done."""
+    X, y = _data(400)
+    params = dict(hidden_layer_sizes=(6,), batch_size=200, batch_norm=batch_norm,
+                  max_iter=50, random_state=0)
+    est = MLPClassifier(solver=_CtrlC(at=60), **params)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        _fit_without_escaping_interrupt(est.fit, X, y)
+    reference = MLPClassifier(solver=SGD(0.05), **{**params, "max_iter": 30}) \
+        .fit(X, y)
+    assert est.n_iter_ == 30 and est.t_ == 30 * 400
+    assert est.solver_state_["step"] == 60
+    np.testing.assert_array_equal(est._theta, reference._theta)
+    assert est.loss_curve_ == reference.loss_curve_
+    if batch_norm:
+        for a, b in zip(est.bn_mean_ + est.bn_var_,
+                        reference.bn_mean_ + reference.bn_var_):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(est.predict_proba(X), reference.predict_proba(X))
+
+
+def test_ctrl_c_in_partial_fit_undoes_the_call():
+    X, y = _data(400)
+    est = MLPClassifier(hidden_layer_sizes=(6,), solver=_CtrlC(at=5),
+                        batch_norm=True, batch_size=100, random_state=0)
+    est.partial_fit(X, y, classes=np.unique(y))  # updates 0-3
+    before = copy.deepcopy(_fitted_state(est))
+    with pytest.warns(UserWarning, match="interrupted"):
+        # interrupted at update 5, the second of the call
+        _fit_without_escaping_interrupt(est.partial_fit, X, y)
+    after = _fitted_state(est)
+    for name in ("_theta", "solver_state_", "bn_mean_", "bn_var_", "n_iter_", "t_"):
+        _assert_same(after[name], before[name], name)
+
+
+def test_ctrl_c_outside_the_updates_leaves_the_estimator_unchanged(monkeypatch):
+    """Interrupted in the epoch's bookkeeping (here, validation): the whole call
+    is undone, as after any failure."""
+    est = _fitted(MLPClassifier, warm_start=True, early_stopping=True)
+    X, y = _data()
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MLPClassifier, "_validation_metrics", interrupt)
+    _assert_unchanged_by_failure(est, lambda e: e.fit(X, y), KeyboardInterrupt, "^$")
+
+
+# ------------------------------------------------------------ faulty solvers
+class _Rebinds(Solver):
+    """Rebinds ``theta`` instead of updating it in place: trains nothing."""
+
+    def __init__(self, learning_rate=0.05):
+        self.learning_rate = learning_rate
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta = theta - self.learning_rate * grad  # noqa: F841 (the defect)
+        state["step"] += 1
+        return loss
+
+
+def test_a_solver_that_never_moves_the_parameters_is_named():
+    X, y = _data()
+    with pytest.warns(UserWarning, match=r"_Rebinds.step must update theta in place"):
+        MLPClassifier(hidden_layer_sizes=(4,), solver=_Rebinds(), max_iter=3,
+                      random_state=0).fit(X, y)
+
+
+class _PerLayerRates(Solver):
+    """A user's ``learning_rate`` that is neither a number nor a schedule."""
+
+    def __init__(self, learning_rate=(0.05, 0.01)):
+        self.learning_rate = learning_rate
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= self.learning_rate[0] * grad
+        state["step"] += 1
+        return loss
+
+
+def test_a_learning_rate_that_is_not_a_rate_is_not_reported():
+    X, y = _data()
+    est = MLPClassifier(hidden_layer_sizes=(4,), solver=_PerLayerRates(),
+                        max_iter=3, random_state=0).fit(X, y)
+    assert [r["learning_rate"] for r in est.history_] == [None] * 3
+
+
+class _BadState(Solver):
+    def __init__(self, state=None):
+        self.state = state
+
+    def init_state(self, theta):
+        return self.state
+
+    def step(self, theta, objective, state):
+        return objective(theta)[0]
+
+
+@pytest.mark.parametrize("state, got", [(None, "got NoneType"),
+                                        ({"velocity": 0}, r"got keys \['velocity'\]")])
+def test_an_init_state_without_a_step_counter_is_named(state, got):
+    X, y = _data()
+    with pytest.raises(TypeError, match=r"_BadState.init_state must return a dict "
+                                        r"with a 'step' counter .*" + got):
+        MLPClassifier(solver=_BadState(state), max_iter=2).fit(X, y)

@@ -23,8 +23,10 @@ Two optional extensions, used by the full-batch solvers:
   solver can warn when minibatches defeat it.
 """
 
+import copy
 import numbers
 
+import numpy as np
 from sklearn.base import BaseEstimator, clone
 
 
@@ -107,11 +109,26 @@ class Solver(BaseEstimator):
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
     def current_learning_rate(self, state):
-        """The learning rate of the next update, or None if the solver has none."""
+        """The learning rate of the next update, for ``history_``.
+
+        None if the solver has no ``learning_rate``, or one that is neither a
+        number nor a schedule (a user's per-layer rates, say).
+        """
         rate = getattr(self, "learning_rate", None)
-        if rate is None:
+        if not (isinstance(rate, numbers.Real) or callable(rate)):
             return None
         return learning_rate_at(rate, state["step"])
+
+
+def new_state(solver, theta):
+    """``solver.init_state(theta)``, checked: a dict with a ``"step"`` counter."""
+    state = solver.init_state(theta)
+    if not isinstance(state, dict) or "step" not in state:
+        got = f"keys {sorted(map(str, state))}" if isinstance(state, dict) \
+            else type(state).__name__
+        raise TypeError(f"{type(solver).__name__}.init_state must return a dict "
+                        f"with a 'step' counter (updates done), got {got}.")
+    return state
 
 
 def learning_rate_at(learning_rate, k):
@@ -119,6 +136,25 @@ def learning_rate_at(learning_rate, k):
     if isinstance(learning_rate, numbers.Real):
         return float(learning_rate)
     return float(learning_rate(k))
+
+
+def copy_state(state, into=None):
+    """A copy of a solver state, made in ``into``'s arrays where they fit.
+
+    Training snapshots the state with the parameters it may return to; copying
+    into the previous snapshot's arrays spares an allocation per epoch.
+    """
+    into = into or {}
+    copied = {}
+    for key, value in state.items():
+        old = into.get(key)
+        if isinstance(value, np.ndarray) and isinstance(old, np.ndarray) \
+                and old.shape == value.shape and old.dtype == value.dtype:
+            np.copyto(old, value)
+            copied[key] = old
+        else:
+            copied[key] = copy.deepcopy(value)
+    return copied
 
 
 def _aliases():
