@@ -1,5 +1,7 @@
 """Row-level data handling for training: the validation split and minibatches."""
 
+import warnings
+
 import numpy as np
 from scipy import sparse
 
@@ -26,9 +28,15 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     land on the same side: a row of weight ``k`` and ``k`` copies of it give the
     same split (and no duplicate of a validation row is trained on). Within each
     stratum (class), whole groups of identical rows are taken in a random order
-    until their weight reaches ``fraction`` of the stratum's weight, never the
-    whole stratum. (Not in key order: the key is a random projection of the row,
-    and its lowest values would be a tail of the data, not a sample of it.)
+    (not in key order: the key is a random projection of the row, and its
+    lowest values would be a tail of the data, not a sample of it), passing
+    over those that would overshoot ``fraction`` of the stratum's weight; if
+    that falls short, the lightest group passed over completes it. The whole
+    stratum is never taken.
+
+    With few distinct rows (a few binary or categorical features), the groups are
+    coarse, and the held-out weight may exceed ``fraction`` by far: a warning
+    then says so.
 
     Parameters
     ----------
@@ -43,12 +51,24 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     Returns
     -------
     ndarray of bool of shape (n_samples,)
+
+    Examples
+    --------
+    Repeated rows stay together; a tenth of 30 distinct rows is held out:
+
+    >>> import numpy as np
+    >>> X = np.repeat(np.arange(30.0), 2)[:, None]
+    >>> held_out = validation_split(X, np.zeros((60, 1)), None, 0.1, None,
+    ...                             np.random.RandomState(0))
+    >>> int(held_out.sum()), bool((held_out[0::2] == held_out[1::2]).all())
+    (6, True)
     """
     keys = _row_keys(X, Y, random_state)
     weight = np.ones(len(keys)) if sample_weight is None else sample_weight
     if strata is None:
         strata = np.zeros(len(keys), dtype=int)
     held_out = np.zeros(len(keys), dtype=bool)
+    repeated = False  # whether a held-out group has several rows
     for label in np.unique(strata):
         rows = np.flatnonzero(strata == label)
         unique_keys, group = np.unique(keys[rows], return_inverse=True)
@@ -56,14 +76,44 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
             continue
         order = random_state.permutation(len(unique_keys))
         group_weight = np.bincount(group, weights=weight[rows])[order]
-        target = fraction * group_weight.sum()
-        # take groups in random order until the target weight is reached
-        n_taken = int(np.searchsorted(np.cumsum(group_weight), target) + 1)
         taken = np.zeros(len(unique_keys), dtype=bool)
-        taken[order[:min(n_taken, len(unique_keys) - 1)]] = True
+        taken[order[_fill(group_weight, fraction * group_weight.sum())]] = True
         held_out[rows[taken[group]]] = True
+        repeated |= bool((np.bincount(group)[taken] > 1).any())
+    share = weight[held_out].sum() / weight.sum()
+    # (not for a few rows per class, each class holding out one)
+    if repeated and share > 2 * fraction:
+        warnings.warn(
+            f"early_stopping holds out {share:.0%} of the training weight, not "
+            f"validation_fraction={fraction:g}: identical rows stay on one side "
+            "of the split, and these rows have few distinct values.", UserWarning)
     return held_out
 
+
+def _fill(weights, target):
+    """Positions of ``weights`` (in order) to take for a total close to ``target``.
+
+    Each position is taken unless it would overshoot the target; if the total
+    then falls short, the lightest position passed over (the first of equals)
+    is added, unless it is the last one left.
+    """
+    taken = np.zeros(len(weights), dtype=bool)
+    remaining = np.arange(len(weights))
+    deficit = target
+    while remaining.size:
+        # the longest prefix of the groups that fit that stays within the deficit
+        remaining = remaining[weights[remaining] <= deficit]
+        total = np.cumsum(weights[remaining])
+        n = int(np.searchsorted(total, deficit, side="right"))
+        if n == 0:
+            break
+        taken[remaining[:n]] = True
+        deficit -= total[n - 1]
+        remaining = remaining[n:]
+    passed_over = np.flatnonzero(~taken)
+    if deficit > 0 and len(passed_over) > 1:
+        taken[passed_over[np.argmin(weights[passed_over])]] = True
+    return taken
 
 class Minibatches:
     """Consecutive minibatches of the training rows, each one contiguous in memory.

@@ -175,7 +175,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         A nested solver parameter (``solver__learning_rate=...``) given while
         ``solver`` is a string alias applies to the default-configured object
         that the alias stands for, which becomes the ``solver`` parameter: a
-        grid over ``solver__*`` works with ``solver="momentum"`` too.
+        grid over ``solver__*`` works with ``solver="momentum"`` too. Likewise
+        ``batch_norm__momentum=...`` with ``batch_norm=True`` applies to
+        ``BatchNorm()``.
 
         Returns
         -------
@@ -185,6 +187,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if isinstance(solver, str) and solver in SOLVER_ALIASES and any(
                 key.startswith("solver__") for key in params):
             params = {**params, "solver": _aliases()[solver]()}
+        batch_norm = params.get("batch_norm", self.batch_norm)
+        if not isinstance(batch_norm, BatchNorm) and any(
+                key.startswith("batch_norm__") for key in params):
+            if not batch_norm:
+                raise ValueError(
+                    "Nested batch_norm__* parameters need batch normalization, "
+                    f"but batch_norm={batch_norm!r}.")
+            params = {**params, "batch_norm": BatchNorm()}
         return super().set_params(**params)
 
     # ---------------------------------------------------------------- subclass
@@ -237,9 +247,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
             cw = compute_sample_weight(class_weight, y).astype(X.dtype)
-            if (cw < 0).any():  # (a weight of 0 drops the class's rows, as 0 does)
-                raise ValueError(
-                    f"class_weight must be non-negative, got {class_weight!r}.")
+            # (a weight of 0 drops the class's rows, as a sample weight of 0 does;
+            # NaN did too, silently)
+            if not (np.isfinite(cw).all() and (cw >= 0).all()):
+                raise ValueError("class_weight must be finite and non-negative, "
+                                 f"got {class_weight!r}.")
             sample_weight = cw if sample_weight is None else sample_weight * cw
         if sample_weight is not None:
             # zero weight means the row is absent: drop it before batching
@@ -369,8 +381,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 raise ValueError("batch_norm cannot be switched on or off when "
                                  "warm-starting or in partial_fit.")
             if self._theta.dtype != X.dtype:
-                X = X.astype(self._theta.dtype)
-                Y = Y.astype(self._theta.dtype)
+                X, Y = _cast(X, self._theta.dtype), _cast(Y, self._theta.dtype, "y")
         else:
             self._initialize(X, Y, hidden, bn)
         if not reuse or (solver is not self.solver_
@@ -677,7 +688,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=[np.float64, np.float32])
-        X = X.astype(self._theta.dtype, copy=False)
+        X = _cast(X, self._theta.dtype)
         bn = self._network.batch_norm
         with limit_blas_threads(blas_threads_for(self._network.layer_units, X.shape[0])):
             return self._network.predict(self._theta, X,
@@ -743,7 +754,8 @@ _COMMON_PARAMETERS_DOC = r"""
         Training stops after more than this many epochs without improvement.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified for single-label
-        classification; repeated rows always on the same side), stop when the
+        classification; repeated rows always on the same side, so that data
+        with few distinct rows may hold out more, with a warning), stop when the
         validation *loss* stops improving, and keep the parameters of lowest
         validation loss. (scikit-learn decides on the validation score, the
         accuracy or R², which saturates at 1.0 on easy problems and then stops
@@ -979,6 +991,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _encode_targets(self, y, reset, classes):
         if not reset:
             return self._encode_known(y, classes), {}
+        if type_of_target(y) == "multiclass-multioutput":
+            raise ValueError("Multioutput target data is not supported with label "
+                             "binarization")  # (scikit-learn's MLP's words)
         check_classification_targets(y)
         if _is_column_vector(y):
             y = y.ravel()
@@ -1127,6 +1142,21 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _cast(X, dtype, name="X"):
+    """``X`` in the model's dtype: values beyond float32's range are an error,
+    not infinities that would make predictions NaN."""
+    if X.dtype == dtype:
+        return X
+    with np.errstate(over="ignore"):
+        cast = X.astype(dtype)
+    if not np.isfinite(cast.data if sparse.issparse(cast) else cast).all():
+        raise ValueError(
+            f"{name} has values too large for the model's {np.dtype(dtype).name} "
+            f"parameters (it was fitted on {np.dtype(dtype).name} data): scale "
+            f"{name}, or fit the model on float64 data.")
+    return cast
 
 
 def _non_finite_start(loss):

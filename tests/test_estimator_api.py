@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from skopt_nn import MLPClassifier, MLPRegressor
-from skopt_nn._data import validation_split
+from skopt_nn._data import _fill, validation_split
 from skopt_nn._objective import Objective
 from skopt_nn.schedules import LinearDecay
 from skopt_nn.solvers import SGD, Adam, Momentum
@@ -470,6 +470,44 @@ def test_validation_rows_are_a_random_sample_not_a_tail_of_the_data(seed, strati
     values = X[held_out, 0]
     assert values.min() < 100 and values.max() >= 900
     assert 400 < values.mean() < 600  # 500 +- 3.4 standard errors
+
+
+def test_validation_groups_that_would_overshoot_are_passed_over():
+    # groups of identical rows weighing 5, 1, 1, 1, 5 (in the random order),
+    # target 3: the three light ones, where taking the first once held out 5
+    np.testing.assert_array_equal(_fill(np.array([5.0, 1, 1, 1, 5]), 3.0),
+                                  [False, True, True, True, False])
+    np.testing.assert_array_equal(_fill(np.array([4.0, 2, 3, 0.5]), 2.5),
+                                  [False, True, False, True])
+    # short of the target, the lightest group passed over completes it (as a
+    # count of rows rounds up)
+    np.testing.assert_array_equal(_fill(np.array([4.0, 2, 3]), 2.5),
+                                  [False, True, True])
+    np.testing.assert_array_equal(_fill(np.array([4.0, 3]), 1.0), [False, True])
+    # never every group
+    np.testing.assert_array_equal(_fill(np.array([4.0]), 1.0), [False])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_validation_split_of_coarse_rows_holds_out_about_the_fraction(seed):
+    # 6 binary features, 2 classes: at most 64 distinct rows per class. Taking
+    # groups until the target was reached held out up to a quarter of the rows
+    rng = np.random.RandomState(seed)
+    X = rng.randint(0, 2, (1000, 6)).astype(float)
+    labels = rng.randint(0, 2, 1000)
+    held_out = validation_split(X, np.eye(2)[labels], None, 0.1, labels,
+                                np.random.RandomState(seed))
+    assert 95 <= held_out.sum() <= 110
+
+
+def test_validation_split_warns_when_groups_force_a_larger_share():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 2, (1000, 1)).astype(float)  # 2 distinct rows per class
+    labels = rng.randint(0, 2, 1000)
+    with pytest.warns(UserWarning, match=r"holds out \d+% of the training weight, "
+                                         r"not validation_fraction=0.1"):
+        validation_split(X, np.eye(2)[labels], None, 0.1, labels,
+                         np.random.RandomState(0))
 
 
 def test_history_learning_rate_is_the_solvers_constant_rate():

@@ -192,7 +192,7 @@ def test_early_stopping_rejects_too_few_rows_to_validate():
 
 
 def test_fit_rejects_negative_class_weight():
-    with pytest.raises(ValueError, match="class_weight must be non-negative"):
+    with pytest.raises(ValueError, match="class_weight must be finite and non-negative"):
         MLPClassifier(class_weight={0: -1.0, 1: 1.0, 2: 1.0}).fit(X_GOOD, Y_GOOD)
 
 
@@ -628,3 +628,46 @@ def test_an_init_state_without_a_step_counter_is_named(state, got):
     with pytest.raises(TypeError, match=r"_BadState.init_state must return a dict "
                                         r"with a 'step' counter .*" + got):
         MLPClassifier(solver=_BadState(state), max_iter=2).fit(X, y)
+
+
+# ------------------------------------------------------------ more bad input
+@pytest.mark.parametrize("weight", [np.nan, np.inf])
+def test_class_weight_must_be_finite(weight):
+    """NaN once dropped the class's rows silently; inf diverged."""
+    X, y = _data()
+    with pytest.raises(ValueError, match="class_weight must be finite and non-negative"):
+        MLPClassifier(class_weight={1: weight}, max_iter=2).fit(X, y)
+
+
+def test_float64_input_beyond_a_float32_models_range_is_named():
+    """1e39 became inf in the cast: NaN probabilities and a class chosen by them."""
+    X, y = _data()
+    est = _fitted(MLPRegressor)
+    est32 = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0) \
+        .fit(X.astype(np.float32), y)
+    X_far = X[:2].copy()
+    X_far[0, 0] = 1e39
+    for method in (est32.predict, est32.predict_proba):
+        with pytest.raises(ValueError, match="X has values too large for the "
+                                             "model's float32 parameters"):
+            method(X_far)
+    est32.set_params(warm_start=True)
+    _assert_unchanged_by_failure(est32, lambda e: e.fit(X_far, y[:2]), ValueError,
+                                 "too large for the model's float32")
+    est.partial_fit(X, y)  # a float64 model takes them
+    assert np.isfinite(est.predict(X_far)).all()
+
+
+def test_nested_batch_norm_parameters_with_batch_norm_true():
+    est = MLPClassifier(batch_norm=True).set_params(batch_norm__momentum=0.5)
+    assert isinstance(est.batch_norm, BatchNorm) and est.batch_norm.momentum == 0.5
+    with pytest.raises(ValueError, match="need batch normalization, but "
+                                         "batch_norm=False"):
+        MLPClassifier().set_params(batch_norm__momentum=0.5)
+
+
+def test_multiclass_multioutput_targets_are_named_as_scikit_learn():
+    X, _ = _data()
+    y = np.stack([np.arange(len(X)) % 3, np.arange(len(X)) % 2], axis=1)
+    with pytest.raises(ValueError, match="Multioutput target data is not supported"):
+        MLPClassifier(max_iter=2).fit(X, y)
