@@ -63,7 +63,7 @@ ax_loss.legend()
 plt.show()
 
 # %%
-# Without batch normalization the best rate is about 0.3, and from 1 on
+# Without batch normalization the best rates are 0.1-0.3, and from 1 on
 # training fails (the loss stays at or above chance, :math:`\log 10 \approx
 # 2.3`). With it, every rate from 0.1 to 3 trains, and the larger rates reach
 # a training loss orders of magnitude lower in the same 15 epochs.

@@ -7,7 +7,7 @@ loss with respect to the output pre-activation ``z`` is always ``p - y``:
 output        prediction ``p``     loss per sample
 ============  ===================  =========================================
 ``softmax``   softmax(z)           :math:`-\\sum_k y_k \\log p_k`
-``logistic``  sigmoid(z)           :math:`-\\sum_k y_k\\log p_k + (1-y_k)\\log(1-p_k)`
+``logistic``  sigmoid(z)           :math:`-\\sum_k [y_k\\log p_k + (1-y_k)\\log(1-p_k)]`
 ``identity``  z                    :math:`\\tfrac12 \\sum_k (y_k - p_k)^2`
 ============  ===================  =========================================
 

@@ -866,8 +866,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     Attributes
     ----------
-    classes_ : ndarray or list of ndarray
-        Class labels.""" + _COMMON_ATTRIBUTES_DOC + r"""
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (for a multilabel indicator ``y``, its column indices).""" + _COMMON_ATTRIBUTES_DOC + r"""
     See Also
     --------
     MLPRegressor : The regressor.
@@ -953,11 +953,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel problems.
         classes : array-like of shape (n_classes,), default=None
             All the classes; required on the first call (the rows of one call
             need not contain every class), and equal to ``classes_`` if given
             again. For a multilabel indicator ``y``, the label columns.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in the mean loss; a zero weight removes the row.
 
         Returns
         -------
@@ -1289,6 +1291,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row in the mean loss; a zero weight removes the row.
 
@@ -1307,7 +1310,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in the mean loss; a zero weight removes the row.
 
         Returns
         -------

@@ -34,9 +34,10 @@ class LinearDecay(BaseEstimator):
         \qquad \alpha = \frac{k}{\tau} \ (k \le \tau), \qquad
         \epsilon_k = \epsilon_\tau \ (k > \tau).
 
-    It satisfies the spirit of the convergence conditions
-    :math:`\sum_k \epsilon_k = \infty`, :math:`\sum_k \epsilon_k^2 < \infty` for
-    a finite horizon: a large rate early, a small one late.
+    Constant after :math:`\tau`, it does not meet the sufficient condition
+    :math:`\sum_k \epsilon_k = \infty`, :math:`\sum_k \epsilon_k^2 < \infty`
+    (the second sum grows without bound): it trades it for a finite horizon, a
+    large rate early and a small one late, the lecture's common practice.
 
     Examples
     --------

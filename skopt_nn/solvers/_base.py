@@ -34,7 +34,7 @@ class Solver(BaseEstimator):
     """Base class of every optimizer: subclass it to write your own.
 
     A subclass stores its hyperparameters in ``__init__`` (and nothing else),
-    implements :meth:`step`, and :meth:`init_state` if it keeps state between
+    implements :meth:`~Solver.step`, and :meth:`~Solver.init_state` if it keeps state between
     steps. Set the class attribute ``full_batch = True`` if each step needs the
     whole training set (the estimator then passes all rows and ``max_iter`` counts
     steps).
@@ -82,6 +82,7 @@ class Solver(BaseEstimator):
         Parameters
         ----------
         theta : ndarray of shape (n_params,)
+            The initial parameters (their size and dtype size the arrays).
 
         Returns
         -------
@@ -100,7 +101,7 @@ class Solver(BaseEstimator):
         objective : callable
             ``objective(theta) -> (loss, grad)``; ``objective.hvp(theta, v)``.
         state : dict
-            The state made by :meth:`init_state`, updated in place.
+            The state made by :meth:`~Solver.init_state`, updated in place.
 
         Returns
         -------
@@ -111,8 +112,16 @@ class Solver(BaseEstimator):
     def current_learning_rate(self, state):
         """The learning rate of the next update, for ``history_``.
 
-        None if the solver has no ``learning_rate``, or one that is neither a
-        number nor a schedule (a user's per-layer rates, say).
+        Parameters
+        ----------
+        state : dict
+            The solver's state; ``state["step"]`` picks a schedule's rate.
+
+        Returns
+        -------
+        rate : float or None
+            None if the solver has no ``learning_rate``, or one that is neither
+            a number nor a schedule (a user's per-layer rates, say).
         """
         rate = getattr(self, "learning_rate", None)
         if not (isinstance(rate, numbers.Real) or callable(rate)):

@@ -395,7 +395,7 @@ class RMSPropNesterov(RMSProp):
         np.sqrt(denom, out=denom)
         ratio = _divide(grad, denom, denom, self.epsilon)
         v *= self.momentum
-        # v = alpha v - eps / sqrt(r) . g
+        # v = alpha v - eps / sqrt(delta + r) . g
         axpy(v, ratio, -learning_rate_at(self.learning_rate, state["step"]))
         theta += v  # theta = theta + v
         state["step"] += 1

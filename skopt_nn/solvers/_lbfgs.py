@@ -39,7 +39,7 @@ class LBFGS(Solver):
         + \rho_i s_i s_i^T, \qquad \rho_i = 1 / (y_i^T s_i),
 
     computed without any matrix by the two-loop recursion
-    (:func:`two_loop`, Nocedal & Wright Alg. 7.4). Without pairs (first step),
+    (``two_loop``, Nocedal & Wright Alg. 7.4). Without pairs (first step),
     :math:`d = -g / \|g\|`. The step :math:`\theta \leftarrow \theta + \alpha d`
     takes :math:`\alpha` from a strong Wolfe line search
     (:func:`scipy.optimize.line_search`, :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`,
@@ -65,7 +65,7 @@ class LBFGS(Solver):
     ``state`` holds ``step``, the pairs (``s``, ``y``, ``rho`` of shape
     ``(history_size, n_params)`` / ``(history_size,)``, a ring: the newest at
     index ``newest``, the ``n_pairs`` valid ones before it, cyclically; see
-    :func:`pairs_oldest_first`), ``loss`` (at the current parameters, as last
+    ``pairs_oldest_first``), ``loss`` (at the current parameters, as last
     evaluated), ``line_search`` (method, step size, evaluations),
     ``n_skipped``, ``n_resets`` and ``converged``; all of it pickles.
 
@@ -114,6 +114,13 @@ class LBFGS(Solver):
 
         Called by the estimator when it passes minibatches of ``n_rows`` of the
         ``n_samples`` training rows (an explicit ``batch_size``).
+
+        Parameters
+        ----------
+        n_rows, n_samples : int
+            Rows per minibatch, and training rows.
+        n_params, n_outputs : int
+            Parameters and outputs of the network (unused here).
         """
         warnings.warn(
             f"LBFGS receives minibatches of {n_rows} of {n_samples} rows: its "

@@ -131,7 +131,7 @@ class Newton(Solver):
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
     stopped when the residual is below :math:`\eta \|g\|` with the forcing term
     :math:`\eta = \min(0.5, \sqrt{\|g\|})` (Nocedal & Wright, eq. 7.3) or after
-    100 iterations; in lecture mode, :math:`\eta = 10^{-10}` and up to
+    :math:`\min(n, 100)` iterations; in lecture mode, :math:`\eta = 10^{-10}` and up to
     :math:`10 n` iterations (rounding makes CG need more than :math:`n`). A direction :math:`p` of non-positive curvature
     :math:`p^T H p \le 0` stops it (Martens 2010; Nocedal & Wright, Alg. 7.1):
     the iterate so far is the step, or :math:`-g` if it is the first iteration.
@@ -262,6 +262,14 @@ class Newton(Solver):
 
         Called by the estimator when it passes minibatches of ``n_rows`` of the
         ``n_samples`` training rows (an explicit ``batch_size``); see Notes.
+
+        Parameters
+        ----------
+        n_rows, n_samples : int
+            Rows per minibatch, and training rows.
+        n_params, n_outputs : int
+            Parameters and outputs of the network: a minibatch gives
+            ``n_rows * n_outputs`` rank-one terms to the Hessian.
         """
         if n_rows * n_outputs < n_params:
             warnings.warn(
