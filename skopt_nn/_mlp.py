@@ -327,7 +327,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             "loss_curve_", "history_", "validation_scores_")
             if isinstance(saved.get(key), list)}
         try:
-            return self._fit_unchecked(X, y, sample_weight, incremental, classes)
+            return self._fit_unchecked(X, y, sample_weight, incremental, classes,
+                                        in_place.get("solver_state_"))
         except BaseException:  # KeyboardInterrupt too
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -351,7 +352,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         rows = 200 if self.batch_size == "auto" else self.batch_size
         return self.shuffle and rows < n_samples
 
-    def _fit_unchecked(self, X, y, sample_weight, incremental, classes):
+    def _fit_unchecked(self, X, y, sample_weight, incremental, classes, state_copy):
         reuse = (incremental or self.warm_start) and hasattr(self, "_theta")
         solver_key = _hyperparameter_key(self.solver)
         if reuse and solver_key is not None \
@@ -387,6 +388,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if not reuse or (solver is not self.solver_
                          and not _same_hyperparameters(solver, self.solver_)):
             self.solver_state_ = new_state(solver, self._theta)
+            state_copy = None
         self.solver_ = solver
         self._solver_key = solver_key
         # hyperparameters that leave the parameters' shapes alone take effect on
@@ -406,7 +408,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         with training_threads(self._network.layer_units, step_rows, dense, threaded), \
                 (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self._train(X, Y, y, sample_weight, incremental, bn, executor)
+            self._train(X, Y, y, sample_weight, incremental, bn, executor,
+                        state_copy if incremental else None)
         return self
 
     def _initialize(self, X, Y, hidden, bn):
@@ -452,7 +455,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._set_views()
 
     # ---------------------------------------------------------- training loop
-    def _train(self, X, Y, y, sample_weight, incremental, bn, executor):
+    def _train(self, X, Y, y, sample_weight, incremental, bn, executor, state_copy):
+        """The training loop: ``max_iter`` epochs (``partial_fit``: one).
+
+        ``state_copy`` is a copy of the solver state as the call starts, if the
+        caller keeps one (a continuing one-epoch call: it serves as the epoch's
+        starting state instead of a second copy).
+        """
         network, theta, solver = self._network, self._theta, self.solver_
         rng = self._random_state
         early_stopping = self.early_stopping and not incremental
@@ -507,8 +516,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         epoch_start = None if early_stopping else theta.copy()
         # The solver state goes back with the parameters: a schedule keeps its
         # place, AdaGrad its sums (a fresh state would restart at the first,
-        # largest steps, those that just diverged).
-        best_state = copy_state(self.solver_state_) if early_stopping else None
+        # largest steps, those that just diverged). A full-batch solver takes
+        # one step per epoch, and copying its state at each would cost up to 5%
+        # of an L-BFGS iteration (its pairs: 1.2 MB on digits): it restarts
+        # from a fresh state instead (L-BFGS drops its pairs).
+        snapshot = _no_snapshot if solver.full_batch else copy_state
+        best_state = snapshot(self.solver_state_) if early_stopping else None
         epoch_state = None  # the state at epoch_start
         no_improvement = 0
         converged = False
@@ -520,7 +533,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             start_time = time.perf_counter()
             if epoch_start is not None:
                 epoch_start[:] = theta
-                epoch_state = copy_state(self.solver_state_, epoch_state)
+                epoch_state = state_copy if state_copy is not None \
+                    else snapshot(self.solver_state_, epoch_state)
             shuffled = self.shuffle and batch_rows < n_samples
             divergence.start_epoch()
             try:
@@ -551,7 +565,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 # returns to its best parameters, after the loop)
                 if epoch_start is not None:
                     theta[:] = epoch_start
-                    self.solver_state_ = epoch_state
+                    self._restore_state(epoch_state)
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 warnings.warn("Training interrupted by user: the parameters are "
@@ -598,7 +612,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     best_val_loss = val_loss
                     self.best_validation_score_ = score
                     best_theta[:] = theta
-                    best_state = copy_state(self.solver_state_, best_state)
+                    best_state = snapshot(self.solver_state_, best_state)
             else:
                 improved = self.loss_ < self.best_loss_ - self.tol
                 if self.loss_ < best_fit_loss:
@@ -633,7 +647,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 )
         if early_stopping:  # the best validated parameters, with their state
             theta[:] = best_theta
-            self.solver_state_ = best_state
+            self._restore_state(best_state)
         if bn is not None and not incremental:
             self._population_statistics(X, sample_weight, batch_rows)
 
@@ -641,7 +655,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                                  grad_norm, seconds):
         """Restore the best parameters of this fit, and the solver state they had."""
         self._theta[:] = best_theta
-        self.solver_state_ = best_state
+        self._restore_state(best_state)
         warnings.warn(
             f"Training diverged in epoch {self.n_iter_ + 1} (loss = {epoch_loss}, "
             f"not finite or over {DIVERGENCE_FACTOR:g} times the losses this "
@@ -654,10 +668,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         )
         self.history_.append({
             "epoch": self.n_iter_ + 1, "loss": float(epoch_loss),
-            "learning_rate": self.solver_.current_learning_rate(best_state),
+            "learning_rate": self.solver_.current_learning_rate(self.solver_state_),
             "grad_norm": grad_norm, "val_loss": None, "val_score": None,
             "diverged": True, "seconds": seconds,
         })
+
+    def _restore_state(self, state):
+        """The solver state that goes with restored parameters: ``state``, or a
+        fresh one where no copy was kept (full-batch solvers)."""
+        self.solver_state_ = new_state(self.solver_, self._theta) \
+            if state is None else state
 
     def _check_moved(self, start, grad_norm):
         """Warn if a whole epoch left the parameters as they were, gradient or not."""
@@ -829,7 +849,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
     solver_state_ : dict
         The solver's state (``solver_state_["step"]`` updates done), carried
         across ``partial_fit`` and ``warm_start``. With early stopping, the
-        state that went with the kept parameters.
+        state that went with the kept parameters (for full-batch solvers, which
+        keep no copies of their state, a fresh one: L-BFGS without pairs).
     history_ : list of dict
         One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
         ``learning_rate`` (of the next update), ``grad_norm`` (of the last
@@ -842,7 +863,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
         judged; later epochs are judged against the first. The parameters then
         go back to those at the start of the epoch of lowest loss (best
         validation loss with early stopping), the solver state to the one they
-        had (a ``partial_fit`` call is undone), and the epoch counts in neither
+        had (a ``partial_fit`` call is undone; full-batch solvers get a fresh
+        state), and the epoch counts in neither
         ``n_iter_`` nor ``t_``. A first minibatch loss that is not finite
         raises a ValueError instead (the data need scaling). Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,
@@ -1144,6 +1166,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _no_snapshot(state, into=None):
+    """No copy of the solver state (see ``copy_state``): restore a fresh one."""
+    return None
 
 
 def _cast(X, dtype, name="X"):

@@ -671,3 +671,17 @@ def test_multiclass_multioutput_targets_are_named_as_scikit_learn():
     y = np.stack([np.arange(len(X)) % 3, np.arange(len(X)) % 2], axis=1)
     with pytest.raises(ValueError, match="Multioutput target data is not supported"):
         MLPClassifier(max_iter=2).fit(X, y)
+
+
+def test_full_batch_solvers_keep_no_state_copies_and_restart_fresh():
+    """One step per epoch: a copy of L-BFGS's pairs at every step would cost up
+    to 5% of an iteration, so restored parameters get a fresh state."""
+    X, y = _data(200)
+    est = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", early_stopping=True,
+                        n_iter_no_change=2, tol=1e-2, max_iter=100,
+                        random_state=0).fit(X, y)
+    assert est.n_iter_ < 100  # stopped early, back at the best validated point
+    assert est.solver_state_["n_pairs"] == 0 and est.solver_state_["step"] == 0
+    n_iter = est.n_iter_
+    est.set_params(warm_start=True, early_stopping=False, max_iter=5).fit(X, y)
+    assert est.solver_state_["step"] == est.n_iter_ - n_iter > 0  # from the fresh state
