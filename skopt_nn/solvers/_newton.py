@@ -52,8 +52,9 @@ class Newton(Solver):
     Parameters
     ----------
     damping : float, default=0.0
-        :math:`\lambda \ge 0` added to every eigenvalue (Levenberg-Marquardt
-        damping): the step solves :math:`(H + \lambda I)\,\Delta\theta = -g`
+        :math:`\text{damping} \ge 0` added to every eigenvalue
+        (Levenberg-Marquardt): the step solves
+        :math:`(H + \text{damping}\, I)\,\Delta\theta = -g`
         (with :math:`|H|` for ``saddle_free``).
     saddle_free : bool, default=True
         Replace each eigenvalue :math:`\lambda_i` of :math:`H` by
@@ -153,8 +154,8 @@ class Newton(Solver):
     each regime, trying each step with :math:`\alpha = 1`:
 
     - exact, ``saddle_free``: the *damping path* of Dauphin et al. (2014), the
-      steps :math:`-\sum_i q_i (q_i^T g) / (\mu_i + \tau)` for
-      :math:`\tau = 10^{-8}, \dots, 10^{11} \max_i \mu_i`, which shrink the
+      steps :math:`-\sum_i q_i (q_i^T g) / (\mu_i + \kappa)` for
+      :math:`\kappa = 10^{-8}, \dots, 10^{11} \max_i \mu_i`, which shrink the
       low-curvature components first;
     - Hessian-free: CG's earlier iterates, most recent first (Martens 2010
       keeps them at iterations 1, 2, 3, 4, 6, 8, 11, ...): an earlier iterate
@@ -432,14 +433,14 @@ class Newton(Solver):
 
 
 def _damping_path(Q, coordinates, mu, dtype):
-    r"""The saddle-free steps of increasing damping :math:`\tau`, lazily.
+    r"""The saddle-free steps of increasing damping :math:`\kappa`, lazily.
 
-    :math:`d(\tau) = -\sum_i q_i\, (q_i^T g) / (\mu_i + \tau)` for
-    :math:`\tau = 10^{-8}, 10^{-7}, \dots, 10^{11}` times :math:`\max_i \mu_i`
+    :math:`d(\kappa) = -\sum_i q_i\, (q_i^T g) / (\mu_i + \kappa)` for
+    :math:`\kappa = 10^{-8}, 10^{-7}, \dots, 10^{11}` times :math:`\max_i \mu_i`
     (Dauphin et al. 2014 choose the damping of saddle-free Newton by such a
-    search). Large :math:`\tau` shrinks first the components of small
+    search). Large :math:`\kappa` shrinks first the components of small
     curvature, which the quadratic model extrapolates worst; as
-    :math:`\tau \to \infty`, :math:`d \to -g / \tau`.
+    :math:`\kappa \to \infty`, :math:`d \to -g / \kappa`.
     """
     scale = mu.max()
     for exponent in range(-8, 12):
