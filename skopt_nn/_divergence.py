@@ -16,11 +16,15 @@ class DivergenceTest:
 
     - the first epoch of a call of ``fit`` or ``partial_fit`` is judged on its
       own: the mean loss of its second half of minibatches against its first
-      half's (a single update per call can only be judged by finiteness);
+      half's, or against the previous epoch's loss if that is larger (a
+      single update per call can only be judged by finiteness);
     - later epochs against the first epoch's mean loss.
 
-    Losses of earlier calls are never the reference: they may be of other data,
-    on another scale (``partial_fit`` on a stream, ``warm_start`` on new data).
+    A loss of an earlier call only ever raises the reference: it may be of other
+    data, on another scale (``partial_fit`` on a stream, ``warm_start`` on new
+    data), and a smaller one would flag a sound epoch. A larger one spares a
+    well-fitted model whose half-epoch losses, tiny, differ by chance (a few
+    hard rows in one half).
 
     Parameters
     ----------
@@ -29,6 +33,8 @@ class DivergenceTest:
     total_weight : float
         Rows (or total sample weight) per epoch: the mean loss is the sum of
         each minibatch's mean loss times its weight, over this.
+    previous_loss : float or None, default=None
+        The mean loss of the epoch before this call (``loss_``), if any.
 
     Examples
     --------
@@ -40,9 +46,10 @@ class DivergenceTest:
     (250225.875, True)
     """
 
-    def __init__(self, n_batches, total_weight):
+    def __init__(self, n_batches, total_weight, previous_loss=None):
         self.half = n_batches // 2
         self.total_weight = total_weight
+        self.previous_loss = 0.0 if previous_loss is None else previous_loss
         self.first_epoch_loss = None
         self.start_epoch()
 
@@ -69,7 +76,7 @@ class DivergenceTest:
         if self._first_half is None:  # one minibatch
             return False
         first_sum, first_weight = self._first_half
-        first = first_sum / first_weight
+        first = max(first_sum / first_weight, self.previous_loss)
         second = (self._sum - first_sum) / (self._weight - first_weight)
         return second > DIVERGENCE_FACTOR * first
 

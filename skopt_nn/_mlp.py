@@ -528,7 +528,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         batches = Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
         divergence = DivergenceTest(
-            n_batches, n_samples if sample_weight is None else sample_weight.sum())
+            n_batches, n_samples if sample_weight is None else sample_weight.sum(),
+            self.loss_)
         for epoch in range(n_epochs):
             start_time = time.perf_counter()
             if epoch_start is not None:
@@ -859,8 +860,9 @@ _COMMON_ATTRIBUTES_DOC = r"""
         its reference stops training with a ConvergenceWarning, and its
         record, the last, has ``diverged=True``. The reference of a call's
         first epoch (of ``fit``, or a ``partial_fit`` call) is the mean loss of
-        the first half of its minibatches, against which the second half's is
-        judged; later epochs are judged against the first. The parameters then
+        the first half of its minibatches (or ``loss_`` before the call, if
+        larger), against which the second half's is judged; later epochs are
+        judged against the first. The parameters then
         go back to those at the start of the epoch of lowest loss (best
         validation loss with early stopping), the solver state to the one they
         had (a ``partial_fit`` call is undone; full-batch solvers get a fresh

@@ -13,6 +13,7 @@ from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn._divergence import DivergenceTest
 from skopt_nn.schedules import LinearDecay
 from skopt_nn.solvers import SGD, Adam, Momentum, Solver
 
@@ -685,3 +686,32 @@ def test_full_batch_solvers_keep_no_state_copies_and_restart_fresh():
     n_iter = est.n_iter_
     est.set_params(warm_start=True, early_stopping=False, max_iter=5).fit(X, y)
     assert est.solver_state_["step"] == est.n_iter_ - n_iter > 0  # from the fresh state
+
+
+def test_divergence_test_of_a_first_epoch_half_against_half():
+    def judge(losses, previous_loss=None):
+        test = DivergenceTest(len(losses), len(losses), previous_loss)
+        test.start_epoch()
+        for k, loss in enumerate(losses):
+            test.add(k, loss, 1)
+        return test.diverged()
+
+    assert judge([10.0, 20.0, 5e3, 3e4])  # second half 1,750 times the first
+    assert not judge([10.0, 20.0, 5e3, 5e3])  # 333 times
+    assert not judge([10.0, 20.0, 30.0])  # (the middle minibatch: second half)
+    assert not judge([1e6])  # one minibatch: finiteness only
+    assert judge([1.0, np.inf])
+    # a well-fitted model's tiny half-epoch losses differ by chance (a few hard
+    # rows in one half): the loss before the call, if larger, is the reference
+    assert judge([1e-6, 1e-2])
+    assert not judge([1e-6, 1e-2], previous_loss=1e-3)
+    assert judge([1e-6, 2.0], previous_loss=1e-3)
+    # later epochs: against the first
+    test = DivergenceTest(2, 2)
+    for losses in ([1.0, 0.5], [400.0, 2000.0]):
+        test.start_epoch()
+        for k, loss in enumerate(losses):
+            test.add(k, loss, 1)
+        diverged = test.diverged()
+        test.end_epoch()
+    assert diverged and test.first_epoch_loss == 0.75
