@@ -101,7 +101,7 @@ def _fill(weights, target):
     remaining = np.arange(len(weights))
     deficit = target
     while remaining.size:
-        # the longest prefix of the groups that fit that stays within the deficit
+        # of the groups that fit, the longest prefix whose total stays within it
         remaining = remaining[weights[remaining] <= deficit]
         total = np.cumsum(weights[remaining])
         n = int(np.searchsorted(total, deficit, side="right"))
@@ -114,6 +114,7 @@ def _fill(weights, target):
     if deficit > 0 and len(passed_over) > 1:
         taken[passed_over[np.argmin(weights[passed_over])]] = True
     return taken
+
 
 class Minibatches:
     """Consecutive minibatches of the training rows, each one contiguous in memory.

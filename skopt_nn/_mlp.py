@@ -891,7 +891,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels (for a multilabel indicator ``y``, its column indices).""" + _COMMON_ATTRIBUTES_DOC + r"""
+        Class labels (for a multilabel indicator ``y``, its column
+        indices).""" + _COMMON_ATTRIBUTES_DOC + r"""
     See Also
     --------
     MLPRegressor : The regressor.

@@ -34,10 +34,10 @@ class Solver(BaseEstimator):
     """Base class of every optimizer: subclass it to write your own.
 
     A subclass stores its hyperparameters in ``__init__`` (and nothing else),
-    implements :meth:`~Solver.step`, and :meth:`~Solver.init_state` if it keeps state between
-    steps. Set the class attribute ``full_batch = True`` if each step needs the
-    whole training set (the estimator then passes all rows and ``max_iter`` counts
-    steps).
+    implements :meth:`~Solver.step`, and :meth:`~Solver.init_state` if it keeps
+    state between steps. Set the class attribute ``full_batch = True`` if each
+    step needs the whole training set (the estimator then passes all rows and
+    ``max_iter`` counts steps).
 
     Examples
     --------

@@ -132,8 +132,9 @@ class Newton(Solver):
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
     stopped when the residual is below :math:`\eta \|g\|` with the forcing term
     :math:`\eta = \min(0.5, \sqrt{\|g\|})` (Nocedal & Wright, eq. 7.3) or after
-    :math:`\min(n, 100)` iterations; in lecture mode, :math:`\eta = 10^{-10}` and up to
-    :math:`10 n` iterations (rounding makes CG need more than :math:`n`). A direction :math:`p` of non-positive curvature
+    :math:`\min(n, 100)` iterations; in lecture mode, :math:`\eta = 10^{-10}`
+    and up to :math:`10 n` iterations (rounding makes CG need more than
+    :math:`n`). A direction :math:`p` of non-positive curvature
     :math:`p^T H p \le 0` stops it (Martens 2010; Nocedal & Wright, Alg. 7.1):
     the iterate so far is the step, or :math:`-g` if it is the first iteration.
     That iterate is a descent direction, so ``saddle_free`` has no further role
