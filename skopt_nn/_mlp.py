@@ -458,9 +458,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _train(self, X, Y, y, sample_weight, incremental, bn, executor, state_copy):
         """The training loop: ``max_iter`` epochs (``partial_fit``: one).
 
-        ``state_copy`` is a copy of the solver state as the call starts, if the
-        caller keeps one (a continuing one-epoch call: it serves as the epoch's
-        starting state instead of a second copy).
+        ``state_copy`` is a copy of the solver state as a ``partial_fit`` call
+        starts, which the caller keeps anyway (to undo a failed call): a
+        diverged call restores it with the parameters.
         """
         network, theta, solver = self._network, self._theta, self.solver_
         rng = self._random_state
@@ -514,15 +514,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # An epoch's loss is measured along its updates, from the parameters it
         # started with: those are the ones divergence recovery returns to.
         epoch_start = None if early_stopping else theta.copy()
-        # The solver state goes back with the parameters: a schedule keeps its
-        # place, AdaGrad its sums (a fresh state would restart at the first,
-        # largest steps, those that just diverged). A full-batch solver takes
-        # one step per epoch, and copying its state at each would cost up to 5%
-        # of an L-BFGS iteration (its pairs: 1.2 MB on digits): it restarts
-        # from a fresh state instead (L-BFGS drops its pairs).
+        # The solver state that goes with restored parameters, where a copy is
+        # kept: partial_fit's (free), early stopping's best epoch's. Elsewhere a
+        # fresh state: copies of the state at every epoch start and at the
+        # best one would add four parameter vectors to an Adam fit's peak memory
+        # (12-16% of scikit-learn's), and a full-batch solver (one step per
+        # epoch) would copy its state at every step (L-BFGS's pairs: 1.2 MB on
+        # digits, up to 5% of an iteration).
         snapshot = _no_snapshot if solver.full_batch else copy_state
         best_state = snapshot(self.solver_state_) if early_stopping else None
-        epoch_state = None  # the state at epoch_start
+        epoch_state = state_copy  # the state at epoch_start, partial_fit only
         no_improvement = 0
         converged = False
         batches = Minibatches(X, Y, sample_weight, batch_rows)
@@ -534,8 +535,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             start_time = time.perf_counter()
             if epoch_start is not None:
                 epoch_start[:] = theta
-                epoch_state = state_copy if state_copy is not None \
-                    else snapshot(self.solver_state_, epoch_state)
             shuffled = self.shuffle and batch_rows < n_samples
             divergence.start_epoch()
             try:
@@ -577,7 +576,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 self._recover_from_divergence(
-                    best_theta, epoch_state if best_state is None else best_state,
+                    best_theta, best_state if early_stopping else epoch_state,
                     epoch_loss, objective.last_grad_norm,
                     time.perf_counter() - start_time)
                 break
@@ -619,7 +618,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 if self.loss_ < best_fit_loss:
                     best_fit_loss = self.loss_
                     best_theta[:] = epoch_start
-                    best_state, epoch_state = epoch_state, best_state
             self.best_loss_ = min(self.best_loss_, self.loss_)
             no_improvement = 0 if improved else no_improvement + 1
             record["seconds"] = time.perf_counter() - start_time
@@ -683,7 +681,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _check_moved(self, start, grad_norm):
         """Warn if a whole epoch left the parameters as they were, gradient or not."""
         if grad_norm > 0 and not self.solver_state_.get("converged", False) \
-                and np.array_equal(self._theta, start):
+                and _equal(self._theta, start):
             warnings.warn(
                 f"The parameters did not change in the first epoch, although the "
                 f"gradient is not zero (norm {grad_norm:.3g}): "
@@ -864,13 +862,17 @@ _COMMON_ATTRIBUTES_DOC = r"""
         larger), against which the second half's is judged; later epochs are
         judged against the first. The parameters then
         go back to those at the start of the epoch of lowest loss (best
-        validation loss with early stopping), the solver state to the one they
-        had (a ``partial_fit`` call is undone; full-batch solvers get a fresh
-        state), and the epoch counts in neither
+        validation loss with early stopping), and the solver state to the one
+        they had where a copy is kept: a ``partial_fit`` call is undone whole,
+        early stopping keeps its best epoch's state; otherwise the solver starts
+        afresh from the restored parameters (``fit`` keeps no copies of the
+        state per epoch, which would add to its peak memory). The epoch counts
+        in neither
         ``n_iter_`` nor ``t_``. A first minibatch loss that is not finite
         raises a ValueError instead (the data need scaling). Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,
-        keeping what the finished epochs learned, as scikit-learn's MLP does.
+        keeping what the finished epochs learned, as scikit-learn's MLP does
+        (with the solver state as after divergence).
 """
 
 
@@ -1018,13 +1020,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _encode_targets(self, y, reset, classes):
         if not reset:
             return self._encode_known(y, classes), {}
-        if type_of_target(y) == "multiclass-multioutput":
+        # (computed once: check_classification_targets would compute it again)
+        target_type = type_of_target(y, input_name="y")
+        if target_type == "multiclass-multioutput":
             raise ValueError("Multioutput target data is not supported with label "
                              "binarization")  # (scikit-learn's MLP's words)
-        check_classification_targets(y)
+        if target_type not in ("binary", "multiclass", "multilabel-indicator"):
+            check_classification_targets(y)  # scikit-learn's error for this type
         if _is_column_vector(y):
             y = y.ravel()
-        if type_of_target(y) == "multilabel-indicator":
+        if target_type == "multilabel-indicator":
             return np.asarray(y), {"classes_": np.arange(y.shape[1]),
                                    "_label_kind": "multilabel"}
         labels = unique_labels(y) if classes is None else unique_labels(classes)
@@ -1169,6 +1174,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _equal(a, b, block=8192):
+    """``np.array_equal`` of two vectors, block by block: no temporary as large
+    as the parameters, and it stops at the first difference."""
+    return all(np.array_equal(a[i:i + block], b[i:i + block])
+               for i in range(0, a.size, block))
 
 
 def _no_snapshot(state, into=None):

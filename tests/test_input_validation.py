@@ -420,9 +420,10 @@ class _SpikeSGD(SGD):
         return float("nan") if state["step"] == self.at else loss
 
 
-def test_divergence_keeps_the_solver_state_of_the_restored_parameters():
-    """A decaying schedule keeps its place: a fresh state would restart at the
-    first, largest rates, those that just diverged."""
+def test_divergence_in_fit_restores_the_best_parameters_with_a_fresh_state():
+    """fit keeps no copy of the state per epoch (four parameter vectors of
+    memory with Adam): the restored parameters get a fresh one, and every
+    history record has the same fields."""
     X, y = _data(150)
     schedule = LinearDecay(initial=0.5, final=0.005, tau=30)
     params = dict(hidden_layer_sizes=(5,), batch_size=50, random_state=0)
@@ -432,25 +433,29 @@ def test_divergence_keeps_the_solver_state_of_the_restored_parameters():
     # 3 updates per epoch: epoch 32 (updates 93-95) diverged; the best
     # parameters are those at the start of the epoch of lowest loss
     best = int(np.argmin(est.loss_curve_))
-    assert est.solver_state_["step"] == 3 * best
-    reference = MLPClassifier(solver=SGD(schedule), max_iter=best, **params) \
-        .fit(X, y) if best else None
-    if reference is not None:
-        np.testing.assert_array_equal(est._theta, reference._theta)
-    assert est.history_[-1]["learning_rate"] == schedule(3 * best)
+    assert best > 0
+    reference = MLPClassifier(solver=SGD(schedule), max_iter=best, **params).fit(X, y)
+    np.testing.assert_array_equal(est._theta, reference._theta)
+    assert est.solver_state_ == {"step": 0}
+    assert est.history_[-1]["learning_rate"] == schedule(0)
     assert est.history_[-1].keys() == est.history_[0].keys()
 
 
-def test_a_diverged_partial_fit_call_is_undone_with_its_solver_state():
+@pytest.mark.parametrize("solver", [_SpikeSGD(LinearDecay(0.5, 0.005, tau=30), at=14),
+                                    Momentum(0.001)], ids=["schedule", "momentum"])
+def test_a_diverged_partial_fit_call_is_undone_with_its_solver_state(solver):
+    """The state was once reset: a decaying schedule restarted at its first,
+    largest rate, about 100 times the one it had reached."""
     X, y = _data(150)
-    est = MLPRegressor(hidden_layer_sizes=(5,), solver=Momentum(0.001),
-                       batch_size=50, random_state=0)
-    for _ in range(3):
+    est = MLPRegressor(hidden_layer_sizes=(5,), solver=solver, batch_size=50,
+                       random_state=0)
+    for _ in range(4):  # 3 updates per call
         est.partial_fit(X, y)
     before = copy.deepcopy(_fitted_state(est))
-    est.set_params(solver__learning_rate=0.001)  # unchanged: the state is kept
+    assert before["solver_state_"]["step"] == 12
     with pytest.warns(ConvergenceWarning, match="diverged"):
-        est.partial_fit(X, 1e30 * y)  # finite at the start, then explodes
+        # momentum: finite at the start, then explodes; the schedule: a spike
+        est.partial_fit(X, (1e30 if isinstance(solver, Momentum) else 1) * y)
     after = _fitted_state(est)
     for name in ("_theta", "solver_state_", "n_iter_", "t_", "loss_curve_"):
         _assert_same(after[name], before[name], name)
@@ -533,7 +538,7 @@ def test_ctrl_c_keeps_the_finished_epochs_as_scikit_learn(batch_norm):
     reference = MLPClassifier(solver=SGD(0.05), **{**params, "max_iter": 30}) \
         .fit(X, y)
     assert est.n_iter_ == 30 and est.t_ == 30 * 400
-    assert est.solver_state_["step"] == 60
+    assert est.solver_state_ == {"step": 0}  # fit keeps no copy of the state
     np.testing.assert_array_equal(est._theta, reference._theta)
     assert est.loss_curve_ == reference.loss_curve_
     if batch_norm:
