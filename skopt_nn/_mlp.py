@@ -536,7 +536,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if epoch_start is not None:
                 epoch_start[:] = theta
             shuffled = self.shuffle and batch_rows < n_samples
-            divergence.start_epoch()
+            divergence.start_epoch(shuffled)
             try:
                 for k, (Xb, Yb, w) in enumerate(batches.epoch(
                         rng.permutation(n_samples) if shuffled else None)):
@@ -859,8 +859,9 @@ _COMMON_ATTRIBUTES_DOC = r"""
         record, the last, has ``diverged=True``. The reference of a call's
         first epoch (of ``fit``, or a ``partial_fit`` call) is the mean loss of
         the first half of its minibatches (or ``loss_`` before the call, if
-        larger), against which the second half's is judged; later epochs are
-        judged against the first. The parameters then
+        larger), against which the second half's is judged (with ``shuffle``
+        only; rows in order are judged by finiteness); later epochs are judged
+        against the first. The parameters then
         go back to those at the start of the epoch of lowest loss (best
         validation loss with early stopping), and the solver state to the one
         they had where a copy is kept: a ``partial_fit`` call is undone whole,

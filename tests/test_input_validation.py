@@ -694,9 +694,9 @@ def test_full_batch_solvers_keep_no_state_copies_and_restart_fresh():
 
 
 def test_divergence_test_of_a_first_epoch_half_against_half():
-    def judge(losses, previous_loss=None):
+    def judge(losses, previous_loss=None, shuffled=True):
         test = DivergenceTest(len(losses), len(losses), previous_loss)
-        test.start_epoch()
+        test.start_epoch(shuffled)
         for k, loss in enumerate(losses):
             test.add(k, loss, 1)
         return test.diverged()
@@ -711,12 +711,29 @@ def test_divergence_test_of_a_first_epoch_half_against_half():
     assert judge([1e-6, 1e-2])
     assert not judge([1e-6, 1e-2], previous_loss=1e-3)
     assert judge([1e-6, 2.0], previous_loss=1e-3)
+    # rows in order: halves may differ by design (targets sorted by size)
+    assert not judge([10.0, 20.0, 5e3, 3e4], shuffled=False)
+    assert judge([10.0, np.nan], shuffled=False)
     # later epochs: against the first
     test = DivergenceTest(2, 2)
     for losses in ([1.0, 0.5], [400.0, 2000.0]):
-        test.start_epoch()
+        test.start_epoch(shuffled=True)
         for k, loss in enumerate(losses):
             test.add(k, loss, 1)
         diverged = test.diverged()
         test.end_epoch()
     assert diverged and test.first_epoch_loss == 0.75
+
+
+def test_rows_in_order_sorted_by_target_size_are_not_divergence():
+    """shuffle=False on targets sorted by size: the second half of the first
+    epoch has losses 1000 times the first's by design, not divergence."""
+    rng = np.random.RandomState(0)
+    y = np.sort(10 ** rng.uniform(-2, 2, 400))
+    X = np.column_stack([np.log10(y) + 0.1 * rng.randn(400), rng.randn(400, 2)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", ".*Maximum iterations", ConvergenceWarning)
+        est = MLPRegressor((10,), shuffle=False, batch_size=20, max_iter=3,
+                           random_state=0).fit(X, y)
+    assert est.n_iter_ == 3
