@@ -1,26 +1,34 @@
 """When training has diverged: the test the training loop applies to each epoch."""
 
 import math
+import statistics
 
-# A mean loss this many times its reference means training diverged even while
-# the loss is still finite: training never goes that far above the losses it
-# started from on the same data.
+# A loss this many times its reference means training diverged even while it
+# is still finite: training never goes that far above the losses it started
+# from on the same data.
 DIVERGENCE_FACTOR = 1e3
+
+# A first epoch is judged half against half from this many minibatches: each
+# half's median then ignores a minibatch of outliers.
+MIN_BATCHES_FOR_HALVES = 6
 
 
 class DivergenceTest:
     """Accumulates an epoch's minibatch losses and judges whether it diverged.
 
-    An epoch diverged if its mean loss is not finite, or over
+    An epoch diverged if its mean loss is not finite, or if a loss is over
     ``DIVERGENCE_FACTOR`` times its reference:
 
     - the first epoch of a call of ``fit`` or ``partial_fit`` is judged on its
-      own: the mean loss of its second half of minibatches against its first
-      half's, or against the previous epoch's loss if that is larger. Only
-      when its rows are shuffled: in the given order, the halves may differ
-      by design (targets sorted by size). A single update per call, or rows
-      in order, can only be judged by finiteness;
-    - later epochs against the first epoch's mean loss.
+      own: the median minibatch loss of its second half against its first
+      half's, or against the loss before the call if that is larger. Medians,
+      so that a minibatch holding an outlier (a target 1000 times the others,
+      whose squared error is a million times theirs) is not divergence; and
+      only when its rows are shuffled, from ``MIN_BATCHES_FOR_HALVES``
+      minibatches: in the given order the halves may differ by design
+      (targets sorted by size). Otherwise a first epoch is judged by
+      finiteness alone;
+    - later epochs: their mean loss against the first epoch's.
 
     A loss of an earlier call only ever raises the reference: it may be of other
     data, on another scale (``partial_fit`` on a stream, ``warm_start`` on new
@@ -40,16 +48,16 @@ class DivergenceTest:
 
     Examples
     --------
-    >>> test = DivergenceTest(n_batches=4, total_weight=40)
+    >>> test = DivergenceTest(n_batches=6, total_weight=60)
     >>> test.start_epoch(shuffled=True)
-    >>> for k, loss in enumerate([2.0, 1.5, 900.0, 1e6]):
+    >>> for k, loss in enumerate([2.0, 1.5, 1.8, 900.0, 1e4, 1e6]):
     ...     test.add(k, loss, 10)
-    >>> test.epoch_loss(), test.diverged()
-    (250225.875, True)
+    >>> test.diverged()
+    True
     """
 
     def __init__(self, n_batches, total_weight, previous_loss=None):
-        self.half = n_batches // 2
+        self.halves = n_batches >= MIN_BATCHES_FOR_HALVES
         self.total_weight = total_weight
         self.previous_loss = 0.0 if previous_loss is None else previous_loss
         self.first_epoch_loss = None
@@ -57,16 +65,16 @@ class DivergenceTest:
 
     def start_epoch(self, shuffled=False):
         """Start an epoch, whose rows come in a random order if ``shuffled``."""
-        self._sum = self._weight = 0.0
-        self._first_half = None
-        self._halves = shuffled
+        self._sum = 0.0
+        # the minibatch losses, kept only where the halves will be compared
+        self._losses = [] if shuffled and self.halves \
+            and self.first_epoch_loss is None else None
 
     def add(self, k, loss, weight):
         """Record minibatch ``k``'s mean loss, of rows weighing ``weight``."""
         self._sum += loss * weight
-        self._weight += weight
-        if self._halves and k + 1 == self.half:
-            self._first_half = (self._sum, self._weight)
+        if self._losses is not None:
+            self._losses.append(loss)
 
     def epoch_loss(self):
         return self._sum / self.total_weight
@@ -77,12 +85,11 @@ class DivergenceTest:
             return True
         if self.first_epoch_loss is not None:
             return loss > DIVERGENCE_FACTOR * self.first_epoch_loss
-        if self._first_half is None:  # one minibatch, or rows in order
+        if self._losses is None:
             return False
-        first_sum, first_weight = self._first_half
-        first = max(first_sum / first_weight, self.previous_loss)
-        second = (self._sum - first_sum) / (self._weight - first_weight)
-        return second > DIVERGENCE_FACTOR * first
+        half = len(self._losses) // 2
+        first = max(statistics.median(self._losses[:half]), self.previous_loss)
+        return statistics.median(self._losses[half:]) > DIVERGENCE_FACTOR * first
 
     def end_epoch(self):
         """Accept the epoch (it did not diverge): the first becomes the reference."""

@@ -854,22 +854,21 @@ _COMMON_ATTRIBUTES_DOC = r"""
         One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
         ``learning_rate`` (of the next update), ``grad_norm`` (of the last
         minibatch gradient, before clipping), ``seconds`` and ``diverged``
-        (False). An epoch whose mean loss is not finite or over 1000 times
-        its reference stops training with a ConvergenceWarning, and its
-        record, the last, has ``diverged=True``. The reference of a call's
-        first epoch (of ``fit``, or a ``partial_fit`` call) is the mean loss of
-        the first half of its minibatches (or ``loss_`` before the call, if
-        larger), against which the second half's is judged (with ``shuffle``
-        only; rows in order are judged by finiteness); later epochs are judged
-        against the first. The parameters then
-        go back to those at the start of the epoch of lowest loss (best
+        (False). An epoch diverged if its mean loss is not finite, or, for
+        the first epoch of a call (of ``fit``, or a ``partial_fit`` call),
+        if the median minibatch loss of its second half is over 1000 times
+        its first half's (or ``loss_`` before the call, if larger; with
+        ``shuffle`` and 6 minibatches or more, otherwise by finiteness
+        alone), and for later epochs if the mean loss is over 1000 times the
+        first epoch's. Training then stops with a ConvergenceWarning, the
+        epoch's record, the last, has ``diverged=True``, the parameters go
+        back to those at the start of the epoch of lowest loss (best
         validation loss with early stopping), and the solver state to the one
         they had where a copy is kept: a ``partial_fit`` call is undone whole,
-        early stopping keeps its best epoch's state; otherwise the solver starts
-        afresh from the restored parameters (``fit`` keeps no copies of the
-        state per epoch, which would add to its peak memory). The epoch counts
-        in neither
-        ``n_iter_`` nor ``t_``. A first minibatch loss that is not finite
+        early stopping keeps its best epoch's state; otherwise the solver
+        starts afresh from the restored parameters (``fit`` keeps no copies of
+        the state per epoch, which would add to its peak memory). The epoch
+        counts in neither ``n_iter_`` nor ``t_``. A first minibatch loss that is not finite
         raises a ValueError instead (the data need scaling). Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,
         keeping what the finished epochs learned, as scikit-learn's MLP does

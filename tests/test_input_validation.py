@@ -694,6 +694,7 @@ def test_full_batch_solvers_keep_no_state_copies_and_restart_fresh():
 
 
 def test_divergence_test_of_a_first_epoch_half_against_half():
+    """The minibatch losses' medians of the two halves of a call's first epoch."""
     def judge(losses, previous_loss=None, shuffled=True):
         test = DivergenceTest(len(losses), len(losses), previous_loss)
         test.start_epoch(shuffled)
@@ -701,18 +702,23 @@ def test_divergence_test_of_a_first_epoch_half_against_half():
             test.add(k, loss, 1)
         return test.diverged()
 
-    assert judge([10.0, 20.0, 5e3, 3e4])  # second half 1,750 times the first
-    assert not judge([10.0, 20.0, 5e3, 5e3])  # 333 times
-    assert not judge([10.0, 20.0, 30.0])  # (the middle minibatch: second half)
-    assert not judge([1e6])  # one minibatch: finiteness only
+    # medians of each half: 15 against 3e5, then 15 against 4e3
+    assert judge([10.0, 20.0, 15.0, 5e4, 3e5, 1e6])
+    assert not judge([10.0, 20.0, 15.0, 5e3, 3e3, 4e3])
+    # a minibatch holding an outlier (a target 1000 times the others) is not
+    # divergence, in either half
+    assert not judge([1.0, 1.0, 1.0, 1.0, 1.0, 1e6])
+    assert not judge([1e6, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert not judge([10.0, 20.0, 5e4, 3e5, 1e6])  # under 6 minibatches: finiteness
     assert judge([1.0, np.inf])
     # a well-fitted model's tiny half-epoch losses differ by chance (a few hard
     # rows in one half): the loss before the call, if larger, is the reference
-    assert judge([1e-6, 1e-2])
-    assert not judge([1e-6, 1e-2], previous_loss=1e-3)
-    assert judge([1e-6, 2.0], previous_loss=1e-3)
+    tiny, small = [1e-6] * 3, [1e-2] * 3
+    assert judge(tiny + small)
+    assert not judge(tiny + small, previous_loss=1e-3)
+    assert judge(tiny + [2.0] * 3, previous_loss=1e-3)
     # rows in order: halves may differ by design (targets sorted by size)
-    assert not judge([10.0, 20.0, 5e3, 3e4], shuffled=False)
+    assert not judge([10.0, 20.0, 15.0, 5e4, 3e5, 1e6], shuffled=False)
     assert judge([10.0, np.nan], shuffled=False)
     # later epochs: against the first
     test = DivergenceTest(2, 2)
@@ -737,3 +743,18 @@ def test_rows_in_order_sorted_by_target_size_are_not_divergence():
         est = MLPRegressor((10,), shuffle=False, batch_size=20, max_iter=3,
                            random_state=0).fit(X, y)
     assert est.n_iter_ == 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_outlier_target_is_not_divergence(seed):
+    """One target 1000 times the others: its minibatch's loss is a million times
+    theirs, in whichever half of the first epoch the shuffle puts it."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(400, 3)
+    y = X @ np.array([1.0, 2.0, 3.0])
+    y[0] = 3000.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", ".*Maximum iterations", ConvergenceWarning)
+        est = MLPRegressor((10,), batch_size=20, max_iter=2, random_state=seed).fit(X, y)
+    assert est.n_iter_ == 2
