@@ -521,9 +521,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # (12-16% of scikit-learn's), and a full-batch solver (one step per
         # epoch) would copy its state at every step (L-BFGS's pairs: 1.2 MB on
         # digits, up to 5% of an iteration).
-        snapshot = _no_snapshot if solver.full_batch else copy_state
-        best_state = snapshot(self.solver_state_) if early_stopping else None
-        epoch_state = state_copy  # the state at epoch_start, partial_fit only
+        keep_best_state = early_stopping and not solver.full_batch
+        best_state = copy_state(self.solver_state_) if keep_best_state else None
         no_improvement = 0
         converged = False
         batches = Minibatches(X, Y, sample_weight, batch_rows)
@@ -565,7 +564,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 # returns to its best parameters, after the loop)
                 if epoch_start is not None:
                     theta[:] = epoch_start
-                    self._restore_state(epoch_state)
+                    self._restore_state(state_copy)
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 warnings.warn("Training interrupted by user: the parameters are "
@@ -576,7 +575,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 self._recover_from_divergence(
-                    best_theta, best_state if early_stopping else epoch_state,
+                    best_theta, best_state if early_stopping else state_copy,
                     epoch_loss, objective.last_grad_norm,
                     time.perf_counter() - start_time)
                 break
@@ -612,7 +611,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     best_val_loss = val_loss
                     self.best_validation_score_ = score
                     best_theta[:] = theta
-                    best_state = snapshot(self.solver_state_, best_state)
+                    if keep_best_state:
+                        best_state = copy_state(self.solver_state_, best_state)
             else:
                 improved = self.loss_ < self.best_loss_ - self.tol
                 if self.loss_ < best_fit_loss:
@@ -661,8 +661,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             "call of fit started from): "
             "training stopped and the parameters were restored to the best ones "
             "of this fit (lowest training loss, or best validation loss with "
-            "early_stopping), with the solver state they had. Lower the "
-            "solver's learning_rate or set max_grad_norm.",
+            "early_stopping). Lower the solver's learning_rate or set "
+            "max_grad_norm.",
             ConvergenceWarning,
         )
         self.history_.append({
@@ -674,7 +674,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _restore_state(self, state):
         """The solver state that goes with restored parameters: ``state``, or a
-        fresh one where no copy was kept (full-batch solvers)."""
+        fresh one where no copy was kept (see ``_train``)."""
         self.solver_state_ = new_state(self.solver_, self._theta) \
             if state is None else state
 
@@ -868,8 +868,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
         early stopping keeps its best epoch's state; otherwise the solver
         starts afresh from the restored parameters (``fit`` keeps no copies of
         the state per epoch, which would add to its peak memory). The epoch
-        counts in neither ``n_iter_`` nor ``t_``. A first minibatch loss that is not finite
-        raises a ValueError instead (the data need scaling). Ctrl-C
+        counts in neither ``n_iter_`` nor ``t_``. A first minibatch loss that
+        is not finite raises a ValueError instead (the data need scaling). Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,
         keeping what the finished epochs learned, as scikit-learn's MLP does
         (with the solver state as after divergence).
@@ -1181,11 +1181,6 @@ def _equal(a, b, block=8192):
     as the parameters, and it stops at the first difference."""
     return all(np.array_equal(a[i:i + block], b[i:i + block])
                for i in range(0, a.size, block))
-
-
-def _no_snapshot(state, into=None):
-    """No copy of the solver state (see ``copy_state``): restore a fresh one."""
-    return None
 
 
 def _cast(X, dtype, name="X"):
