@@ -652,7 +652,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _recover_from_divergence(self, best_theta, best_state, epoch_loss,
                                  grad_norm, seconds):
-        """Restore the best parameters of this fit, and the solver state they had."""
+        """Restore the best parameters of this fit, with the solver state kept for
+        them if any (see ``_restore_state``)."""
         self._theta[:] = best_theta
         self._restore_state(best_state)
         warnings.warn(
