@@ -1,9 +1,10 @@
 """Measuring tools of the benchmark: interleaved medians, peak memory, GEMM floor.
 
 The machine may be shared, so absolute times are noisy. Every comparison runs the
-competitors in the same process, alternating them repetition by repetition (and
-alternating which goes first), and reports medians: a short burst of load then
-hits every competitor alike, which keeps the *ratios* meaningful. Sustained load
+competitors in the same process, alternating them repetition by repetition (the
+order rotates, so that each takes every position equally often), and reports
+medians: a short burst of load then hits every competitor alike, which keeps the
+*ratios* meaningful. Sustained load
 does not hit them alike: it slows most the one that runs more threads (two BLAS
 threads on small products stall when another process holds a core).
 """
@@ -27,6 +28,11 @@ from skopt_nn._objective import MIN_SHARD_ACTIVATIONS, MIN_SHARD_ROWS
 def interleaved(candidates, repeats, settle=0.0, values=None):
     """Median of each candidate's measurements, repetitions alternating.
 
+    Repetition ``r`` runs the candidates in their order rotated by ``r``: with
+    two, ``a b, b a, a b, ...``; with three, ``a b c, b c a, c a b, ...``, so
+    that no candidate is favoured by its place (first after a pause, or right
+    after its own previous run, whose caches and threads it finds warm).
+
     Parameters
     ----------
     candidates : dict of str to callable
@@ -48,7 +54,8 @@ def interleaved(candidates, repeats, settle=0.0, values=None):
     values.update({name: [] for name in candidates})
     names = list(candidates)
     for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
             time.sleep(settle)
             values[name].append(candidates[name]())
     return {name: statistics.median(v) for name, v in values.items()}
@@ -109,7 +116,10 @@ class GemmFloor:
     """The layer GEMMs of one training epoch alone, on preallocated arrays.
 
     What a perfect NumPy implementation of the epoch would cost: the same matrix
-    products, with the same shapes, dtype and BLAS threads, and nothing else.
+    products, with the same shapes and dtype, and nothing else. ``run.py`` times
+    it with the default BLAS threads and with one, and keeps the faster: a
+    perfect implementation would choose its threads too, so the floor is never
+    slower than the thread setting skopt_nn trains with.
 
     Parameters
     ----------
@@ -185,16 +195,47 @@ def environment_lines():
             f"({pool['prefix']} in {os.path.basename(os.path.dirname(pool['filepath']))}, "
             f"{pool.get('architecture', '-')}, {pool['num_threads']} threads)"
         )
-    lines.append("skopt_nn while training: NumPy's BLAS on 1 thread for products "
-                 f"under {SMALL_PRODUCT:,} multiply-adds, else as above; SciPy's "
+    lines.append("skopt_nn while training: NumPy's BLAS on 1 thread for steps whose "
+                 f"largest product is under {SMALL_PRODUCT:,} multiply-adds, else "
+                 "as above; SciPy's "
                  "own BLAS (axpy, ger) on 1 thread; full batches of "
                  f"{2 * MIN_SHARD_ROWS:,}+ rows and {2 * MIN_SHARD_ACTIVATIONS:,}+ "
                  "activations (L-BFGS, Newton): two row shards, on "
                  f"{'two threads with 1 BLAS thread each' if shard_threads() > 1 else 'one thread'}")
     lines.append("timing: the libraries alternate in this process; each L-BFGS fit "
-                 "starts 0.2 s after the previous one (SciPy's BLAS threads idle)")
+                 "starts 0.2 s after the previous one (SciPy's BLAS threads idle); "
+                 "the GEMM floor is the faster of the default BLAS threads and one")
+    lines.append("ratio column: skopt_nn / scikit-learn, of the medians (the notes give "
+                 "the range of the repetitions' own ratios)")
+    busy = busy_machine_line()
+    if busy:
+        lines.append(busy)
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS") if k in os.environ}
     lines.append("thread variables: " + (", ".join(f"{k}={v}" for k, v in env.items())
                                           or "none set (library defaults)"))
     return lines
+
+
+def busy_machine_line(load=None, cpus=None):
+    """A warning for the header if the machine was busy as the run started, or None.
+
+    Sustained load from other processes slows most the library that runs more
+    BLAS threads (scikit-learn at its default threads, where skopt_nn runs one
+    on small products), which would flatter skopt_nn's ratios.
+
+    Examples
+    --------
+    >>> busy_machine_line(load=0.3, cpus=2) is None
+    True
+    >>> busy_machine_line(load=1.5, cpus=2)[:44]
+    'WARNING: the machine was busy as the run sta'
+    """
+    load = os.getloadavg()[0] if load is None else load
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if load <= 0.5 * cpus:
+        return None
+    return (f"WARNING: the machine was busy as the run started (load average "
+            f"{load:.2f} on {cpus} CPUs): other processes slow scikit-learn's "
+            "multi-threaded runs more than skopt_nn's single-threaded ones; rerun "
+            "on a quiet machine before trusting the ratios")

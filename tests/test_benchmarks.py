@@ -73,3 +73,27 @@ def test_interleaved_records_every_measurement_and_pair_ratios_span_them():
                 repeats=3, values=values)
     assert values == {"a": [1.0, 4.0, 2.0], "b": [2.0, 4.0, 8.0]}
     assert pair_ratios(values["a"], values["b"]) == "pair ratios 0.25-1.00 (3 pairs)"
+
+
+def test_interleaved_rotates_three_candidates_through_every_position():
+    calls = []
+    interleaved({name: (lambda n=name: calls.append(n) or 1.0) for name in "abc"},
+                repeats=3)
+    assert calls == list("abc" "bca" "cab")
+    # each candidate first, second and third once; none twice in a row
+    assert all(calls[i] != calls[i + 1] for i in range(len(calls) - 1))
+
+
+def test_a_target_is_not_met_when_the_two_models_disagree_on_accuracy():
+    fast = run.Row("w", "ms", 1.0, 10.0, limit=0.5)
+    assert fast.met is True
+    assert run.Row("w", "ms", 1.0, 10.0, limit=0.5, comparable=False).met is False
+    share = run.Row("floor", "floor/time", 0.9, ratio=0.9, limit=0.65, better=">=",
+                    comparable=False)
+    assert share.met is False
+
+
+def test_the_header_warns_when_the_machine_is_busy():
+    assert _harness.busy_machine_line(load=0.9, cpus=2) is None
+    line = _harness.busy_machine_line(load=1.6, cpus=2)
+    assert line.startswith("WARNING") and "1.60 on 2 CPUs" in line
