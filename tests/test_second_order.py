@@ -121,6 +121,38 @@ def test_newton_saddle_free_step_uses_absolute_eigenvalues_and_gradient_regulari
     assert state["hessian"]["regularization"] == pytest.approx(r, rel=1e-15)
 
 
+def test_newton_saddle_free_takes_curvature_below_the_rounding_level_as_that_level():
+    # lambda_2 = 0 is below tau = n eps max|lambda| = 2 eps: its direction is not
+    # dropped (that would discard g's part along it) but gets mu = tau
+    A, b = np.diag([1.0, 0.0]), np.array([1.0, 1e-3])
+    theta = np.zeros(2)
+    solver = Newton(line_search=False)
+    state = solver.init_state(theta)
+    solver.step(theta, Quadratic(A, b), state)
+    tau = 2 * np.finfo(np.float64).eps
+    np.testing.assert_allclose(theta, [1.0, 1e-3 / tau], rtol=1e-14)
+    assert state["hessian"]["n_floored"] == 1 and state["hessian"]["n_dropped"] == 0
+
+
+def test_newton_in_float32_does_not_stop_where_the_gradient_lies_in_low_curvature():
+    # tau = n eps32 max|lambda| (0.2 here) exceeds many real curvatures of this
+    # network: dropping those directions left all of g behind, and the fit
+    # "converged" at a loss 5 times float64's, with |g| = 1.4
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(400, 8, noise=5.0, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    losses = {}
+    for dtype in (np.float64, np.float32):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            reg = MLPRegressor((10,), activation="tanh", solver=Newton(), alpha=1e-3,
+                               max_iter=200, tol=0, random_state=0)
+            reg.fit(X.astype(dtype), y.astype(dtype))
+        losses[dtype] = reg.loss_
+    assert losses[np.float32] < 1.05 * losses[np.float64]
+
+
 def test_newton_saddle_free_step_is_the_lecture_step_when_hessian_is_positive_definite():
     A, b = _spd(5, 1e6, seed=4), np.arange(5.0)
     theta = np.ones(5)

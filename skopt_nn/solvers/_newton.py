@@ -126,7 +126,13 @@ class Newton(Solver):
     damps the low-curvature directions too much (with :math:`L = 1`, the
     training loss after 40 steps was 8-180 times higher on small
     classification problems). ``state["hessian"]["regularization"]`` records
-    :math:`r`.
+    :math:`r`. With ``saddle_free``, no direction is dropped: a :math:`\mu_i \le
+    \tau` (a curvature within rounding noise of zero) is taken as :math:`\tau`,
+    so the step still follows :math:`g` along it, by :math:`-(q_i^T g)/\tau`
+    (``state["hessian"]["n_floored"]`` counts them). This matters in float32,
+    where :math:`\tau` can exceed the curvature of many real directions:
+    dropped, they once held all of :math:`g` and the fit stopped at five times
+    float64's loss.
 
     **Hessian-free regime** (more than ``max_exact_params`` parameters): conjugate
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
@@ -183,7 +189,7 @@ class Newton(Solver):
 
     ``state`` holds ``step``, ``converged`` (the last step could not decrease the
     loss, or :math:`g = 0`), ``hessian`` (regime, and the smallest and largest
-    eigenvalue, counts of negative and dropped ones and the regularization
+    eigenvalue, counts of negative, dropped and floored ones and the regularization
     :math:`r`, or the CG iterations and why CG stopped) and ``line_search``.
 
     References
@@ -328,15 +334,22 @@ class Newton(Solver):
             regularization = _REGULARIZATION_SCALE * \
                 math.sqrt(float(np.linalg.norm(grad))) \
                 if n_negative else 0.0
-            mu += regularization  # r > tau unless g is ~0: none is dropped then
+            mu += regularization
+            # A curvature below tau is rounding noise (in float32, tau can exceed
+            # the curvature of many real directions): it is taken as tau, the
+            # most the noise allows, rather than dropped, which would discard the
+            # part of g along it (all of g, near some float32 minima).
+            n_floored = int(np.sum(mu <= tiny))
+            mu = np.maximum(mu, tiny)
         else:
-            mu, regularization = shifted, 0.0
-        keep = np.abs(mu) > tiny
+            mu, regularization, n_floored = shifted, 0.0, 0
+        keep = mu > 0 if self.saddle_free else np.abs(mu) > tiny
         info = {"regime": "exact",
                 "min_eigenvalue": float(eigenvalues[0]),
                 "max_eigenvalue": float(eigenvalues[-1]),
                 "n_negative": n_negative,
                 "n_dropped": int(n - keep.sum()),
+                "n_floored": n_floored,
                 "regularization": regularization}
         if not self.saddle_free:
             if info["n_negative"]:
