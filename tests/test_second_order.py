@@ -408,6 +408,22 @@ def test_lbfgs_warm_start_on_new_data_resets_pairs():
     assert clf.solver_state_["n_resets"] == 1
 
 
+def test_lbfgs_in_float32_does_not_stop_on_one_step_of_negligible_decrease():
+    # ridge regression (no hidden layer): one short step lowering the loss by 3
+    # rounding errors ended the float32 fit at iteration 15, 5e-3 from Ridge's
+    # coefficients with 20 rounding errors of loss left
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    ridge = Ridge(alpha=0.1).fit(X, y).coef_
+    reg = MLPRegressor(hidden_layer_sizes=(), solver=LBFGS(), alpha=0.1, max_iter=500,
+                       tol=0, random_state=0).fit(X.astype(np.float32), y)
+    error = np.abs(reg.coefs_[0].ravel() - ridge).max() / np.abs(ridge).max()
+    assert error < 1e-3
+    assert reg.solver_state_["converged"]
+
+
 def test_lbfgs_warns_that_minibatches_discard_its_pairs():
     X, y = load_iris(return_X_y=True)
     clf = MLPClassifier(hidden_layer_sizes=(), solver=LBFGS(), batch_size=50,

@@ -11,6 +11,12 @@ from ._base import Solver
 from ._line_search import backtracking, negligible_decrease, wolfe
 
 
+#: Consecutive steps that lower the loss by a few rounding errors at most, after
+#: which L-BFGS reports convergence (as many as the estimator's default
+#: ``n_iter_no_change``).
+NEGLIGIBLE_IN_A_ROW = 10
+
+
 class LBFGS(Solver):
     r"""Limited-memory BFGS: a quasi-Newton direction from the last curvature pairs.
 
@@ -58,16 +64,20 @@ class LBFGS(Solver):
     to steepest descent with a line search per minibatch, and the estimator warns.
 
     If no step lowers the loss (or :math:`g = 0`), the step is not taken and
-    ``state["converged"]`` is True; it is also True after a step that lowered
-    the loss by at most a few rounding errors (:math:`4 \varepsilon_\text{mach}
-    |J|`). The training loop then stops.
+    ``state["converged"]`` is True; it is also True after 10 steps in a row that
+    each lowered the loss by at most a few rounding errors
+    (:math:`4 \varepsilon_\text{mach} |J|`; ``state["n_negligible"]`` counts
+    them). The training loop then stops. One such step alone is no sign of
+    convergence: in float32 a short step from a poor curvature pair lowers the
+    loss by a few rounding errors while twenty are left to gain.
 
     ``state`` holds ``step``, the pairs (``s``, ``y``, ``rho`` of shape
     ``(history_size, n_params)`` / ``(history_size,)``, a ring: the newest at
     index ``newest``, the ``n_pairs`` valid ones before it, cyclically; see
     ``pairs_oldest_first``), ``loss`` (at the current parameters, as last
     evaluated), ``line_search`` (method, step size, evaluations),
-    ``n_skipped``, ``n_resets`` and ``converged``; all of it pickles.
+    ``n_skipped``, ``n_resets``, ``n_negligible`` and ``converged``; all of it
+    pickles.
 
     References
     ----------
@@ -107,7 +117,7 @@ class LBFGS(Solver):
                 "y": np.zeros(shape, dtype=theta.dtype),
                 "rho": np.zeros(self.history_size), "n_pairs": 0, "newest": -1,
                 "loss": None, "line_search": None, "n_skipped": 0, "n_resets": 0,
-                "converged": False}
+                "n_negligible": 0, "converged": False}
 
     def check_batch(self, n_rows, n_samples, n_params, n_outputs):
         """Warn that minibatches make L-BFGS discard its pairs at every step.
@@ -158,8 +168,12 @@ class LBFGS(Solver):
         if not result.accepted:
             state["converged"] = True  # no decrease of the loss can be found
         else:
-            # a decrease of a few rounding errors: no progress left to make
-            state["converged"] = negligible_decrease(loss, result.loss, theta.dtype)
+            # decreases of a few rounding errors, several in a row: no progress
+            # left to make (one alone can be a short step from a poor pair,
+            # which in float32 ended fits with 20 rounding errors of loss left)
+            state["n_negligible"] = state.get("n_negligible", 0) + 1 \
+                if negligible_decrease(loss, result.loss, theta.dtype) else 0
+            state["converged"] = state["n_negligible"] >= NEGLIGIBLE_IN_A_ROW
             s = result.theta - theta
             y = result.grad - grad
             theta[...] = result.theta
