@@ -43,6 +43,7 @@ from ._divergence import DIVERGENCE_FACTOR, DivergenceTest
 from ._losses import LOSSES
 from ._network import Network
 from ._objective import Objective, threaded_shards
+from ._parameter_views import ParameterViews
 from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
                             new_state, resolve_solver)
 
@@ -105,6 +106,12 @@ def _is_full_batch(solver):
 
 class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
+
+    # the parameters, as views into the flat vector (assigning copies values in)
+    coefs_ = ParameterViews()
+    intercepts_ = ParameterViews()
+    bn_gamma_ = ParameterViews()
+    bn_beta_ = ParameterViews()
 
     _parameter_constraints = {
         "hidden_layer_sizes": [
@@ -435,11 +442,17 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self.bn_mean_ = [np.zeros(u, dtype=X.dtype) for u in hidden]
             self.bn_var_ = [np.ones(u, dtype=X.dtype) for u in hidden]
             self._bn_counts = (0, 0)  # minibatches in bn_mean_, in bn_var_
+        else:  # a previous fit's statistics describe another network
+            for name in ("bn_mean_", "bn_var_", "_bn_counts"):
+                self.__dict__.pop(name, None)
 
     def _set_views(self):
-        self.coefs_, self.intercepts_, gammas, betas = self._network.unpack(self._theta)
-        if self._network.batch_norm:
-            self.bn_gamma_, self.bn_beta_ = gammas, betas
+        coefs, intercepts, gammas, betas = self._network.unpack(self._theta)
+        batch_norm = self._network.batch_norm
+        for name, views in (("coefs_", coefs), ("intercepts_", intercepts),
+                            ("bn_gamma_", gammas if batch_norm else None),
+                            ("bn_beta_", betas if batch_norm else None)):
+            ParameterViews.bind(self, name, views)
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -805,9 +818,12 @@ _COMMON_PARAMETERS_DOC = r"""
 _COMMON_ATTRIBUTES_DOC = r"""
     coefs_ : list of ndarray
         Weight matrices, ``coefs_[i]`` of shape (units_i, units_{i+1}); views into
-        the flat parameter vector.
+        the flat parameter vector. Assigning a list of arrays of the same shapes
+        copies their values into the parameters (as predictions and further
+        training see them); other shapes raise a ValueError.
     intercepts_ : list of ndarray
-        Bias vectors; views into the flat parameter vector.
+        Bias vectors; views into the flat parameter vector (assignable as
+        ``coefs_``).
     bn_gamma_, bn_beta_ : list of ndarray
         With batch normalization: learned scale and shift per hidden layer.
     bn_mean_, bn_var_ : list of ndarray

@@ -586,3 +586,64 @@ def test_partial_fit_never_warns_about_max_iter():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         _small(MLPRegressor, max_iter=1).partial_fit(X, y).partial_fit(X, y)
+
+
+def _fitted_iris_classifier(**params):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0,
+                            **params).fit(X, y)
+    return clf, X, y
+
+
+def test_assigning_coefs_and_intercepts_sets_the_weights_predict_and_training_use():
+    clf, X, y = _fitted_iris_classifier()
+    clf.coefs_ = [np.zeros_like(W) for W in clf.coefs_]
+    clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    # all weights zero: every class equally likely (it was [0.2, 0.2, 0.6])
+    np.testing.assert_allclose(clf.predict_proba(X[:3]), 1 / 3, rtol=1e-12)
+    W = np.arange(32.0).reshape(4, 8) / 100
+    clf.coefs_ = [W, clf.coefs_[1]]
+    np.testing.assert_array_equal(clf.coefs_[0], W)
+    assert clf.coefs_[0] is not W  # copied into the parameters
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.set_params(warm_start=True, max_iter=1).fit(X, y)
+    # training went on from the assigned weights, and the attribute shows it
+    assert not np.array_equal(clf.coefs_[0], W)
+    assert np.abs(clf.coefs_[0] - W).max() < 0.05
+    assert np.shares_memory(clf.coefs_[0], clf._theta)
+
+
+@pytest.mark.parametrize("value, message", [
+    ([np.zeros((4, 8))], r"list of 2 arrays of shapes \[\(4, 8\), \(8, 3\)\]"),
+    ([np.zeros((8, 4)), np.zeros((8, 3))], r"got shapes \[\(8, 4\), \(8, 3\)\]"),
+    ([np.zeros((4, 8)), np.full((8, 3), np.nan)], "only finite values"),
+])
+def test_assigning_coefs_of_the_wrong_shapes_or_values_raises_and_changes_nothing(
+        value, message):
+    clf, X, _ = _fitted_iris_classifier()
+    before = clf._theta.copy()
+    with pytest.raises(ValueError, match=message):
+        clf.coefs_ = value
+    np.testing.assert_array_equal(clf._theta, before)
+
+
+def test_coefs_cannot_be_assigned_before_fit():
+    with pytest.raises(AttributeError, match="only be assigned on a fitted"):
+        MLPClassifier().coefs_ = [np.zeros((2, 2))]
+    assert not hasattr(MLPClassifier(), "coefs_")
+
+
+def test_refitting_without_batch_norm_drops_its_fitted_attributes():
+    clf, X, y = _fitted_iris_classifier(batch_norm=True)
+    assert all(hasattr(clf, a) for a in ("bn_gamma_", "bn_beta_", "bn_mean_", "bn_var_"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.set_params(batch_norm=False).fit(X, y)
+    assert not any(hasattr(clf, a)
+                   for a in ("bn_gamma_", "bn_beta_", "bn_mean_", "bn_var_"))

@@ -1,0 +1,72 @@
+"""Fitted attributes that are views into the flat parameter vector."""
+
+import numpy as np
+
+
+class ParameterViews:
+    """A fitted attribute holding a list of views into the flat parameter vector.
+
+    ``coefs_``, ``intercepts_``, ``bn_gamma_`` and ``bn_beta_`` show the very
+    parameters that predictions and further training use. Writing into an array
+    (``clf.coefs_[0][:] = W``) changes them, being a view; assigning a new list
+    (``clf.coefs_ = [...]``, as done with scikit-learn's MLP to load, prune or
+    transplant weights) copies its values in, after checking the shapes. A plain
+    attribute would instead be rebound silently, and the model would go on
+    predicting with the old weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from skopt_nn import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    >>> clf = clf.fit(X, y)
+    >>> clf.coefs_ = [np.zeros_like(W) for W in clf.coefs_]
+    >>> clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    >>> clf.predict_proba(X[:1]).round(3)
+    array([[0.333, 0.333, 0.333]])
+    """
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.slot = f"_{name}views"
+
+    def __get__(self, estimator, owner=None):
+        if estimator is None:
+            return self
+        try:
+            return estimator.__dict__[self.slot]
+        except KeyError:
+            raise AttributeError(
+                f"{type(estimator).__name__!r} object has no attribute "
+                f"{self.name!r}") from None
+
+    def __set__(self, estimator, arrays):
+        views = estimator.__dict__.get(self.slot)
+        if views is None:
+            raise AttributeError(
+                f"{self.name} can only be assigned on a fitted estimator, whose "
+                "architecture sets its shapes: fit it first (max_iter=1 will do).")
+        arrays = list(arrays)
+        shapes = [np.shape(a) for a in arrays]
+        expected = [v.shape for v in views]
+        if shapes != expected:
+            raise ValueError(
+                f"{self.name} must be a list of {len(expected)} arrays of shapes "
+                f"{expected} (the fitted network's), got shapes {shapes}.")
+        values = [np.asarray(a) for a in arrays]
+        for value in values:  # all checked before any is copied
+            if not np.isfinite(value).all():
+                raise ValueError(f"{self.name} must contain only finite values.")
+        for view, value in zip(views, values):
+            view[...] = value
+
+    @staticmethod
+    def bind(estimator, name, views):
+        """Point ``estimator.<name>`` at ``views`` (None: no such attribute)."""
+        slot = f"_{name}views"
+        if views is None:
+            estimator.__dict__.pop(slot, None)
+        else:
+            estimator.__dict__[slot] = list(views)
