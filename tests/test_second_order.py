@@ -424,6 +424,33 @@ def test_lbfgs_in_float32_does_not_stop_on_one_step_of_negligible_decrease():
     assert reg.solver_state_["converged"]
 
 
+def test_lbfgs_warns_when_its_search_fails_where_the_gradient_promised_a_decrease():
+    # a feature scaled by 1e6: the search along -g found no decrease, the fit
+    # "converged" at chance accuracy with |g| = 3e3, and nothing was said
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    X[:, 0] *= 1e6
+    clf = MLPClassifier((8,), solver=LBFGS(), max_iter=300, tol=0, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="promises a decrease"):
+        clf.fit(X, y)
+    assert clf.solver_state_["converged"]
+
+
+def test_lbfgs_ends_at_a_true_minimum_without_a_warning():
+    # ridge regression to the rounding level: the last search fails there, as
+    # it must, and the gradient promised no measurable decrease
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    reg = MLPRegressor(hidden_layer_sizes=(), solver=LBFGS(), alpha=0.1, max_iter=500,
+                       tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.solver_state_["converged"]
+    assert not reg.solver_state_["line_search"]["accepted"]
+
+
 def test_lbfgs_warns_that_minibatches_discard_its_pairs():
     X, y = load_iris(return_X_y=True)
     clf = MLPClassifier(hidden_layer_sizes=(), solver=LBFGS(), batch_size=50,

@@ -1,9 +1,11 @@
 r"""Limited-memory BFGS with a Wolfe line search, one iteration per step."""
 
+import math
 import numbers
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 
 from .._blas import axpy
@@ -15,6 +17,10 @@ from ._line_search import backtracking, negligible_decrease, wolfe
 #: which L-BFGS reports convergence (as many as the estimator's default
 #: ``n_iter_no_change``).
 NEGLIGIBLE_IN_A_ROW = 10
+#: A failed line search warns if the gradient promised a decrease this many
+#: times the loss's rounding level (fits that end at a true minimum measured
+#: 0.001-0.25 times it; at a ReLU kink or with a feature scaled by 1e6, 1e3-1e11).
+PROMISE_OVER_ROUNDING = 1e3
 
 
 class LBFGS(Solver):
@@ -64,7 +70,9 @@ class LBFGS(Solver):
     to steepest descent with a line search per minibatch, and the estimator warns.
 
     If no step lowers the loss (or :math:`g = 0`), the step is not taken and
-    ``state["converged"]`` is True; it is also True after 10 steps in a row that
+    ``state["converged"]`` is True (with a ``ConvergenceWarning`` if the gradient
+    promised a decrease far above the loss's rounding level: the loss is not
+    differentiable there, at a ReLU kink, or the problem is badly scaled); it is also True after 10 steps in a row that
     each lowered the loss by at most a few rounding errors
     (:math:`4 \varepsilon_\text{mach} |J|`; ``state["n_negligible"]`` counts
     them). The training loop then stops. One such step alone is no sign of
@@ -167,6 +175,7 @@ class LBFGS(Solver):
         state["line_search"] = result.record(method)
         if not result.accepted:
             state["converged"] = True  # no decrease of the loss can be found
+            _warn_if_decrease_was_promised(grad, loss, state, theta.dtype)
         else:
             # decreases of a few rounding errors, several in a row: no progress
             # left to make (one alone can be a short step from a poor pair,
@@ -193,6 +202,36 @@ class LBFGS(Solver):
             result = backtracking(objective, theta, loss, grad, direction)
             result.evaluations += spent
         return result
+
+
+def _warn_if_decrease_was_promised(grad, loss, state, dtype):
+    r"""Warn when the search failed although the gradient promised a decrease.
+
+    Along :math:`-g`, a quadratic of curvature :math:`1/\gamma` (the newest
+    pair's, as in :math:`H^0`) falls by :math:`\gamma \|g\|^2 / 2`. Far above
+    the rounding level of the loss, a search that finds no decrease is no
+    convergence: the loss is not differentiable there (a ReLU unit at exactly
+    zero, where the gradient takes the derivative 0 but the loss rises on one
+    side), or the problem is too ill-conditioned (badly scaled features).
+    """
+    newest = state["newest"]
+    if newest < 0:
+        promised = math.inf  # the first step: no curvature measured yet
+    else:
+        s, y = state["s"][newest], state["y"][newest]
+        gamma = float(s @ y) / float(y @ y)
+        promised = 0.5 * gamma * float(grad @ grad)
+    rounding = 4 * np.finfo(dtype).eps * abs(loss)
+    if promised > PROMISE_OVER_ROUNDING * rounding:
+        warnings.warn(
+            f"LBFGS stopped at step {state['step'] + 1}: no step along the "
+            "steepest-descent direction lowers the loss, although its gradient "
+            f"(norm {math.sqrt(float(grad @ grad)):.3g}) promises a decrease of "
+            f"about {promised:.3g}. The loss is not differentiable there (with "
+            "relu: units at exactly zero) or the problem is badly scaled "
+            "(standardize the features): the parameters may not be a minimum.",
+            ConvergenceWarning,
+        )
 
 
 def two_loop(grad, S, Y):
