@@ -48,7 +48,7 @@ class Signum(Solver):
         m = state["m"]
         m *= self.beta
         m += (1 - self.beta) * grad  # m = beta m + (1 - beta) g
-        theta -= self.learning_rate * np.sign(m)
+        theta -= self.current_learning_rate(state) * np.sign(m)
         state["step"] += 1
         return loss
 

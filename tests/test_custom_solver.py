@@ -179,3 +179,47 @@ def test_a_solver_that_is_not_a_Solver_is_rejected_by_name(iris, solver):
     X, y = iris
     with pytest.raises(InvalidParameterError, match=r"an instance of '\S*\.Solver'"):
         _clf(solver).fit(X, y)
+
+
+class ScheduledSignSGD(Solver):
+    def __init__(self, learning_rate=0.01):
+        self.learning_rate = learning_rate
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= self.current_learning_rate(state) * np.sign(grad)
+        state["step"] += 1
+        return loss
+
+
+def test_current_learning_rate_lets_a_user_solver_take_a_number_or_a_schedule(iris):
+    from skopt_nn.schedules import LinearDecay
+
+    X, y = iris
+    theta = np.zeros(3)
+    grad = np.array([2.0, -1.0, 0.0])
+    objective = lambda t: (0.0, grad.copy())  # noqa: E731
+    solver = ScheduledSignSGD(learning_rate=LinearDecay(initial=0.1, final=0.01,
+                                                        tau=10))
+    state = solver.init_state(theta)
+    for k in range(3):  # eps_k = (1 - k/10) 0.1 + (k/10) 0.01: 0.1, 0.091, 0.082
+        solver.step(theta, objective, state)
+    np.testing.assert_allclose(theta, -(0.1 + 0.091 + 0.082) * np.sign(grad),
+                               rtol=1e-14)
+    clf = _clf(ScheduledSignSGD(learning_rate=LinearDecay(initial=0.05, tau=20)),
+               max_iter=2).fit(X, y)
+    assert clf.history_[-1]["learning_rate"] == pytest.approx(
+        LinearDecay(initial=0.05, tau=20)(clf.solver_state_["step"]))
+
+
+class Uncounted(Solver):
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= 0.01 * grad  # and never counts the update
+        return loss
+
+
+def test_a_step_that_never_counts_its_updates_is_warned_about(iris):
+    X, y = iris
+    with pytest.warns(UserWarning, match=r"Uncounted.step left state\['step'\] at 0"):
+        _clf(Uncounted(), max_iter=1).fit(X, y)

@@ -525,13 +525,16 @@ def test_verbose_prints_one_line_per_epoch(capsys):
         assert line == f"Iteration {epoch}, loss = {loss:.8f}"
 
 
-def test_verbose_prints_validation_score_and_stopping_reason(capsys):
+def test_verbose_prints_validation_loss_and_score_and_stopping_reason(capsys):
     X, y = _classification(200)
     clf = _small(MLPClassifier, verbose=True, early_stopping=True, tol=10.0,
                  n_iter_no_change=2, max_iter=50).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
-    pattern = r"Iteration \d+, loss = \d+\.\d{8}, validation score = \d\.\d{6}"
-    assert all(re.fullmatch(pattern, line) for line in lines[:-1])
+    # the validation loss, which early stopping decides on, and the score
+    for line, record in zip(lines[:-1], clf.history_):
+        assert line == (f"Iteration {record['epoch']}, loss = {record['loss']:.8f}, "
+                        f"validation loss = {record['val_loss']:.8f}, "
+                        f"validation score = {record['val_score']:.6f}")
     assert lines[-1].startswith("Validation loss did not improve more than tol=10.0")
     assert len(lines) == clf.n_iter_ + 1
 

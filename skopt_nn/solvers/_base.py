@@ -110,7 +110,12 @@ class Solver(BaseEstimator):
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
     def current_learning_rate(self, state):
-        """The learning rate of the next update, for ``history_``.
+        """The learning rate of the next update: a number, or a schedule's rate
+        at ``state["step"]``.
+
+        A solver's ``step`` can use it to accept schedules as well as numbers
+        (``theta -= self.current_learning_rate(state) * direction``, before
+        counting the update); ``history_`` reports it.
 
         Parameters
         ----------

@@ -67,7 +67,12 @@ class Newton(Solver):
         Armijo backtracking on the step (never accepts a higher loss).
     max_exact_params : int, default=2000
         Up to this many parameters, form :math:`H` exactly; above it, use the
-        Hessian-free truncated conjugate gradient.
+        Hessian-free truncated conjugate gradient. The exact regime costs
+        :math:`n` Hessian-vector products and an :math:`O(n^3)`
+        eigendecomposition per step, so the cost jumps at the boundary: on
+        digits (1,797 rows), 1,810 parameters took 2.2 s per step and 2,410
+        (Hessian-free) 23 ms (:doc:`/user_guide/performance`). Lower it for
+        speed, raise it for the exact regime's saddle-free steps.
 
     Notes
     -----
