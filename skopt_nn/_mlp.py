@@ -50,9 +50,14 @@ from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
 
 
-def _same_hyperparameters(a, b):
-    """True if two solvers have the same type and the same (nested) hyperparameters.
+def _state_carries_over(a, b):
+    """True if solver ``a`` may continue the state of solver ``b``: the same type
+    and the same (nested) hyperparameters, the learning rate aside.
 
+    A state (velocity, moment estimates, update count, curvature pairs) stays
+    valid under a new learning rate, which only scales the next updates: a rate
+    lowered by hand between ``partial_fit`` calls (reduce on plateau) continues
+    the state, as a schedule would, and a schedule's update count goes on.
     Nested estimators (schedules) are compared through their own parameters, not
     by identity: the estimator clones its solver at every fit.
     """
@@ -62,6 +67,8 @@ def _same_hyperparameters(a, b):
     if pa.keys() != pb.keys():
         return False
     for key, value in pa.items():
+        if key == "learning_rate" or key.startswith("learning_rate__"):
+            continue
         other = pb[key]
         if isinstance(value, BaseEstimator) or isinstance(other, BaseEstimator):
             if type(value) is not type(other):
@@ -393,7 +400,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         else:
             self._initialize(X, Y, hidden, bn)
         if not reuse or (solver is not self.solver_
-                         and not _same_hyperparameters(solver, self.solver_)):
+                         and not _state_carries_over(solver, self.solver_)):
             self.solver_state_ = new_state(solver, self._theta)
             state_copy = None
         self.solver_ = solver
@@ -814,10 +821,11 @@ _COMMON_PARAMETERS_DOC = r"""
         Seeds initialization, shuffling and the validation split. The same value
         gives bit-identical results.
     verbose : bool, default=False
-        Print the loss (and validation score) after each epoch.
+        Print the loss (and validation loss and score) after each epoch.
     warm_start : bool, default=False
         Continue from the previous fit's weights *and* solver state (the state is
-        reset only if the solver's hyperparameters changed).
+        reset only if the solver's type or hyperparameters changed, its
+        ``learning_rate`` aside).
     max_grad_norm : float or None, default=None
         Gradient clipping: if :math:`\|g\| > v`, :math:`g \leftarrow g\,v/\|g\|`.
         Every solver sees the clipped gradient, the loss is never clipped: the

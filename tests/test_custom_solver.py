@@ -223,3 +223,33 @@ def test_a_step_that_never_counts_its_updates_is_warned_about(iris):
     X, y = iris
     with pytest.warns(UserWarning, match=r"Uncounted.step left state\['step'\] at 0"):
         _clf(Uncounted(), max_iter=1).fit(X, y)
+
+
+def test_a_new_learning_rate_between_partial_fit_calls_continues_the_state(iris):
+    from skopt_nn.solvers import Adam
+
+    X, y = iris
+    clf = _clf(Adam(learning_rate=0.01))
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    moments = clf.solver_state_["first_moment"].copy()
+    clf.set_params(solver__learning_rate=0.005)  # reduce on plateau, by hand
+    clf.partial_fit(X, y)
+    assert clf.solver_state_["step"] == 10  # 5 + 5 updates: not restarted
+    assert clf.solver_.learning_rate == 0.005
+    # the moments went on from the first call's (a fresh state starts at 0,
+    # and one call's 5 updates leave 1 - 0.9**5 = 41% of the gradient scale)
+    assert not np.array_equal(clf.solver_state_["first_moment"], moments)
+    assert clf.history_[-1]["learning_rate"] == 0.005
+
+
+def test_the_state_continues_through_its_own_step_under_new_schedule_parameters(iris):
+    from skopt_nn.schedules import LinearDecay
+
+    X, y = iris
+    clf = _clf(ScheduledSignSGD(learning_rate=LinearDecay(initial=0.05, tau=100)))
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    clf.set_params(solver__learning_rate__tau=20)
+    clf.partial_fit(X, y)
+    assert clf.solver_state_["step"] == 10
+    assert clf.history_[-1]["learning_rate"] == pytest.approx(
+        LinearDecay(initial=0.05, tau=20)(10))

@@ -136,9 +136,10 @@ def test_warm_start_resets_state_when_solver_hyperparameters_change():
                   shuffle=False, max_iter=3).fit(X, y)
     theta = np.concatenate([a.ravel() for pair in zip(warm.coefs_, warm.intercepts_)
                             for a in pair])
-    warm.set_params(solver=Adam(learning_rate=0.002), max_iter=1).fit(X, y)
+    # (a new learning_rate alone would continue the state: see test_custom_solver)
+    warm.set_params(solver=Adam(learning_rate=0.01, beta_1=0.8), max_iter=1).fit(X, y)
 
-    solver = Adam(learning_rate=0.002)
+    solver = Adam(learning_rate=0.01, beta_1=0.8)
     state = solver.init_state(theta)
     objective = Objective(warm._network, alpha=warm.alpha)
     for start in range(0, 120, 32):

@@ -196,9 +196,14 @@ def test_partial_fit_resets_the_solver_state_when_a_nested_hyperparameter_change
     X, y = digits
     clf = MLPClassifier((8,), solver=Adam(), random_state=0)
     clf.partial_fit(X[:32], y[:32], np.arange(10))
-    clf.set_params(solver__learning_rate=0.01)  # mutates the same solver object
+    clf.set_params(solver__beta_1=0.8)  # mutates the same solver object
     clf.partial_fit(X[32:64], y[32:64])
     assert clf.solver_state_["step"] == 1
+    assert clf.solver_.beta_1 == 0.8
+    # a new learning rate is seen too, and continues the state
+    clf.set_params(solver__learning_rate=0.01)
+    clf.partial_fit(X[64:96], y[64:96])
+    assert clf.solver_state_["step"] == 2
     assert clf.solver_.learning_rate == 0.01
 
 
