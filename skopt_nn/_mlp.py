@@ -48,6 +48,11 @@ from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
                             new_state, resolve_solver)
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
+# scikit-learn's MLP parameters that are solver hyperparameters here
+_SKLEARN_SOLVER_PARAMETERS = {
+    "learning_rate", "learning_rate_init", "power_t", "momentum",
+    "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "max_fun",
+}
 
 
 def _state_carries_over(a, b):
@@ -209,6 +214,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     "Nested batch_norm__* parameters need batch normalization, "
                     f"but batch_norm={batch_norm!r}.")
             params = {**params, "batch_norm": BatchNorm()}
+        ported = sorted(set(params) & _SKLEARN_SOLVER_PARAMETERS)
+        if ported:
+            raise ValueError(
+                f"Invalid parameter(s) {ported} for estimator {type(self).__name__}: "
+                "scikit-learn's optimizer settings live on the solver object here, "
+                "e.g. solver=Adam(learning_rate=0.001, beta_1=0.9) or "
+                "set_params(solver__learning_rate=0.01) (see the user guide's "
+                "'Differences from scikit-learn's MLP').")
         return super().set_params(**params)
 
     # ---------------------------------------------------------------- subclass

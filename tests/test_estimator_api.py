@@ -651,3 +651,13 @@ def test_refitting_without_batch_norm_drops_its_fitted_attributes():
         clf.set_params(batch_norm=False).fit(X, y)
     assert not any(hasattr(clf, a)
                    for a in ("bn_gamma_", "bn_beta_", "bn_mean_", "bn_var_"))
+
+
+@pytest.mark.parametrize("name", ["learning_rate_init", "momentum", "beta_1"])
+def test_scikit_learn_optimizer_settings_get_a_porting_hint(name):
+    with pytest.raises(ValueError, match=r"Invalid parameter.*live on the solver "
+                                         r"object here.*solver__learning_rate"):
+        MLPClassifier().set_params(**{name: 0.5})
+    # the nested form is the way
+    assert MLPClassifier().set_params(solver__learning_rate=0.5).solver.learning_rate \
+        == 0.5
