@@ -153,6 +153,26 @@ def test_newton_in_float32_does_not_stop_where_the_gradient_lies_in_low_curvatur
     assert losses[np.float32] < 1.05 * losses[np.float64]
 
 
+def test_newton_steepest_descent_fallback_lengthens_steps_shorter_than_the_minimum():
+    # J = 1e-4 |x|^2 / 2 from x = (1, 1): along -g the minimum is at 1e4 times g.
+    # Backtracking from -g only shrinks, so each fallback step gained 2e-4 of J
+    # (a Hessian-free Newton crawled at 2e-10 of loss per step on digits); an
+    # accepted full step is now doubled while the loss keeps falling.
+    A, b = 1e-4 * np.eye(2), np.zeros(2)
+    objective = Quadratic(A, b)
+    theta = np.ones(2)
+    loss, grad = objective(theta)
+    solver = Newton()
+    state = solver.init_state(theta)
+    # an ascent direction and no fallback steps: straight to steepest descent
+    solver._search(theta, objective, loss, grad, grad.copy(), [], state)
+    assert state["line_search"]["method"] == "steepest_descent"
+    # doubled from alpha = 1 while the loss falls: alpha = 8192, the last before
+    # passing the minimizer 1e4, where J = (1 - 0.8192)^2 of its start
+    assert state["line_search"]["step_size"] == 8192
+    np.testing.assert_allclose(objective(theta)[0], (1 - 0.8192) ** 2 * loss, rtol=1e-9)
+
+
 def test_newton_saddle_free_step_is_the_lecture_step_when_hessian_is_positive_definite():
     A, b = _spd(5, 1e6, seed=4), np.arange(5.0)
     theta = np.ones(5)

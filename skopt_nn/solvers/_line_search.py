@@ -95,8 +95,14 @@ def armijo(trial_loss, loss, slope):
                 and trial_loss <= loss + ARMIJO_C1 * slope)
 
 
-def backtracking(objective, theta, loss, grad, direction, max_evals=MAX_BACKTRACKS):
+def backtracking(objective, theta, loss, grad, direction, max_evals=MAX_BACKTRACKS,
+                 max_doublings=0):
     r"""Armijo backtracking from :math:`\alpha = 1`, halving on failure.
+
+    With ``max_doublings``, a full step that passes is lengthened: the step is
+    doubled while the longer one passes too and lowers the loss further, and the
+    best is returned (for directions whose length carries no curvature
+    information, such as :math:`-g`).
 
     Parameters
     ----------
@@ -112,6 +118,8 @@ def backtracking(objective, theta, loss, grad, direction, max_evals=MAX_BACKTRAC
         :math:`d`, with :math:`g^T d < 0`.
     max_evals : int
         Trial steps before giving up.
+    max_doublings : int, default=0
+        Doublings tried after a full step passes.
 
     Returns
     -------
@@ -132,10 +140,28 @@ def backtracking(objective, theta, loss, grad, direction, max_evals=MAX_BACKTRAC
         trial = (theta + step_size * direction).astype(theta.dtype, copy=False)
         trial_loss, trial_grad = objective(trial)
         if armijo(trial_loss, loss, step_size * slope):
-            return LineSearchResult(True, step_size, trial, trial_loss, trial_grad,
+            best = LineSearchResult(True, step_size, trial, trial_loss, trial_grad,
                                     evaluation)
+            return _lengthened(objective, theta, loss, slope, direction, best,
+                               max_doublings) if evaluation == 1 else best
         step_size *= 0.5
     return LineSearchResult(False, 0.0, None, loss, None, max_evals)
+
+
+def _lengthened(objective, theta, loss, slope, direction, best, max_doublings):
+    """Double an accepted step while the longer one passes Armijo's test and
+    lowers the loss further; the best step found."""
+    for _ in range(max_doublings):
+        step_size = 2 * best.step_size
+        trial = (theta + step_size * direction).astype(theta.dtype, copy=False)
+        trial_loss, trial_grad = objective(trial)
+        evaluations = best.evaluations + 1
+        if not (armijo(trial_loss, loss, step_size * slope) and trial_loss < best.loss):
+            best.evaluations = evaluations
+            break
+        best = LineSearchResult(True, step_size, trial, trial_loss, trial_grad,
+                                evaluations)
+    return best
 
 
 class _Evaluations:

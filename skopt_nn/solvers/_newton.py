@@ -31,6 +31,8 @@ _CG_MAX_ITER = 100
 _CG_EXACT_RTOL = 1e-10
 #: Armijo halvings of the Newton step before the fallback steps are tried.
 _HALVINGS_BEFORE_FALLBACK = 5
+#: Doublings of an accepted full step along -g, the last resort (up to 2^20 g).
+_STEEPEST_DOUBLINGS = 20
 #: c in the saddle-free regularization r = c ||g||^(1/2) (Mishchenko's
 #: sqrt(L ||g||) with L = 1e-4). Measured: with c = 1 the regularization damps
 #: the low-curvature directions so much that the training loss after 40 steps
@@ -176,7 +178,10 @@ class Newton(Solver):
     Without a fallback (``saddle_free=False`` in the exact regime) the halvings
     go on (60 in all). If :math:`\Delta\theta` is not a descent direction
     (possible without ``saddle_free``) or nothing passes, the steepest-descent
-    direction :math:`-g` is backtracked the same way; if that fails too, the
+    direction :math:`-g` is backtracked the same way, except that a full step
+    that passes is doubled while the loss keeps falling (up to :math:`2^{20}
+    g`: a step as short as :math:`g` crawls near a minimum, where a
+    Hessian-free Newton once gained 2e-10 of loss per step); if that fails too, the
     step is not taken, ``state["line_search"]["accepted"]`` is False and
     ``state["converged"]`` is True: no decrease of the loss can be found. It is
     also True after a step that lowered the loss by at most a few rounding
@@ -434,7 +439,10 @@ class Newton(Solver):
                     record = {**result.record(method), **details}
                     break
         if result is None or not result.accepted:
-            result = backtracking(objective, theta, loss, grad, -grad)
+            # backtracking that also lengthens a step the first trial accepts:
+            # steps as short as g crawl near a minimum
+            result = backtracking(objective, theta, loss, grad, -grad,
+                                  max_doublings=_STEEPEST_DOUBLINGS)
             result.evaluations += spent
             record = result.record("steepest_descent")
         state["line_search"] = record
