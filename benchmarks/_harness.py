@@ -205,8 +205,8 @@ def environment_lines():
     lines.append("timing: the libraries alternate in this process; each L-BFGS fit "
                  "starts 0.2 s after the previous one (SciPy's BLAS threads idle); "
                  "the GEMM floor is the faster of the default BLAS threads and one")
-    lines.append("ratio column: skopt_nn / scikit-learn, of the medians (the notes give "
-                 "the range of the repetitions' own ratios)")
+    lines.append("ratio column: skopt_nn / scikit-learn, of the medians (the notes "
+                 "give the range of the repetitions' own ratios)")
     busy = busy_machine_line()
     if busy:
         lines.append(busy)

@@ -645,12 +645,12 @@ def test_coefs_cannot_be_assigned_before_fit():
 
 def test_refitting_without_batch_norm_drops_its_fitted_attributes():
     clf, X, y = _fitted_iris_classifier(batch_norm=True)
-    assert all(hasattr(clf, a) for a in ("bn_gamma_", "bn_beta_", "bn_mean_", "bn_var_"))
+    names = ("bn_gamma_", "bn_beta_", "bn_mean_", "bn_var_")
+    assert all(hasattr(clf, name) for name in names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.set_params(batch_norm=False).fit(X, y)
-    assert not any(hasattr(clf, a)
-                   for a in ("bn_gamma_", "bn_beta_", "bn_mean_", "bn_var_"))
+    assert not any(hasattr(clf, name) for name in names)
 
 
 @pytest.mark.parametrize("name", ["learning_rate_init", "momentum", "beta_1"])

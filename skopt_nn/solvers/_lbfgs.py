@@ -72,10 +72,10 @@ class LBFGS(Solver):
     If no step lowers the loss (or :math:`g = 0`), the step is not taken and
     ``state["converged"]`` is True (with a ``ConvergenceWarning`` if the gradient
     promised a decrease far above the loss's rounding level: the loss is not
-    differentiable there, at a ReLU kink, or the problem is badly scaled); it is also True after 10 steps in a row that
-    each lowered the loss by at most a few rounding errors
-    (:math:`4 \varepsilon_\text{mach} |J|`; ``state["n_negligible"]`` counts
-    them). The training loop then stops. One such step alone is no sign of
+    differentiable there, at a ReLU kink, or the problem is badly scaled); it
+    is also True after 10 steps in a row that each lowered the loss by at most
+    a few rounding errors (:math:`4 \varepsilon_\text{mach} |J|`;
+    ``state["n_negligible"]`` counts them). The training loop then stops. One such step alone is no sign of
     convergence: in float32 a short step from a poor curvature pair lowers the
     loss by a few rounding errors while twenty are left to gain.
 
