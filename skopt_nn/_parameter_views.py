@@ -44,6 +44,9 @@ class ParameterViews:
 
     def __set__(self, estimator, arrays):
         views = estimator.__dict__.get(self.slot)
+        if views is None and "_theta" in estimator.__dict__:
+            raise AttributeError(f"{self.name} exists only with batch normalization, "
+                                 "which this fitted network does not have.")
         if views is None:
             raise AttributeError(
                 f"{self.name} can only be assigned on a fitted estimator, whose "

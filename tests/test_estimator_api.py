@@ -641,6 +641,9 @@ def test_coefs_cannot_be_assigned_before_fit():
     with pytest.raises(AttributeError, match="only be assigned on a fitted"):
         MLPClassifier().coefs_ = [np.zeros((2, 2))]
     assert not hasattr(MLPClassifier(), "coefs_")
+    clf, _, _ = _fitted_iris_classifier()
+    with pytest.raises(AttributeError, match="only with batch normalization"):
+        clf.bn_gamma_ = [np.ones(8)]
 
 
 def test_refitting_without_batch_norm_drops_its_fitted_attributes():
