@@ -68,12 +68,15 @@ def _state_carries_over(a, b):
     """
     if type(a) is not type(b):
         return False
-    pa, pb = a.get_params(deep=True), b.get_params(deep=True)
+
+    def state_parameters(solver):  # a number, a schedule, another schedule: alike
+        return {key: value for key, value in solver.get_params(deep=True).items()
+                if key != "learning_rate" and not key.startswith("learning_rate__")}
+
+    pa, pb = state_parameters(a), state_parameters(b)
     if pa.keys() != pb.keys():
         return False
     for key, value in pa.items():
-        if key == "learning_rate" or key.startswith("learning_rate__"):
-            continue
         other = pb[key]
         if isinstance(value, BaseEstimator) or isinstance(other, BaseEstimator):
             if type(value) is not type(other):
@@ -214,7 +217,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     "Nested batch_norm__* parameters need batch normalization, "
                     f"but batch_norm={batch_norm!r}.")
             params = {**params, "batch_norm": BatchNorm()}
-        ported = sorted(set(params) & _SKLEARN_SOLVER_PARAMETERS)
+        # (a subclass may have parameters of those names: they are its own)
+        ported = sorted(set(params) & _SKLEARN_SOLVER_PARAMETERS
+                        - set(self.get_params(deep=False)))
         if ported:
             raise ValueError(
                 f"Invalid parameter(s) {ported} for estimator {type(self).__name__}: "
@@ -485,6 +490,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 if name in state:
                     setattr(self, name, _writeable(state[name]))
             # views do not survive pickling: rebuild them over the flat vector
+            # (pickles from before the views were descriptors hold plain lists)
+            for name in ("coefs_", "intercepts_", "bn_gamma_", "bn_beta_"):
+                self.__dict__.pop(name, None)
             self._set_views()
 
     # ---------------------------------------------------------- training loop

@@ -58,10 +58,9 @@ class ParameterViews:
             raise ValueError(
                 f"{self.name} must be a list of {len(expected)} arrays of shapes "
                 f"{expected} (the fitted network's), got shapes {shapes}.")
-        values = [np.asarray(a) for a in arrays]
-        for value in values:  # all checked before any is copied
-            if not np.isfinite(value).all():
-                raise ValueError(f"{self.name} must contain only finite values.")
+        # all checked, and copied, before any is written: the new values may be
+        # the views themselves, permuted
+        values = [_checked(self.name, a, v.dtype) for a, v in zip(arrays, views)]
         for view, value in zip(views, values):
             view[...] = value
 
@@ -72,4 +71,46 @@ class ParameterViews:
         if views is None:
             estimator.__dict__.pop(slot, None)
         else:
-            estimator.__dict__[slot] = list(views)
+            estimator.__dict__[slot] = ViewList(name, views)
+
+
+class ViewList(list):
+    """The list of views: assigning an element (``clf.coefs_[0] = W``) copies
+    into the view, as assigning the whole list does."""
+
+    def __init__(self, name, views):
+        super().__init__(views)
+        self.name = name
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            views = super().__getitem__(index)
+            values = list(value)
+            if len(values) != len(views):
+                raise ValueError(f"{self.name}[{index.start}:{index.stop}] takes "
+                                 f"{len(views)} arrays, got {len(values)}.")
+        else:
+            views, values = [super().__getitem__(index)], [value]
+        for view, value in zip(views, values):
+            if np.shape(value) != view.shape:
+                raise ValueError(f"{self.name} entries keep their shapes: expected "
+                                 f"{view.shape}, got {np.shape(value)}.")
+        values = [_checked(self.name, v, view.dtype) for v, view in zip(values, views)]
+        for view, value in zip(views, values):
+            view[...] = value
+
+    def __reduce__(self):  # pickled as its views; the estimator rebinds them
+        return (ViewList, (self.name, list(self)))
+
+
+def _checked(name, values, dtype):
+    """``values`` as a new array of the model's ``dtype``: real and finite."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}.")
+    with np.errstate(over="ignore"):
+        array = array.astype(dtype, copy=True)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must contain only finite values (in the model's "
+                         f"{np.dtype(dtype).name}).")
+    return array

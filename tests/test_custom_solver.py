@@ -253,3 +253,20 @@ def test_the_state_continues_through_its_own_step_under_new_schedule_parameters(
     assert clf.solver_state_["step"] == 10
     assert clf.history_[-1]["learning_rate"] == pytest.approx(
         LinearDecay(initial=0.05, tau=20)(10))
+
+
+@pytest.mark.parametrize("first, second", [
+    (0.01, "linear"), ("linear", 0.01), ("linear", "inverse")])
+def test_switching_between_a_rate_and_a_schedule_continues_the_state(iris, first, second):
+    from skopt_nn.schedules import InverseScaling, LinearDecay
+    from skopt_nn.solvers import Adam
+
+    rates = {"linear": LinearDecay(initial=0.01, tau=50),
+             "inverse": InverseScaling(initial=0.01)}
+    X, y = iris
+    clf = _clf(Adam(learning_rate=rates.get(first, first)))
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    clf.set_params(solver__learning_rate=rates.get(second, second))
+    clf.partial_fit(X, y)
+    assert clf.solver_state_["step"] == 10
+

@@ -599,8 +599,8 @@ def _fitted_iris_classifier(**params):
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0,
-                            **params).fit(X, y)
+        clf = MLPClassifier(**{"hidden_layer_sizes": (8,), "max_iter": 20,
+                               "random_state": 0, **params}).fit(X, y)
     return clf, X, y
 
 
@@ -664,3 +664,56 @@ def test_scikit_learn_optimizer_settings_get_a_porting_hint(name):
     # the nested form is the way
     assert MLPClassifier().set_params(solver__learning_rate=0.5).solver.learning_rate \
         == 0.5
+
+
+def test_assigning_a_permutation_of_the_models_own_arrays_swaps_them():
+    clf, X, _ = _fitted_iris_classifier(hidden_layer_sizes=(3,))
+    first, second = (b.copy() for b in clf.intercepts_)
+    clf.intercepts_ = [clf.intercepts_[1], clf.intercepts_[0]]  # both (3,)
+    np.testing.assert_array_equal(clf.intercepts_[0], second)
+    np.testing.assert_array_equal(clf.intercepts_[1], first)
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.full((4, 8), 1e300), "only finite values \\(in the model's float32\\)"),
+    (np.full((4, 8), "a"), "real numbers, got dtype <U1"),
+    (np.ones((4, 8)) + 1j, "real numbers, got dtype complex128"),
+])
+def test_assigned_weights_are_checked_in_the_models_dtype(value, message):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier((8,), max_iter=5, random_state=0).fit(
+            X.astype(np.float32), y)
+    before = clf._theta.copy()
+    with pytest.raises(ValueError, match=message):
+        clf.coefs_ = [value, clf.coefs_[1]]
+    np.testing.assert_array_equal(clf._theta, before)
+
+
+def test_assigning_one_entry_of_coefs_copies_into_the_parameters():
+    clf, X, _ = _fitted_iris_classifier()
+    clf.coefs_[1] = np.zeros((8, 3))
+    clf.intercepts_[1] = np.zeros(3)
+    np.testing.assert_allclose(clf.predict_proba(X[:2]), 1 / 3, rtol=1e-12)
+    assert np.shares_memory(clf.coefs_[1], clf._theta)
+    clf.coefs_[0:2] = [np.ones((4, 8)), np.ones((8, 3))]
+    assert clf._theta[:32].sum() == 32
+    with pytest.raises(ValueError, match=r"keep their shapes: expected \(8, 3\)"):
+        clf.coefs_[1] = np.zeros((3, 8))
+
+
+def test_the_porting_hint_leaves_a_subclass_own_parameters_alone():
+    class WithMomentum(MLPClassifier):
+        def __init__(self, momentum=0.9, **params):
+            super().__init__(**params)
+            self.momentum = momentum
+
+        @classmethod
+        def _get_param_names(cls):
+            return sorted({*MLPClassifier._get_param_names(), "momentum"})
+
+    assert WithMomentum().set_params(momentum=0.5).momentum == 0.5
+

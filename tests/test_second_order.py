@@ -121,6 +121,26 @@ def test_newton_saddle_free_step_uses_absolute_eigenvalues_and_gradient_regulari
     assert state["hessian"]["regularization"] == pytest.approx(r, rel=1e-15)
 
 
+def test_a_rejected_doubling_leaves_the_kept_point_as_the_last_evaluation():
+    # the objective reports (history_'s gradient norm) and remembers its last
+    # evaluation: after a rejected doubling it must be the kept point's
+    A, b = 1e-4 * np.eye(2), np.zeros(2)
+    calls = []
+    quadratic = Quadratic(A, b)
+
+    def objective(x):
+        calls.append(x.copy())
+        return quadratic(x)
+
+    theta = np.ones(2)
+    loss, grad = quadratic(theta)
+    solver = Newton()
+    state = solver.init_state(theta)
+    solver._search(theta, objective, loss, grad, grad.copy(), [], state)
+    np.testing.assert_array_equal(calls[-1], theta)
+    assert state["line_search"]["evaluations"] == len(calls)
+
+
 def test_newton_saddle_free_takes_curvature_below_the_rounding_level_as_that_level():
     # lambda_2 = 0 is below tau = n eps max|lambda| = 2 eps: its direction is not
     # dropped (that would discard g's part along it) but gets mu = tau
@@ -454,6 +474,21 @@ def test_lbfgs_warns_when_its_search_fails_where_the_gradient_promised_a_decreas
     with pytest.warns(ConvergenceWarning, match="promises a decrease"):
         clf.fit(X, y)
     assert clf.solver_state_["converged"]
+
+
+def test_lbfgs_warm_started_at_its_minimum_with_a_fresh_state_does_not_warn():
+    # no curvature pair yet: nothing measured promises a decrease (a first
+    # version took the promise as infinite and warned at every such warm start)
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    reg = MLPRegressor(hidden_layer_sizes=(), solver=LBFGS(), alpha=0.1, max_iter=500,
+                       tol=0, random_state=0).fit(X, y)
+    reg.set_params(warm_start=True, solver=LBFGS(history_size=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.solver_state_["converged"]
 
 
 def test_lbfgs_ends_at_a_true_minimum_without_a_warning():

@@ -150,14 +150,21 @@ def backtracking(objective, theta, loss, grad, direction, max_evals=MAX_BACKTRAC
 
 def _lengthened(objective, theta, loss, slope, direction, best, max_doublings):
     """Double an accepted step while the longer one passes Armijo's test and
-    lowers the loss further; the best step found."""
+    lowers the loss further; the best step found.
+
+    The objective's last evaluation is the returned point's (it is evaluated
+    again after a rejected doubling): what the objective reports of its last
+    evaluation, the gradient norm in ``history_``, and the evaluation it
+    remembers for the next step, are then the kept point's.
+    """
     for _ in range(max_doublings):
         step_size = 2 * best.step_size
         trial = (theta + step_size * direction).astype(theta.dtype, copy=False)
         trial_loss, trial_grad = objective(trial)
         evaluations = best.evaluations + 1
         if not (armijo(trial_loss, loss, step_size * slope) and trial_loss < best.loss):
-            best.evaluations = evaluations
+            objective(best.theta)
+            best.evaluations = evaluations + 1
             break
         best = LineSearchResult(True, step_size, trial, trial_loss, trial_grad,
                                 evaluations)
