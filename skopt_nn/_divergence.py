@@ -50,8 +50,8 @@ class DivergenceTest:
     --------
     >>> test = DivergenceTest(n_batches=6, total_weight=60)
     >>> test.start_epoch(shuffled=True)
-    >>> for k, loss in enumerate([2.0, 1.5, 1.8, 900.0, 1e4, 1e6]):
-    ...     test.add(k, loss, 10)
+    >>> for loss in [2.0, 1.5, 1.8, 900.0, 1e4, 1e6]:
+    ...     test.add(loss, 10)
     >>> test.diverged()
     True
     """
@@ -70,8 +70,8 @@ class DivergenceTest:
         self._losses = [] if shuffled and self.halves \
             and self.first_epoch_loss is None else None
 
-    def add(self, k, loss, weight):
-        """Record minibatch ``k``'s mean loss, of rows weighing ``weight``."""
+    def add(self, loss, weight):
+        """Record the next minibatch's mean loss, of rows weighing ``weight``."""
         self._sum += loss * weight
         if self._losses is not None:
             self._losses.append(loss)

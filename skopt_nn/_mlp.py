@@ -48,6 +48,7 @@ from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
                             new_state, resolve_solver)
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
+_PARAMETER_VIEWS = ("coefs_", "intercepts_", "bn_gamma_", "bn_beta_")
 # scikit-learn's MLP parameters that are solver hyperparameters here
 _SKLEARN_SOLVER_PARAMETERS = {
     "learning_rate", "learning_rate_init", "power_t", "momentum",
@@ -122,7 +123,8 @@ def _is_full_batch(solver):
 class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
 
-    # the parameters, as views into the flat vector (assigning copies values in)
+    # the parameters, as views into the flat vector (assigning copies values in);
+    # _PARAMETER_VIEWS names them
     coefs_ = ParameterViews()
     intercepts_ = ParameterViews()
     bn_gamma_ = ParameterViews()
@@ -474,9 +476,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _set_views(self):
         coefs, intercepts, gammas, betas = self._network.unpack(self._theta)
         batch_norm = self._network.batch_norm
-        for name, views in (("coefs_", coefs), ("intercepts_", intercepts),
-                            ("bn_gamma_", gammas if batch_norm else None),
-                            ("bn_beta_", betas if batch_norm else None)):
+        for name, views in zip(_PARAMETER_VIEWS, (
+                coefs, intercepts, gammas if batch_norm else None,
+                betas if batch_norm else None)):
             ParameterViews.bind(self, name, views)
 
     def __setstate__(self, state):
@@ -491,7 +493,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     setattr(self, name, _writeable(state[name]))
             # views do not survive pickling: rebuild them over the flat vector
             # (pickles from before the views were descriptors hold plain lists)
-            for name in ("coefs_", "intercepts_", "bn_gamma_", "bn_beta_"):
+            for name in _PARAMETER_VIEWS:
                 self.__dict__.pop(name, None)
             self._set_views()
 
@@ -588,10 +590,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                         raise TypeError(
                             f"{type(solver).__name__}.step must return the loss it "
                             f"evaluated (a float), got {loss!r}.")
-                    divergence.add(k, loss, Xb.shape[0] if w is None else w.sum())
+                    divergence.add(loss, Xb.shape[0] if w is None else w.sum())
                     if not math.isfinite(loss):
                         if epoch == 0 and k == 0:
-                            _non_finite_start(loss)
+                            _raise_non_finite_start(loss)
                         break  # diverged: the rest of the epoch cannot recover
                     if incremental and bn is not None and \
                             objective.batch_statistics is not None:
@@ -1262,7 +1264,7 @@ def _cast(X, dtype, name="X"):
     return cast
 
 
-def _non_finite_start(loss):
+def _raise_non_finite_start(loss):
     raise ValueError(
         f"The loss of the first minibatch is not finite ({loss}) at the parameters "
         "training starts from: the input data may contain large values and need "

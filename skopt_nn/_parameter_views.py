@@ -30,7 +30,7 @@ class ParameterViews:
 
     def __set_name__(self, owner, name):
         self.name = name
-        self.slot = f"_{name}views"
+        self.slot = _slot(name)
 
     def __get__(self, estimator, owner=None):
         if estimator is None:
@@ -58,16 +58,12 @@ class ParameterViews:
             raise ValueError(
                 f"{self.name} must be a list of {len(expected)} arrays of shapes "
                 f"{expected} (the fitted network's), got shapes {shapes}.")
-        # all checked, and copied, before any is written: the new values may be
-        # the views themselves, permuted
-        values = [_checked(self.name, a, v.dtype) for a, v in zip(arrays, views)]
-        for view, value in zip(views, values):
-            view[...] = value
+        _copy_in(self.name, views, arrays)
 
     @staticmethod
     def bind(estimator, name, views):
         """Point ``estimator.<name>`` at ``views`` (None: no such attribute)."""
-        slot = f"_{name}views"
+        slot = _slot(name)
         if views is None:
             estimator.__dict__.pop(slot, None)
         else:
@@ -95,12 +91,23 @@ class ViewList(list):
             if np.shape(value) != view.shape:
                 raise ValueError(f"{self.name} entries keep their shapes: expected "
                                  f"{view.shape}, got {np.shape(value)}.")
-        values = [_checked(self.name, v, view.dtype) for v, view in zip(values, views)]
-        for view, value in zip(views, values):
-            view[...] = value
+        _copy_in(self.name, views, values)
 
     def __reduce__(self):  # pickled as its views; the estimator rebinds them
         return (ViewList, (self.name, list(self)))
+
+
+def _slot(name):
+    """The instance attribute holding the views of the attribute ``name``."""
+    return f"_{name}views"
+
+
+def _copy_in(name, views, values):
+    """Write ``values`` (of the views' shapes) into ``views``, all checked and
+    copied before any is written: they may be the views themselves, permuted."""
+    checked = [_checked(name, value, view.dtype) for view, value in zip(views, values)]
+    for view, value in zip(views, checked):
+        view[...] = value
 
 
 def _checked(name, values, dtype):

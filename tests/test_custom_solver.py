@@ -257,7 +257,8 @@ def test_the_state_continues_through_its_own_step_under_new_schedule_parameters(
 
 @pytest.mark.parametrize("first, second", [
     (0.01, "linear"), ("linear", 0.01), ("linear", "inverse")])
-def test_switching_between_a_rate_and_a_schedule_continues_the_state(iris, first, second):
+def test_switching_between_a_rate_and_a_schedule_continues_the_state(iris, first,
+                                                                    second):
     from skopt_nn.schedules import InverseScaling, LinearDecay
     from skopt_nn.solvers import Adam
 

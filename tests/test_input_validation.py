@@ -698,8 +698,8 @@ def test_divergence_test_of_a_first_epoch_half_against_half():
     def judge(losses, previous_loss=None, shuffled=True):
         test = DivergenceTest(len(losses), len(losses), previous_loss)
         test.start_epoch(shuffled)
-        for k, loss in enumerate(losses):
-            test.add(k, loss, 1)
+        for loss in losses:
+            test.add(loss, 1)
         return test.diverged()
 
     # medians of each half: 15 against 3e5, then 15 against 4e3
@@ -724,8 +724,8 @@ def test_divergence_test_of_a_first_epoch_half_against_half():
     test = DivergenceTest(2, 2)
     for losses in ([1.0, 0.5], [400.0, 2000.0]):
         test.start_epoch(shuffled=True)
-        for k, loss in enumerate(losses):
-            test.add(k, loss, 1)
+        for loss in losses:
+            test.add(loss, 1)
         diverged = test.diverged()
         test.end_epoch()
     assert diverged and test.first_epoch_loss == 0.75

@@ -226,13 +226,14 @@ def _warn_if_decrease_was_promised(grad, loss, state, dtype):
     yy = float(y @ y)
     if not yy > 0:
         return
-    promised = 0.5 * float(s @ y) / yy * float(grad @ grad)
+    g2 = float(grad @ grad)
+    promised = 0.5 * float(s @ y) / yy * g2
     rounding = 4 * np.finfo(dtype).eps * abs(loss)
     if promised > PROMISE_OVER_ROUNDING * rounding:
         warnings.warn(
             f"LBFGS stopped at step {state['step'] + 1}: no step along the "
             "steepest-descent direction lowers the loss, although its gradient "
-            f"(norm {math.sqrt(float(grad @ grad)):.3g}) promises a decrease of "
+            f"(norm {math.sqrt(g2):.3g}) promises a decrease of "
             f"about {promised:.3g}. The loss is not differentiable there (with "
             "relu: units at exactly zero) or the problem is badly scaled "
             "(standardize the features): the parameters may not be a minimum.",
