@@ -459,6 +459,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.out_activation_ = network.out_activation
         self.n_iter_ = 0
         self.t_ = 0
+        self._epoch_order = None  # (see _train)
         self.loss_curve_ = []
         self.history_ = []
         self.best_loss_ = np.inf
@@ -573,6 +574,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         divergence = DivergenceTest(
             n_batches, n_samples if sample_weight is None else sample_weight.sum(),
             self.loss_)
+        # Each shuffled epoch permutes the previous epoch's row order, as
+        # scikit-learn's MLP does: the same random_state then draws the same
+        # minibatches. Each call starts from the rows' own order, as there,
+        # except a warm-started fit, which continues the last one.
+        order = None if incremental else getattr(self, "_epoch_order", None)
+        if order is None or len(order) != n_samples:
+            order = np.arange(n_samples)
         for epoch in range(n_epochs):
             start_time = time.perf_counter()
             if epoch_start is not None:
@@ -580,8 +588,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             shuffled = self.shuffle and batch_rows < n_samples
             divergence.start_epoch(shuffled)
             try:
+                if shuffled:
+                    order = order[rng.permutation(n_samples)]
+                    if not incremental:
+                        self._epoch_order = order
                 for k, (Xb, Yb, w) in enumerate(batches.epoch(
-                        rng.permutation(n_samples) if shuffled else None)):
+                        order if shuffled else None)):
                     # the epoch's record reports the norm of its last gradient only
                     objective.measure_norm = k == n_batches - 1
                     objective.set_batch(Xb, Yb, w)
@@ -839,10 +851,14 @@ _COMMON_PARAMETERS_DOC = r"""
         as scikit-learn's; used only with ``early_stopping``, which needs it
         large enough to hold out at least one row.
     shuffle : bool, default=True
-        Shuffle the rows at every epoch.
+        Shuffle the rows at every epoch (each epoch permutes the previous
+        epoch's order, as scikit-learn's MLP does).
     random_state : int, RandomState instance or None, default=None
         Seeds initialization, shuffling and the validation split. The same value
-        gives bit-identical results.
+        gives bit-identical results. Without early stopping, a fit from scratch
+        draws the same initial weights and minibatches as scikit-learn's MLP
+        with the same value, so the same update rule trains the same network
+        (see "Differences from scikit-learn's MLP" in the user guide).
     verbose : bool, default=False
         Print the loss (and validation loss and score) after each epoch.
     warm_start : bool, default=False
