@@ -117,14 +117,17 @@ class BatchNorm(BaseEstimator):
     row of weight 0 as an absent row. Weights are not rescaled: weights summing to
     less than 2 over a minibatch make :math:`\frac{m}{m-1}` large or undefined
     (weights normalized to sum to one, for instance), and ``fit`` and
-    ``partial_fit`` warn. Training itself is unaffected by the weights' scale.
+    ``partial_fit`` warn. Apart from the L2 penalty, which is divided by the sum
+    of the weights (as in scikit-learn), training is unaffected by the weights'
+    scale.
 
     **A minibatch of one row** (:math:`m = 1`, e.g. a short last minibatch) has
     :math:`\sigma^2_\mathcal{B} = 0`; :math:`\epsilon` keeps the division finite,
     every :math:`\hat x` is 0 and the layer outputs :math:`\beta` whatever the
     input. Such a step trains only the last hidden layer's :math:`\beta` and the
-    output layer (the gradient of every parameter before the last normalization,
-    and of every :math:`\gamma`, is exactly zero). As
+    output layer (the loss's gradient of every parameter before the last
+    normalization, and of every :math:`\gamma`, is exactly zero: the weights
+    there only decay by the L2 penalty). As
     :math:`\frac{m}{m-1}` is undefined for :math:`m \le 1`, such a minibatch enters
     :math:`E[x]` but not :math:`Var[x]`; if no minibatch has :math:`m > 1`,
     ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns:

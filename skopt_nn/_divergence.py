@@ -12,6 +12,12 @@ DIVERGENCE_FACTOR = 1e3
 # half's median then ignores a minibatch of outliers.
 MIN_BATCHES_FOR_HALVES = 6
 
+# A first epoch whose mean loss is this many times its first minibatch's is
+# judged against the loss at the parameters it started from, measured on all
+# its rows (a pass the estimator makes only then: a sound first epoch's mean
+# stays near or below its first minibatch's loss).
+START_CHECK_FACTOR = 10.0
+
 
 class DivergenceTest:
     """Accumulates an epoch's minibatch losses and judges whether it diverged.
@@ -19,8 +25,11 @@ class DivergenceTest:
     An epoch diverged if its mean loss is not finite, or if a loss is over
     ``DIVERGENCE_FACTOR`` times its reference:
 
-    - the first epoch of a call of ``fit`` or ``partial_fit`` is judged on its
-      own: the median minibatch loss of its second half against its first
+    - the first epoch of a call of ``fit`` or ``partial_fit``: against the loss
+      at the parameters the call started from, on the same rows, where the
+      estimator measured it (see :meth:`wants_start_loss`: a loss that blew up
+      in the first few updates); and on its own: the median minibatch loss of
+      its second half against its first
       half's, or against the loss before the call if that is larger. Medians,
       so that a minibatch holding an outlier (a target 1000 times the others,
       whose squared error is a million times theirs) is not divergence; and
@@ -66,6 +75,7 @@ class DivergenceTest:
     def start_epoch(self, shuffled=False):
         """Start an epoch, whose rows come in a random order if ``shuffled``."""
         self._sum = 0.0
+        self._first_loss = None
         # the minibatch losses, kept only where the halves will be compared
         self._losses = [] if shuffled and self.halves \
             and self.first_epoch_loss is None else None
@@ -73,18 +83,34 @@ class DivergenceTest:
     def add(self, loss, weight):
         """Record the next minibatch's mean loss, of rows weighing ``weight``."""
         self._sum += loss * weight
+        if self._first_loss is None:
+            self._first_loss = loss
         if self._losses is not None:
             self._losses.append(loss)
 
     def epoch_loss(self):
         return self._sum / self.total_weight
 
-    def diverged(self):
+    def wants_start_loss(self):
+        """Whether :meth:`diverged` needs the loss at the parameters this call
+        started from: in its first epoch, when the epoch's mean loss is over
+        ``START_CHECK_FACTOR`` times its first minibatch's (taken at those
+        parameters, but on a few rows only)."""
+        loss = self.epoch_loss()
+        return (self.first_epoch_loss is None and self._first_loss is not None
+                and math.isfinite(loss)
+                and loss > START_CHECK_FACTOR * self._first_loss)
+
+    def diverged(self, start_loss=None):
+        """Whether the epoch diverged; ``start_loss`` is the mean loss at the
+        parameters the call started from, on the epoch's rows, if measured."""
         loss = self.epoch_loss()
         if not math.isfinite(loss):
             return True
         if self.first_epoch_loss is not None:
             return loss > DIVERGENCE_FACTOR * self.first_epoch_loss
+        if start_loss is not None and loss > DIVERGENCE_FACTOR * start_loss:
+            return True
         if self._losses is None:
             return False
         half = len(self._losses) // 2

@@ -203,6 +203,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         ``batch_norm__momentum=...`` with ``batch_norm=True`` applies to
         ``BatchNorm()``.
 
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, and nested ones (``solver__<name>``,
+            ``batch_norm__<name>``).
+
         Returns
         -------
         self : estimator instance
@@ -239,6 +245,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _validation_score(self, X, y, sample_weight):
         """The early-stopping score on held-out rows (higher is better)."""
+
+    def _check_warm_start_targets(self, y):
+        """Raise if a ``warm_start`` fit's targets cannot continue the fitted
+        model's (beyond the number of outputs, checked for every estimator)."""
 
     # -------------------------------------------------------------- validation
     def _hidden_sizes(self):
@@ -403,6 +413,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         )
         for name, value in fitted.items():
             setattr(self, name, value)
+        if reuse and not incremental:
+            self._check_warm_start_targets(y)
         if reuse:
             n_hidden_fitted = [w.shape[1] for w in self.coefs_[:-1]]
             if n_hidden_fitted != hidden or Y.shape[1] != self.n_outputs_:
@@ -531,7 +543,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             sample_weight = None if sample_weight is None else sample_weight[keep]
             if self.validation_scores_ is None:
                 self.validation_scores_ = []
-            best_val_loss = np.inf
         n_samples = X.shape[0]
         batch_rows = self._batch_rows(n_samples, solver.full_batch)
         if batch_rows < n_samples and hasattr(solver, "check_batch"):
@@ -558,6 +569,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # An epoch's loss is measured along its updates, from the parameters it
         # started with: those are the ones divergence recovery returns to.
         epoch_start = None if early_stopping else theta.copy()
+        if early_stopping:
+            # The starting parameters are candidates too: an epoch that leaves
+            # them worse on the validation rows (one that blew up, say) is not
+            # kept in their place.
+            if bn is not None:
+                self._population_statistics(X, sample_weight, batch_rows)
+            self.best_validation_score_, best_val_loss = self._validation_metrics(*val)
         # The solver state that goes with restored parameters, where a copy is
         # kept: partial_fit's (free), early stopping's best epoch's. Elsewhere a
         # fresh state: copies of the state at every epoch start and at the
@@ -589,6 +607,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             divergence.start_epoch(shuffled)
             try:
                 if shuffled:
+                    if incremental:  # an interrupted call is undone, its draw too
+                        call_rng_state = rng.get_state()
                     order = order[rng.permutation(n_samples)]
                     if not incremental:
                         self._epoch_order = order
@@ -622,11 +642,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     self._restore_state(state_copy)
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
+                if incremental and shuffled:
+                    rng.set_state(call_rng_state)
                 warnings.warn("Training interrupted by user: the parameters are "
                               "those of the last finished epoch.", UserWarning)
                 break
             epoch_loss = divergence.epoch_loss()
-            if divergence.diverged() or not np.isfinite(theta).all():
+            # (in the first epoch, best_theta still holds the starting parameters)
+            start_loss = self._mean_loss(best_theta, batches) \
+                if divergence.wants_start_loss() else None
+            if divergence.diverged(start_loss) or not np.isfinite(theta).all():
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 self._recover_from_divergence(
@@ -704,6 +729,18 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._restore_state(best_state)
         if bn is not None and not incremental:
             self._population_statistics(X, sample_weight, batch_rows)
+
+    def _mean_loss(self, theta, batches):
+        """The mean training loss at ``theta`` over an epoch's rows, minibatch by
+        minibatch in their own order (the loss a first epoch's is compared to)."""
+        objective = Objective(self._network, self.alpha)
+        total = weight = 0.0
+        for Xb, Yb, w in batches.epoch(None):
+            objective.set_batch(Xb, Yb, w)
+            loss, _ = objective(theta)
+            total += loss * objective.weight_total
+            weight += objective.weight_total
+        return total / weight
 
     def _recover_from_divergence(self, best_theta, best_state, epoch_loss,
                                  grad_norm, seconds):
@@ -830,7 +867,8 @@ _COMMON_PARAMETERS_DOC = r"""
         Minibatch size; "auto" is ``min(200, n_samples)`` for stochastic solvers
         and all rows for full-batch solvers (L-BFGS, Newton).
     max_iter : int, default=200
-        Epochs for stochastic solvers, steps for full-batch solvers.
+        Epochs for stochastic solvers, steps for full-batch solvers (with
+        ``batch_size="auto"``; given minibatches, they count epochs too).
     tol : float, default=1e-4
         Improvement of the training loss (with early stopping, of the
         validation loss) below which an epoch counts as "no improvement".
@@ -841,7 +879,7 @@ _COMMON_PARAMETERS_DOC = r"""
         classification; repeated rows always on the same side, so that data
         with few distinct rows may hold out more, with a warning), stop when the
         validation *loss* stops improving, and keep the parameters of lowest
-        validation loss. (scikit-learn decides on the validation score, the
+        validation loss (the ones the fit started from included). (scikit-learn decides on the validation score, the
         accuracy or R², which saturates at 1.0 on easy problems and then stops
         too early.) ``validation_scores_`` records the scores. ``partial_fit``
         ignores it: each call is one pass over the rows it is given
@@ -917,9 +955,11 @@ _COMMON_ATTRIBUTES_DOC = r"""
         Validation score per epoch, with early stopping.
     best_validation_score_ : float or None
         With early stopping, the validation score of the kept parameters (those
-        of lowest validation loss): it may be below ``max(validation_scores_)``.
+        of lowest validation loss, among the ones the fit started from and
+        each epoch's): it may be below ``max(validation_scores_)``.
     n_iter_ : int
-        Epochs (stochastic solvers) or steps (full-batch solvers) run since the
+        Epochs (stochastic solvers) or steps (full-batch solvers, with
+        ``batch_size="auto"``) run since the
         last fit from scratch: a ``warm_start`` fit and each ``partial_fit`` call
         add theirs, as they do to ``t_`` and ``loss_curve_`` (scikit-learn's
         ``n_iter_`` counts the last call's only).
@@ -937,15 +977,18 @@ _COMMON_ATTRIBUTES_DOC = r"""
         ``learning_rate`` (of the next update), ``grad_norm`` (of the last
         minibatch gradient, before clipping), ``seconds`` and ``diverged``
         (False). An epoch diverged if its mean loss is not finite, or, for
-        the first epoch of a call (of ``fit``, or a ``partial_fit`` call),
-        if the median minibatch loss of its second half is over 1000 times
-        its first half's (or ``loss_`` before the call, if larger; with
-        ``shuffle`` and 6 minibatches or more, otherwise by finiteness
-        alone), and for later epochs if the mean loss is over 1000 times the
-        first epoch's. Training then stops with a ConvergenceWarning, the
+        the first epoch of a call (of ``fit``, or a ``partial_fit`` call), if
+        its mean loss is over 1000 times the loss at the parameters the call
+        started from, on the same rows (measured when the epoch's mean loss
+        is over 10 times its first minibatch's), or if the median minibatch
+        loss of its second half is over 1000 times its first half's (or
+        ``loss_`` before the call, if larger; with ``shuffle`` and 6
+        minibatches or more), and for later epochs if the mean loss is over
+        1000 times the first epoch's. Training then stops with a ConvergenceWarning, the
         epoch's record, the last, has ``diverged=True``, the parameters go
         back to those at the start of the epoch of lowest loss (best
-        validation loss with early stopping), and the solver state to the one
+        validation loss with early stopping, the starting ones included), and
+        the solver state to the one
         they had where a copy is kept: a ``partial_fit`` call is undone whole,
         early stopping keeps its best epoch's state; otherwise the solver
         starts afresh from the restored parameters (``fit`` keeps no copies of
@@ -1098,6 +1141,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _stratify(self):
         return self._label_kind != "multilabel"
+
+    def _check_warm_start_targets(self, y):
+        if self._label_kind == "multilabel":
+            return  # (the columns were checked)
+        present = unique_labels(y)
+        if not np.array_equal(present, self.classes_):
+            raise ValueError(  # (scikit-learn's MLP's words)
+                "warm_start can only be used where `y` has the same classes as "
+                f"in the previous call to fit. Previously got {self.classes_}, "
+                f"`y` has {present}"
+            )
 
     def _encode_targets(self, y, reset, classes):
         if not reset:

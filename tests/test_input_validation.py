@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 from scipy import sparse
-from sklearn.datasets import make_classification, make_multilabel_classification
+from sklearn.datasets import (load_breast_cancer, load_diabetes, make_classification,
+                              make_multilabel_classification)
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
 from skopt_nn._divergence import DivergenceTest
 from skopt_nn.schedules import LinearDecay
-from skopt_nn.solvers import SGD, Adam, Momentum, Solver
+from skopt_nn.solvers import SGD, AdaGrad, Adam, Momentum, RMSProp, Solver
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +86,9 @@ def _assert_unchanged_by_failure(est, action, error, match):
 
 # ----------------------------------------------------------------- bad data
 X_GOOD, Y_GOOD = _data()
+# one row of each class: few enough rows for early stopping to hold out none
+# (a warm start must see every class, as in scikit-learn)
+ONE_PER_CLASS = [int(np.flatnonzero(Y_GOOD == label)[0]) for label in (0, 1, 2)]
 X_NAN = X_GOOD.copy()
 X_NAN[3, 2] = np.nan
 X_INF = X_GOOD.copy()
@@ -296,7 +301,8 @@ FAILURES = {
         ValueError, "batch_norm cannot be switched"),
     "warm_start_early_stopping_too_few_rows": (
         lambda e: e.set_params(warm_start=True, early_stopping=True)
-        .fit(X_GOOD[:2], Y_GOOD[:2]), ValueError, "no rows to validate on"),
+        .fit(X_GOOD[ONE_PER_CLASS], Y_GOOD[ONE_PER_CLASS]), ValueError,
+        "no rows to validate on"),
 }
 
 
@@ -307,12 +313,22 @@ def test_failed_refit_or_partial_fit_leaves_estimator_unchanged(failure):
     _assert_unchanged_by_failure(est, action, error, match)
 
 
+def test_warm_start_needs_the_same_classes_as_scikit_learn():
+    X, y = _data()
+    est = _fitted(MLPClassifier, warm_start=True)
+    _assert_unchanged_by_failure(
+        est, lambda e: e.fit(X[y < 2], y[y < 2]), ValueError,
+        r"warm_start can only be used where `y` has the same classes as in the "
+        r"previous call to fit. Previously got \[0 1 2\], `y` has \[0 1\]")
+    est.partial_fit(X[y < 2], y[y < 2])  # partial_fit takes a subset
+
+
 def test_failed_warm_start_keeps_batch_norm_configuration():
     """The network's BN epsilon is switched before the validation split fails."""
     est = _fitted(MLPClassifier, batch_norm=BatchNorm(epsilon=1e-5))
     action = (lambda e: e.set_params(warm_start=True, early_stopping=True,
                                      batch_norm=BatchNorm(epsilon=1e-2))
-              .fit(X_GOOD[:2], Y_GOOD[:2]))
+              .fit(X_GOOD[ONE_PER_CLASS], Y_GOOD[ONE_PER_CLASS]))
     _assert_unchanged_by_failure(est, action, ValueError, "no rows to validate on")
     assert est._network.bn_epsilon == 1e-5
 
@@ -391,6 +407,96 @@ def test_losses_of_earlier_calls_on_other_data_do_not_flag_divergence(method):
                 train(X[100:], y[100:])
     assert est.score(X[100:], y[100:]) > 0.9
     assert est.t_ == 100 * first_epochs + 300 * (est.n_iter_ - first_epochs)
+
+
+def _diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+
+
+@pytest.mark.parametrize("solver", [Adam(learning_rate=10), RMSProp(learning_rate=10),
+                                    AdaGrad(learning_rate=100)],
+                         ids=["adam", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("batch_size", ["auto", 20])
+def test_a_loss_that_blows_up_in_the_first_updates_is_divergence(solver, batch_size):
+    """The adaptive solvers' first steps have the size of the learning rate:
+    the minibatch losses go from 0.6 to millions after one update, yet stay
+    finite, and with 2 minibatches an epoch was judged by finiteness alone (with
+    22, half against an already blown-up half). Against the loss at the
+    starting parameters, the first epoch diverged, and those are restored."""
+    X, y = _diabetes()
+    params = dict(hidden_layer_sizes=(20,), batch_size=batch_size, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch 1"):
+        est = MLPRegressor(solver=solver, max_iter=20, **params).fit(X, y)
+    with pytest.warns(UserWarning, match="steps are too small to change them"):
+        untrained = MLPRegressor(solver=SGD(learning_rate=1e-300), max_iter=1,
+                                 **params).fit(X, y)
+    np.testing.assert_array_equal(est._theta, untrained._theta)
+
+
+def test_a_loss_rising_in_rows_sorted_by_target_is_checked_and_not_divergence(
+        monkeypatch):
+    """Rows in order, sorted by target size: the first epoch's mean loss is far
+    above its first minibatch's, so it is compared with the loss at the starting
+    parameters on all rows, which is as large: not divergence."""
+    rng = np.random.RandomState(0)
+    y = np.sort(10 ** rng.uniform(-2, 2, 400))
+    X = np.column_stack([np.log10(y) + 0.1 * rng.randn(400), rng.randn(400, 2)])
+    start_losses = []
+    measure = MLPRegressor._mean_loss
+
+    def recorded(self, theta, batches):
+        start_losses.append(measure(self, theta, batches))
+        return start_losses[-1]
+
+    monkeypatch.setattr(MLPRegressor, "_mean_loss", recorded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", ".*Maximum iterations", ConvergenceWarning)
+        est = MLPRegressor((10,), shuffle=False, batch_size=20, max_iter=3,
+                           random_state=0).fit(X, y)
+    assert est.n_iter_ == 3
+    assert len(start_losses) == 1  # the first epoch only
+    assert 0.1 < est.loss_curve_[0] / start_losses[0] < 10
+
+
+@pytest.mark.parametrize("Estimator, learning_rate",
+                         [(MLPRegressor, 3.0), (MLPClassifier, 1e3)])
+def test_early_stopping_never_keeps_parameters_worse_than_its_start(
+        Estimator, learning_rate):
+    """SGD with 2 minibatches per epoch. The regressor at a learning rate of 3:
+    the first epoch's loss, measured along its updates, is 23 times its start
+    (not divergence), but its parameters are blown up (validation loss 1e7
+    times the start's), and epoch 2 diverges. The starting parameters were
+    validated too, and are the best: they are restored, not epoch 1's (whose
+    R^2 was -1e7). The classifier at 1e3 diverged in its first epoch unnoticed
+    (judged by finiteness alone), and early stopping kept it (accuracy 0.37)."""
+    if Estimator is MLPRegressor:
+        X, y = _diabetes()
+    else:
+        X, y = load_breast_cancer(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+    params = dict(hidden_layer_sizes=(20,), early_stopping=True, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged"):
+        est = Estimator(solver=SGD(learning_rate=learning_rate), **params).fit(X, y)
+    with pytest.warns(UserWarning, match="steps are too small to change them"):
+        untrained = Estimator(solver=SGD(learning_rate=1e-300), max_iter=1,
+                              **params).fit(X, y)
+    np.testing.assert_array_equal(est._theta, untrained._theta)
+    assert est.best_validation_score_ == untrained.best_validation_score_
+
+
+def test_early_stopping_counts_the_starting_parameters_as_validated():
+    """A learning rate too small to move anything: no epoch improves on the
+    starting parameters' validation loss, and the fit stops after
+    n_iter_no_change + 1 epochs with their score."""
+    X, y = _data(200)
+    with pytest.warns(UserWarning, match="steps are too small"):
+        est = MLPClassifier(hidden_layer_sizes=(4,), solver=SGD(1e-300),
+                            early_stopping=True, n_iter_no_change=2, max_iter=50,
+                            random_state=0).fit(X, y)
+    assert est.n_iter_ == 3
+    assert est.best_validation_score_ == est.validation_scores_[0]
 
 
 def test_divergence_restores_the_lowest_loss_parameters():
@@ -560,6 +666,14 @@ def test_ctrl_c_in_partial_fit_undoes_the_call():
     after = _fitted_state(est)
     for name in ("_theta", "solver_state_", "bn_mean_", "bn_var_", "n_iter_", "t_"):
         _assert_same(after[name], before[name], name)
+    # the call's shuffle is undone too: the next call is the one an estimator
+    # that never made the interrupted call makes
+    est.set_params(solver=SGD(0.05))  # (the same rule, no more interruptions)
+    est.partial_fit(X, y)
+    reference = copy.deepcopy(est)
+    reference.__dict__.update(copy.deepcopy(before))
+    reference.partial_fit(X, y)
+    np.testing.assert_array_equal(est._theta, reference._theta)
 
 
 def test_ctrl_c_outside_the_updates_leaves_the_estimator_unchanged(monkeypatch):
@@ -651,14 +765,15 @@ def test_float64_input_beyond_a_float32_models_range_is_named():
     est = _fitted(MLPRegressor)
     est32 = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0) \
         .fit(X.astype(np.float32), y)
-    X_far = X[:2].copy()
+    X_far = X[ONE_PER_CLASS].copy()
     X_far[0, 0] = 1e39
     for method in (est32.predict, est32.predict_proba):
         with pytest.raises(ValueError, match="X has values too large for the "
                                              "model's float32 parameters"):
             method(X_far)
     est32.set_params(warm_start=True)
-    _assert_unchanged_by_failure(est32, lambda e: e.fit(X_far, y[:2]), ValueError,
+    _assert_unchanged_by_failure(est32, lambda e: e.fit(X_far, y[ONE_PER_CLASS]),
+                                 ValueError,
                                  "too large for the model's float32")
     est.partial_fit(X, y)  # a float64 model takes them
     assert np.isfinite(est.predict(X_far)).all()
@@ -720,6 +835,20 @@ def test_divergence_test_of_a_first_epoch_half_against_half():
     # rows in order: halves may differ by design (targets sorted by size)
     assert not judge([10.0, 20.0, 15.0, 5e4, 3e5, 1e6], shuffled=False)
     assert judge([10.0, np.nan], shuffled=False)
+    # against the loss at the parameters the call started from, measured when
+    # the epoch's mean is over 10 times its first minibatch's loss
+    test = DivergenceTest(2, 2)
+    test.start_epoch(shuffled=True)
+    for loss in (0.6, 7e6):
+        test.add(loss, 1)
+    assert test.wants_start_loss()
+    assert test.diverged(start_loss=0.7) and not test.diverged(start_loss=1e4)
+    assert not test.diverged()  # (2 minibatches: finiteness alone)
+    test = DivergenceTest(2, 2)
+    test.start_epoch(shuffled=True)
+    for loss in (1.0, 15.0):  # mean 8: no measurement needed
+        test.add(loss, 1)
+    assert not test.wants_start_loss()
     # later epochs: against the first
     test = DivergenceTest(2, 2)
     for losses in ([1.0, 0.5], [400.0, 2000.0]):
