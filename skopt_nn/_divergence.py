@@ -28,7 +28,8 @@ class DivergenceTest:
     - the first epoch of a call of ``fit`` or ``partial_fit``: against the loss
       at the parameters the call started from, on the same rows, where the
       estimator measured it (see :meth:`wants_start_loss`: a loss that blew up
-      in the first few updates); and on its own: the median minibatch loss of
+      in the first few updates), or the loss before the call if that is
+      larger; and on its own: the median minibatch loss of
       its second half against its first
       half's, or against the loss before the call if that is larger. Medians,
       so that a minibatch holding an outlier (a target 1000 times the others,
@@ -99,7 +100,9 @@ class DivergenceTest:
         loss = self.epoch_loss()
         return (self.first_epoch_loss is None and self._first_loss is not None
                 and math.isfinite(loss)
-                and loss > START_CHECK_FACTOR * self._first_loss)
+                and loss > START_CHECK_FACTOR * self._first_loss
+                # (below, the loss before the call spares the epoch anyway)
+                and loss > DIVERGENCE_FACTOR * self.previous_loss)
 
     def diverged(self, start_loss=None):
         """Whether the epoch diverged; ``start_loss`` is the mean loss at the
@@ -109,7 +112,8 @@ class DivergenceTest:
             return True
         if self.first_epoch_loss is not None:
             return loss > DIVERGENCE_FACTOR * self.first_epoch_loss
-        if start_loss is not None and loss > DIVERGENCE_FACTOR * start_loss:
+        if start_loss is not None and \
+                loss > DIVERGENCE_FACTOR * max(start_loss, self.previous_loss):
             return True
         if self._losses is None:
             return False

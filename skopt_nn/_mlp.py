@@ -270,7 +270,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         config._validate_params()
         return config
 
-    def _prepare(self, X, y, sample_weight, reset, classes=None):
+    def _prepare(self, X, y, sample_weight, reset, classes=None, warm_start=False):
         """Validate everything; return the training data. Sets no attribute."""
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"],
@@ -281,6 +281,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if sparse.issparse(y):  # a sparse indicator matrix (multilabel, multi-output)
             y = y.toarray()
         Y, fitted = self._encode_targets(y, reset, classes)
+        if warm_start:  # (on all rows: zero-weight ones are dropped below)
+            self._check_warm_start_targets(y)
         # class indicators (0/1) stay uint8, an eighth of float64, until a
         # minibatch needs them as floats (see Minibatches)
         Y = np.ascontiguousarray(
@@ -409,12 +411,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         prepared = self._prepare_light(X, y, sample_weight, classes) \
             if incremental and reuse else None
         X, Y, y, sample_weight, fitted = prepared or self._prepare(
-            X, y, sample_weight, reset=not reuse, classes=classes
+            X, y, sample_weight, reset=not reuse, classes=classes,
+            warm_start=reuse and not incremental,
         )
         for name, value in fitted.items():
             setattr(self, name, value)
-        if reuse and not incremental:
-            self._check_warm_start_targets(y)
         if reuse:
             n_hidden_fitted = [w.shape[1] for w in self.coefs_[:-1]]
             if n_hidden_fitted != hidden or Y.shape[1] != self.n_outputs_:
@@ -595,7 +596,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # Each shuffled epoch permutes the previous epoch's row order, as
         # scikit-learn's MLP does: the same random_state then draws the same
         # minibatches. Each call starts from the rows' own order, as there,
-        # except a warm-started fit, which continues the last one.
+        # except a warm-started fit, which continues the last one (kept only
+        # with warm_start: 8 bytes per row, in memory and in pickles).
         order = None if incremental else getattr(self, "_epoch_order", None)
         if order is None or len(order) != n_samples:
             order = np.arange(n_samples)
@@ -610,7 +612,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     if incremental:  # an interrupted call is undone, its draw too
                         call_rng_state = rng.get_state()
                     order = order[rng.permutation(n_samples)]
-                    if not incremental:
+                    if self.warm_start and not incremental:
                         self._epoch_order = order
                 for k, (Xb, Yb, w) in enumerate(batches.epoch(
                         order if shuffled else None)):
@@ -654,6 +656,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if divergence.diverged(start_loss) or not np.isfinite(theta).all():
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
+                if incremental and shuffled:  # the call is undone, its draw too
+                    rng.set_state(call_rng_state)
                 self._recover_from_divergence(
                     best_theta, best_state if early_stopping else state_copy,
                     epoch_loss, objective.last_grad_norm,
@@ -731,16 +735,36 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._population_statistics(X, sample_weight, batch_rows)
 
     def _mean_loss(self, theta, batches):
-        """The mean training loss at ``theta`` over an epoch's rows, minibatch by
-        minibatch in their own order (the loss a first epoch's is compared to)."""
-        objective = Objective(self._network, self.alpha)
-        total = weight = 0.0
-        for Xb, Yb, w in batches.epoch(None):
-            objective.set_batch(Xb, Yb, w)
-            loss, _ = objective(theta)
-            total += loss * objective.weight_total
-            weight += objective.weight_total
-        return total / weight
+        """The mean training loss at ``theta`` over an epoch's rows (the loss a
+        first epoch's is compared to): the weighted mean of its minibatches'
+        losses, each with its penalty ``alpha / (2 w_b) * sum(W**2)``.
+        Forward passes only; with batch normalization minibatch by minibatch
+        (its statistics are the minibatch's), otherwise on larger blocks of rows
+        (the same per-row losses)."""
+        network = self._network
+        losses = LOSSES[network.out_activation]
+        X, Y, weights = batches.X, batches.Y, batches.sample_weight
+        n = X.shape[0]
+        if network.batch_norm:
+            blocks = batches.epoch(None)
+        else:
+            blocks = ((X[i:i + 4096], Y[i:i + 4096],
+                       None if weights is None else weights[i:i + 4096])
+                      for i in range(0, n, 4096))
+        data = 0.0
+        for Xb, Yb, w in blocks:
+            if network.batch_norm:
+                s = None if w is None else (w / w.sum()).astype(theta.dtype)
+                logits = network.forward_train(theta, Xb, s)["act"][-1]
+            else:
+                logits = network.predict_logits(theta, Xb)
+            per_row = losses(logits, Yb)
+            data += float(per_row.sum() if w is None else w @ per_row)
+        total_weight = n if weights is None else float(weights.sum())
+        n_batches = -(-n // batches.batch_rows)
+        penalty = 0.5 * self.alpha * sum(float(np.vdot(c, c))
+                                         for c in network.unpack(theta)[0])
+        return (data + n_batches * penalty) / total_weight
 
     def _recover_from_divergence(self, best_theta, best_state, epoch_loss,
                                  grad_norm, seconds):

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification, make_regression
+from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 
 from skopt_nn import MLPClassifier, MLPRegressor
@@ -139,6 +139,27 @@ def test_warm_start_after_unpickling_continues_identically(Estimator):
     a.fit(X, y).fit(X, y)
     b.fit(X, y)
     _assert_identical(a, b)
+
+
+def test_only_a_warm_starting_estimator_keeps_its_epoch_order():
+    """The row order of the last epoch (8 bytes per row) is kept for a warm start
+    to continue; other fits keep none, in memory or in pickles."""
+    X, y = load_iris(return_X_y=True)
+    params = dict(hidden_layer_sizes=(5,), batch_size=32, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert MLPClassifier(**params).fit(X, y)._epoch_order is None
+        warm = MLPClassifier(warm_start=True, **params).fit(X, y)
+        assert sorted(warm._epoch_order) == list(range(len(y)))
+        # a pickle made before the order was kept: the warm start takes the
+        # rows' own order, as scikit-learn does at every call
+        old = pickle.loads(pickle.dumps(warm))
+        del old.__dict__["_epoch_order"]
+        old.fit(X, y)
+        fresh_order = pickle.loads(pickle.dumps(warm))
+        fresh_order._epoch_order = None
+        fresh_order.fit(X, y)
+    np.testing.assert_array_equal(old._theta, fresh_order._theta)
 
 
 @pytest.mark.parametrize("solver, batch_norm, method", [

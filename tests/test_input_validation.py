@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 from scipy import sparse
-from sklearn.datasets import (load_breast_cancer, load_diabetes, make_classification,
-                              make_multilabel_classification)
+from sklearn.datasets import (load_breast_cancer, load_diabetes, make_blobs,
+                              make_classification, make_multilabel_classification)
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn._data import Minibatches
 from skopt_nn._divergence import DivergenceTest
 from skopt_nn.schedules import LinearDecay
 from skopt_nn.solvers import SGD, AdaGrad, Adam, Momentum, RMSProp, Solver
@@ -323,6 +324,20 @@ def test_warm_start_needs_the_same_classes_as_scikit_learn():
     est.partial_fit(X[y < 2], y[y < 2])  # partial_fit takes a subset
 
 
+def test_warm_start_checks_the_classes_of_every_row_zero_weights_included():
+    """Rows of weight 0 are dropped before training, but the classes are those
+    of y as given: a warm start on the same data (class 2 weighing nothing) is
+    the same classes, as in scikit-learn."""
+    X, y = _data()
+    for how in ("class_weight", "sample_weight"):
+        est = _fitted(MLPClassifier, class_weight={0: 1, 1: 1, 2: 0}
+                      if how == "class_weight" else None)
+        weight = None if how == "class_weight" else (y != 2).astype(float)
+        est.fit(X, y, sample_weight=weight)
+        est.set_params(warm_start=True).fit(X, y, sample_weight=weight)
+        assert est.n_iter_ == 6
+
+
 def test_failed_warm_start_keeps_batch_norm_configuration():
     """The network's BN epsilon is switched before the validation split fails."""
     est = _fitted(MLPClassifier, batch_norm=BatchNorm(epsilon=1e-5))
@@ -434,6 +449,45 @@ def test_a_loss_that_blows_up_in_the_first_updates_is_divergence(solver, batch_s
     np.testing.assert_array_equal(est._theta, untrained._theta)
 
 
+def test_a_well_fitted_model_on_a_stream_of_one_row_minibatches_is_not_divergence():
+    """Each partial_fit call's first minibatch is one row, often fitted to a
+    loss of 1e-6: the epoch's mean (0.13) was compared with the loss at the
+    starting parameters (3.7e-5) and the sound call undone as divergence. The
+    loss before the call (0.0087) is a reference too."""
+    X, y = make_blobs(2000, 2, centers=2, cluster_std=0.5, random_state=0)
+    est = MLPClassifier(solver=Adam(learning_rate=1e-2), alpha=0,
+                        hidden_layer_sizes=(20,), max_iter=300, batch_size=32,
+                        random_state=0).fit(X[:1000], y[:1000])
+    est.set_params(batch_size=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for start in range(1000, 1250, 50):
+            est.partial_fit(X[start:start + 50], y[start:start + 50])
+    assert not any(record["diverged"] for record in est.history_)
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_start_loss_is_an_epochs_loss_at_parameters_that_stay(
+        Estimator, batch_norm, weighted):
+    """With a learning rate too small to move anything, an epoch's loss (the
+    minibatches' losses with their penalties, weighted) is the loss at the
+    starting parameters that the first epoch is compared with."""
+    X, y = _data(150)
+    weight = np.random.RandomState(0).uniform(0.5, 2.0, 150) if weighted else None
+    est = Estimator(hidden_layer_sizes=(6,), solver=SGD(1e-300), batch_size=16,
+                    shuffle=False, alpha=0.3, batch_norm=batch_norm, max_iter=1,
+                    random_state=0)
+    with warnings.catch_warnings():
+        # (parameters that did not move; BN's betas, starting at 0, move by 1e-300)
+        warnings.simplefilter("ignore", UserWarning)
+        est.fit(X, y, sample_weight=weight)
+    X_, Y_, _, w_, _ = est._prepare(X, y, weight, reset=False)
+    start_loss = est._mean_loss(est._theta, Minibatches(X_, Y_, w_, 16))
+    np.testing.assert_allclose(start_loss, est.loss_, rtol=1e-12)
+
+
 def test_a_loss_rising_in_rows_sorted_by_target_is_checked_and_not_divergence(
         monkeypatch):
     """Rows in order, sorted by target size: the first epoch's mean loss is far
@@ -486,15 +540,21 @@ def test_early_stopping_never_keeps_parameters_worse_than_its_start(
     assert est.best_validation_score_ == untrained.best_validation_score_
 
 
-def test_early_stopping_counts_the_starting_parameters_as_validated():
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_early_stopping_counts_the_starting_parameters_as_validated(
+        Estimator, batch_norm):
     """A learning rate too small to move anything: no epoch improves on the
     starting parameters' validation loss, and the fit stops after
-    n_iter_no_change + 1 epochs with their score."""
+    n_iter_no_change + 1 epochs with their score (with batch normalization,
+    validated with their own inference statistics, as every epoch is)."""
     X, y = _data(200)
-    with pytest.warns(UserWarning, match="steps are too small"):
-        est = MLPClassifier(hidden_layer_sizes=(4,), solver=SGD(1e-300),
-                            early_stopping=True, n_iter_no_change=2, max_iter=50,
-                            random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        # (parameters that did not move; BN's betas, starting at 0, move by 1e-300)
+        warnings.simplefilter("ignore", UserWarning)
+        est = Estimator(hidden_layer_sizes=(4,), solver=SGD(1e-300),
+                        batch_norm=batch_norm, early_stopping=True,
+                        n_iter_no_change=2, max_iter=50, random_state=0).fit(X, y)
     assert est.n_iter_ == 3
     assert est.best_validation_score_ == est.validation_scores_[0]
 
@@ -567,6 +627,9 @@ def test_a_diverged_partial_fit_call_is_undone_with_its_solver_state(solver):
         _assert_same(after[name], before[name], name)
     assert est.history_[-1]["diverged"] is True
     assert len(est.history_) == len(before["history_"]) + 1
+    # its shuffle is undone too (3 minibatches: the call drew a permutation)
+    np.testing.assert_array_equal(est._random_state.random_sample(3),
+                                  before["_random_state"].random_sample(3))
 
 
 def test_early_stopping_keeps_the_solver_state_of_the_best_epoch():
@@ -849,6 +912,14 @@ def test_divergence_test_of_a_first_epoch_half_against_half():
     for loss in (1.0, 15.0):  # mean 8: no measurement needed
         test.add(loss, 1)
     assert not test.wants_start_loss()
+    # a well-fitted model's partial_fit call: a start loss far below the loss
+    # before the call does not make its reference (that loss spares the epoch)
+    test = DivergenceTest(2, 2, previous_loss=0.0087)
+    test.start_epoch(shuffled=True)
+    for loss in (1e-6, 0.25):
+        test.add(loss, 1)
+    assert not test.wants_start_loss()
+    assert not test.diverged(start_loss=3.7e-5)
     # later epochs: against the first
     test = DivergenceTest(2, 2)
     for losses in ([1.0, 0.5], [400.0, 2000.0]):
