@@ -970,7 +970,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
         minibatches of the loss each step evaluated before its update (as
         scikit-learn's stochastic solvers report it). For full-batch solvers,
         an epoch is one step, and this is the loss at the start of the last
-        step, not at the returned parameters.
+        step, not at the returned parameters. None if a fit from scratch
+        finished no epoch (its first diverged: ``history_`` records it).
     loss_curve_ : list of float
         Training loss per epoch, as ``loss_``.
     best_loss_ : float
