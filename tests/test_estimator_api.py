@@ -332,6 +332,20 @@ def test_multiclass_predict_proba_is_softmax_of_the_fitted_network():
     np.testing.assert_allclose(clf.predict_log_proba(X), np.log(P), rtol=1e-12)
 
 
+@pytest.mark.parametrize("labels", [np.array(["b", "c", "a"]), np.array([3, 7, 11])])
+def test_predict_decodes_the_most_probable_class_into_its_label(labels):
+    """Labels that are not 0..k-1: predict returns classes_[argmax], not the
+    index (on labels 0..k-1 the two are the same)."""
+    X, y = _classification()
+    y = labels[y]
+    clf = _small(MLPClassifier).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, np.sort(labels))
+    predicted = clf.predict(X)
+    np.testing.assert_array_equal(
+        predicted, clf.classes_[clf.predict_proba(X).argmax(axis=1)])
+    assert set(predicted) <= set(labels) and len(set(predicted)) > 1
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_log_probabilities_of_confident_predictions_stay_finite(n_classes, dtype):
@@ -614,12 +628,17 @@ def test_assigning_coefs_and_intercepts_sets_the_weights_predict_and_training_us
     clf.coefs_ = [W, clf.coefs_[1]]
     np.testing.assert_array_equal(clf.coefs_[0], W)
     assert clf.coefs_[0] is not W  # copied into the parameters
+    # training goes on from the assigned weights: one full-batch SGD step
+    theta = clf._theta.copy()
+    _, grad = Objective(clf._network, clf.alpha).set_batch(
+        X, np.eye(3)[y])(theta)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.set_params(warm_start=True, max_iter=1).fit(X, y)
-    # training went on from the assigned weights, and the attribute shows it
-    assert not np.array_equal(clf.coefs_[0], W)
-    assert np.abs(clf.coefs_[0] - W).max() < 0.05
+        clf.set_params(warm_start=True, max_iter=1, solver=SGD(learning_rate=0.1),
+                       batch_size=len(y)).fit(X, y)
+    np.testing.assert_allclose(clf._theta, theta - 0.1 * grad, rtol=1e-12, atol=1e-15)
+    # and the attribute shows it
+    np.testing.assert_array_equal(clf.coefs_[0], clf._theta[:32].reshape(4, 8))
     assert np.shares_memory(clf.coefs_[0], clf._theta)
 
 

@@ -164,7 +164,7 @@ def test_gradient_matches_central_differences(activation, problem, alpha, weight
     _, grad = objective(theta.copy())
     numeric = _central_differences(lambda t: objective(t)[0], theta, h=1e-5)
     relative_error = np.linalg.norm(grad - numeric) / np.linalg.norm(numeric)
-    assert relative_error < 1e-6
+    assert relative_error < 1e-8  # (measured at most 1.0e-9 over every case)
 
 
 @CASES
