@@ -29,9 +29,9 @@ class DivergenceTest:
       at the parameters the call started from, on the same rows, where the
       estimator measured it (see :meth:`wants_start_loss`: a loss that blew up
       in the first few updates), or the loss before the call if that is
-      larger; and on its own: the median minibatch loss of
-      its second half against its first
-      half's, or against the loss before the call if that is larger. Medians,
+      larger; and on its own: the median minibatch loss of its second half
+      against its first half's, or against the loss before the call if that
+      is larger. Medians,
       so that a minibatch holding an outlier (a target 1000 times the others,
       whose squared error is a million times theirs) is not divergence; and
       only when its rows are shuffled, from ``MIN_BATCHES_FOR_HALVES``

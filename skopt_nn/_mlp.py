@@ -903,9 +903,9 @@ _COMMON_PARAMETERS_DOC = r"""
         classification; repeated rows always on the same side, so that data
         with few distinct rows may hold out more, with a warning), stop when the
         validation *loss* stops improving, and keep the parameters of lowest
-        validation loss (the ones the fit started from included). (scikit-learn decides on the validation score, the
-        accuracy or R², which saturates at 1.0 on easy problems and then stops
-        too early.) ``validation_scores_`` records the scores. ``partial_fit``
+        validation loss (the ones the fit started from included). (scikit-learn
+        decides on the validation score, the accuracy or R², which saturates at
+        1.0 on easy problems and then stops too early.) ``validation_scores_`` records the scores. ``partial_fit``
         ignores it: each call is one pass over the rows it is given
         (scikit-learn raises instead).
     validation_fraction : float, default=0.1
@@ -984,8 +984,7 @@ _COMMON_ATTRIBUTES_DOC = r"""
         each epoch's): it may be below ``max(validation_scores_)``.
     n_iter_ : int
         Epochs (stochastic solvers) or steps (full-batch solvers, with
-        ``batch_size="auto"``) run since the
-        last fit from scratch: a ``warm_start`` fit and each ``partial_fit`` call
+        ``batch_size="auto"``) run since the last fit from scratch: a ``warm_start`` fit and each ``partial_fit`` call
         add theirs, as they do to ``t_`` and ``loss_curve_`` (scikit-learn's
         ``n_iter_`` counts the last call's only).
     t_ : int
@@ -1009,12 +1008,12 @@ _COMMON_ATTRIBUTES_DOC = r"""
         loss of its second half is over 1000 times its first half's (or
         ``loss_`` before the call, if larger; with ``shuffle`` and 6
         minibatches or more), and for later epochs if the mean loss is over
-        1000 times the first epoch's. Training then stops with a ConvergenceWarning, the
-        epoch's record, the last, has ``diverged=True``, the parameters go
-        back to those at the start of the epoch of lowest loss (best
-        validation loss with early stopping, the starting ones included), and
-        the solver state to the one
-        they had where a copy is kept: a ``partial_fit`` call is undone whole,
+        1000 times the first epoch's. Training then stops with a
+        ConvergenceWarning, the epoch's record, the last, has
+        ``diverged=True``, the parameters go back to those at the start of the
+        epoch of lowest loss (best validation loss with early stopping, the
+        starting ones included), and the solver state to the one they had
+        where a copy is kept: a ``partial_fit`` call is undone whole,
         early stopping keeps its best epoch's state; otherwise the solver
         starts afresh from the restored parameters (``fit`` keeps no copies of
         the state per epoch, which would add to its peak memory). The epoch
