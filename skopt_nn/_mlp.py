@@ -548,6 +548,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         batch_rows = self._batch_rows(n_samples, solver.full_batch)
         if batch_rows < n_samples and hasattr(solver, "check_batch"):
             solver.check_batch(batch_rows, n_samples, network.n_params, Y.shape[1])
+        if self.shuffle and batch_rows < n_samples and not sparse.issparse(X) \
+                and not X.flags.c_contiguous:
+            # Gathering a minibatch's rows (np.take) copies an X that is not in
+            # C order whole, at every minibatch: 90 ms for 60000x784 float32 in
+            # Fortran order, against 0.2 ms. One C-ordered copy for the fit, as
+            # scikit-learn's SGDClassifier makes (load_digits' X is a view with
+            # a row stride of 65 columns, a DataFrame's values are in F order).
+            X = np.ascontiguousarray(X)
         if bn is not None and batch_rows == 1:
             warnings.warn(
                 "batch_norm with minibatches of one row (batch_size=1 or a single "

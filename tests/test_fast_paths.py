@@ -119,6 +119,31 @@ def test_minibatches_give_targets_in_the_dtype_of_x():
             assert Yb.dtype == np.float32
 
 
+@pytest.mark.parametrize("layout", ["fortran", "row view"])
+def test_shuffled_minibatches_are_gathered_from_c_ordered_rows(monkeypatch, layout):
+    # np.take copies a non-C-ordered array whole before gathering its rows: at
+    # every minibatch, 90 ms for 60000x784 float32. fit orders X once instead.
+    import skopt_nn._mlp as mlp
+
+    X, y = load_digits(return_X_y=True)  # a view: its rows are 65 columns apart
+    X = np.asfortranarray(X) if layout == "fortran" else X
+    assert not X.flags.c_contiguous
+    seen = []
+
+    class Spy(Minibatches):
+        def __init__(self, X, *args):
+            seen.append(X.flags.c_contiguous)
+            super().__init__(X, *args)
+
+    monkeypatch.setattr(mlp, "Minibatches", Spy)
+    got = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, y)
+    monkeypatch.undo()
+    assert seen == [True]
+    expected = MLPClassifier((8,), max_iter=2, random_state=0).fit(
+        np.ascontiguousarray(X), y)
+    np.testing.assert_array_equal(got._theta, expected._theta)
+
+
 def test_fit_does_not_copy_the_training_set():
     X, y = make_classification(20_000, 50, n_classes=3, n_informative=10, random_state=0)
     clf = MLPClassifier((16,), max_iter=1, random_state=0)
