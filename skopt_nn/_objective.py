@@ -264,7 +264,8 @@ class Objective:
 def _norm(g):
     """``||g||``, also where ``g . g`` overflows (an exploding gradient, the case
     clipping is for: in float32 from ``||g|| ~ 2e19``)."""
-    squares = float(np.dot(g, g))
+    with np.errstate(over="ignore"):  # (handled below)
+        squares = float(np.dot(g, g))
     if math.isfinite(squares):
         return math.sqrt(squares)
     scale = float(np.max(np.abs(g)))

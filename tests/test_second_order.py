@@ -433,7 +433,9 @@ def test_newton_takes_no_step_and_records_it_when_no_decrease_is_found():
 
     theta = np.array([1.0, -2.0])
     state = Newton().init_state(theta)
-    Newton().step(theta, Misleading(np.eye(2), np.zeros(2)), state)
+    # |g|^2 / (2 u'Hu) = 5 / 2: a promise no rounding error explains
+    with pytest.warns(ConvergenceWarning, match="promises a decrease of about 2.5"):
+        Newton().step(theta, Misleading(np.eye(2), np.zeros(2)), state)
     np.testing.assert_array_equal(theta, [1.0, -2.0])
     assert not state["line_search"]["accepted"]
     assert state["converged"]
@@ -582,6 +584,34 @@ def test_lbfgs_warns_when_its_search_fails_where_the_gradient_promised_a_decreas
     with pytest.warns(ConvergenceWarning, match="promises a decrease"):
         clf.fit(X, y)
     assert clf.solver_state_["converged"]
+
+
+@pytest.mark.parametrize("solver", [LBFGS(), Newton()])
+def test_a_first_step_that_fails_on_badly_scaled_float32_features_warns(solver):
+    # features scaled by 1e10 in float32: the first search found no decrease
+    # (|g| = 1.4e20), the fit stopped at its random start with R^2 = -2e19, and
+    # nothing was said (L-BFGS had no curvature pair yet to measure a promise)
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 6)
+    y = X[:, 0] - 2 * X[:, 1]
+    reg = MLPRegressor((8,), solver=solver, max_iter=20, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="stopped at step 1: no step along"):
+        reg.fit((X * 1e10).astype(np.float32), y)
+    assert reg.n_iter_ == 1 and not reg.solver_state_["line_search"]["accepted"]
+
+
+def test_newton_ends_at_a_true_minimum_without_a_warning():
+    # ridge regression to the rounding level: the curvature along g promises
+    # no measurable decrease where the last search fails
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    reg = MLPRegressor(hidden_layer_sizes=(), solver=Newton(), alpha=0.1,
+                       max_iter=100, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.solver_state_["converged"]
 
 
 def test_lbfgs_warm_started_at_its_minimum_with_a_fresh_state_does_not_warn():

@@ -1,28 +1,21 @@
 r"""Limited-memory BFGS with a Wolfe line search, one iteration per step."""
 
-import math
 import numbers
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 
 from .._blas import axpy
 from ._base import Solver
-from ._line_search import backtracking, negligible_decrease, wolfe
+from ._line_search import (backtracking, curvature_promise, negligible_decrease,
+                           warn_if_decrease_was_promised, wolfe)
 
 
 #: Consecutive steps that lower the loss by a few rounding errors at most, after
 #: which L-BFGS reports convergence (as many as the estimator's default
 #: ``n_iter_no_change``).
 NEGLIGIBLE_IN_A_ROW = 10
-#: A failed line search warns if the gradient promised a decrease this many
-#: times the loss's rounding level. Measured: fits that end at a true minimum,
-#: 0.001-0.25 times it; float32 fits at the limit of their precision, where the
-#: newest pair's curvature misleads, up to 3.5e3; a ReLU kink in float64, 3e8; a
-#: feature scaled by 1e6, 2.6e11.
-PROMISE_OVER_ROUNDING = 1e5
 
 
 class LBFGS(Solver):
@@ -178,7 +171,7 @@ class LBFGS(Solver):
         state["line_search"] = result.record(method)
         if not result.accepted:
             state["converged"] = True  # no decrease of the loss can be found
-            _warn_if_decrease_was_promised(grad, loss, state, theta.dtype)
+            self._warn_if_decrease_was_promised(objective, theta, grad, loss, state)
         else:
             # decreases of a few rounding errors, several in a row: no progress
             # left to make (one alone can be a short step from a poor pair,
@@ -198,6 +191,32 @@ class LBFGS(Solver):
         state["step"] += 1
         return loss
 
+    @staticmethod
+    def _warn_if_decrease_was_promised(objective, theta, grad, loss, state):
+        r"""Warn when the search failed although the gradient promised a decrease.
+
+        Along :math:`-g`, a quadratic of curvature :math:`1/\gamma` (the newest
+        pair's, as in :math:`H^0`) falls by :math:`\gamma \|g\|^2 / 2`. Before
+        the first pair (a first step, or after a reset), the curvature along
+        :math:`g` is measured by one Hessian-vector product instead: a first
+        step on badly scaled float32 features ended fits without a word.
+        """
+        if state.get("n_negligible", 0):
+            return  # the last steps already gained only rounding errors
+        newest = state["newest"]
+        if newest < 0:
+            promised = curvature_promise(objective, theta, grad)
+        else:
+            s = state["s"][newest].astype(np.float64)
+            y = state["y"][newest].astype(np.float64)
+            yy = float(y @ y)
+            if not yy > 0:
+                return
+            promised = 0.5 * float(s @ y) / yy * float(
+                grad.astype(np.float64) @ grad.astype(np.float64))
+        warn_if_decrease_was_promised("LBFGS", state["step"] + 1, grad, loss,
+                                      promised, theta.dtype)
+
     def _search(self, objective, theta, loss, grad, direction):
         result = wolfe(objective, theta, loss, grad, direction, self.max_linesearch)
         if not result.accepted:
@@ -205,40 +224,6 @@ class LBFGS(Solver):
             result = backtracking(objective, theta, loss, grad, direction)
             result.evaluations += spent
         return result
-
-
-def _warn_if_decrease_was_promised(grad, loss, state, dtype):
-    r"""Warn when the search failed although the gradient promised a decrease.
-
-    Along :math:`-g`, a quadratic of curvature :math:`1/\gamma` (the newest
-    pair's, as in :math:`H^0`) falls by :math:`\gamma \|g\|^2 / 2`. Far above
-    the rounding level of the loss, a search that finds no decrease is no
-    convergence: the loss is not differentiable there (a ReLU unit at exactly
-    zero, where the gradient takes the derivative 0 but the loss rises on one
-    side), or the problem is too ill-conditioned (badly scaled features).
-    """
-    newest = state["newest"]
-    if newest < 0 or state.get("n_negligible", 0):
-        # no curvature measured yet (a first step, perhaps from a minimum), or
-        # the last steps already gained only rounding errors: no promise to test
-        return
-    s, y = state["s"][newest].astype(np.float64), state["y"][newest].astype(np.float64)
-    yy = float(y @ y)
-    if not yy > 0:
-        return
-    g2 = float(grad @ grad)
-    promised = 0.5 * float(s @ y) / yy * g2
-    rounding = 4 * np.finfo(dtype).eps * abs(loss)
-    if promised > PROMISE_OVER_ROUNDING * rounding:
-        warnings.warn(
-            f"LBFGS stopped at step {state['step'] + 1}: no step along the "
-            "steepest-descent direction lowers the loss, although its gradient "
-            f"(norm {math.sqrt(g2):.3g}) promises a decrease of "
-            f"about {promised:.3g}. The loss is not differentiable there (with "
-            "relu: units at exactly zero) or the problem is badly scaled "
-            "(standardize the features): the parameters may not be a minimum.",
-            ConvergenceWarning,
-        )
 
 
 def two_loop(grad, S, Y):

@@ -22,7 +22,9 @@ from ._line_search import (
     LineSearchResult,
     armijo,
     backtracking,
+    curvature_promise,
     negligible_decrease,
+    warn_if_decrease_was_promised,
 )
 
 #: Forcing term cap and iteration cap of the truncated CG (default mode).
@@ -183,7 +185,10 @@ class Newton(Solver):
     g`: a step as short as :math:`g` crawls near a minimum, where a
     Hessian-free Newton once gained 2e-10 of loss per step); if that fails too, the
     step is not taken, ``state["line_search"]["accepted"]`` is False and
-    ``state["converged"]`` is True: no decrease of the loss can be found. It is
+    ``state["converged"]`` is True: no decrease of the loss can be found (with a
+    ``ConvergenceWarning`` if the curvature along :math:`g` promised a decrease
+    far above the loss's rounding level: the loss is not differentiable there,
+    or the problem is badly scaled). It is
     also True after a step that lowered the loss by at most a few rounding
     errors (:math:`4 \varepsilon_\text{mach} |J|`), and, without line search,
     after a step that changed no parameter: the training loop then stops. No
@@ -448,6 +453,10 @@ class Newton(Solver):
         state["line_search"] = record
         if result.accepted:
             theta[...] = result.theta
+        else:  # converged, unless the curvature along -g promised a decrease
+            warn_if_decrease_was_promised(
+                "Newton", state["step"] + 1, grad, loss,
+                curvature_promise(objective, theta, grad), theta.dtype)
         # no decrease, or none that floating point resolves: no further progress
         state["converged"] = (not result.accepted
                               or negligible_decrease(loss, result.loss, theta.dtype))
