@@ -235,7 +235,18 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 "e.g. solver=Adam(learning_rate=0.001, beta_1=0.9) or "
                 "set_params(solver__learning_rate=0.01) (see the user guide's "
                 "'Differences from scikit-learn's MLP').")
-        return super().set_params(**params)
+        try:
+            return super().set_params(**params)
+        except AttributeError as error:
+            if "object has no attribute 'set_params'" not in str(error):
+                raise
+            # solver__learning_rate__tau=5 with a number as learning_rate
+            nested = sorted(key for key in params if key.count("__") >= 2)
+            raise ValueError(
+                f"Invalid nested parameter(s) {nested}: a value along the path is "
+                f"not an estimator ({error}). For instance, "
+                "solver__learning_rate__tau needs a schedule as learning_rate, "
+                "e.g. solver__learning_rate=LinearDecay(initial=0.01).") from None
 
     # ---------------------------------------------------------------- subclass
     @abstractmethod
@@ -286,13 +297,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # class indicators (0/1) stay uint8, an eighth of float64, until a
         # minibatch needs them as floats (see Minibatches)
         Y = np.ascontiguousarray(
-            Y, dtype=np.uint8 if isinstance(self, ClassifierMixin) else X.dtype)
+            Y if isinstance(self, ClassifierMixin) else _cast(Y, X.dtype, "y"),
+            dtype=np.uint8 if isinstance(self, ClassifierMixin) else X.dtype)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
-            cw = compute_sample_weight(class_weight, y).astype(X.dtype)
+            cw = compute_sample_weight(class_weight, y)
             # (a weight of 0 drops the class's rows, as a sample weight of 0 does;
             # NaN did too, silently)
             if not (np.isfinite(cw).all() and (cw >= 0).all()):
@@ -300,6 +312,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                                  f"got {class_weight!r}.")
             sample_weight = cw if sample_weight is None else sample_weight * cw
         if sample_weight is not None:
+            sample_weight = _weights_in(sample_weight, X.dtype)
             # zero weight means the row is absent: drop it before batching
             keep = sample_weight > 0
             if not keep.all():
@@ -925,9 +938,13 @@ _COMMON_PARAMETERS_DOC = r"""
         epoch's order, as scikit-learn's MLP does).
     random_state : int, RandomState instance or None, default=None
         Seeds initialization, shuffling and the validation split. The same value
-        gives bit-identical results. Without early stopping, a fit from scratch
-        draws the same initial weights and minibatches as scikit-learn's MLP
-        with the same value, so the same update rule trains the same network
+        gives bit-identical results with the same BLAS threads: fits in a worker
+        thread, which sets no thread limit, or under another
+        ``threadpool_limits``, may differ by rounding errors (see the
+        performance guide's "Choosing settings for speed"). Without early
+        stopping, a fit from scratch draws the same initial weights and
+        minibatches as scikit-learn's MLP with the same value, so the same
+        update rule trains the same network
         (see "Differences from scikit-learn's MLP" in the user guide).
     verbose : bool, default=False
         Print the loss (and validation loss and score) after each epoch.
@@ -976,7 +993,9 @@ _COMMON_ATTRIBUTES_DOC = r"""
     loss_ : float
         Training loss of the last epoch, penalty included: the mean over its
         minibatches of the loss each step evaluated before its update (as
-        scikit-learn's stochastic solvers report it). For full-batch solvers,
+        scikit-learn's stochastic solvers report it; with sample weights, each
+        minibatch counts with its total weight, where scikit-learn counts its
+        rows). For full-batch solvers,
         an epoch is one step, and this is the loss at the start of the last
         step, not at the returned parameters. None if a fit from scratch
         finished no epoch (its first diverged: ``history_`` records it).
@@ -1198,8 +1217,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if _is_column_vector(y):
             y = y.ravel()
         if target_type == "multilabel-indicator":
-            return np.asarray(y), {"classes_": np.arange(y.shape[1]),
-                                   "_label_kind": "multilabel"}
+            columns = np.arange(y.shape[1])
+            if classes is not None and not np.array_equal(
+                    unique_labels(classes), columns):
+                raise ValueError(
+                    "For a multilabel indicator y, classes must be its label "
+                    f"columns {columns!r}, got {unique_labels(classes)!r}.")
+            return np.asarray(y), {"classes_": columns, "_label_kind": "multilabel"}
         labels = unique_labels(y) if classes is None else unique_labels(classes)
         if classes is not None and not np.isin(unique_labels(y), labels).all():
             raise ValueError(
@@ -1237,6 +1261,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return _indicator_matrix(index, len(known))
 
     def _encode_known(self, y, classes):
+        if classes is not None and not np.array_equal(unique_labels(classes),
+                                                      self.classes_):
+            raise ValueError(
+                f"`classes={unique_labels(classes)!r}` is not the same as on last "
+                f"call to partial_fit, was: {self.classes_!r}"
+            )
         if self._label_kind == "multilabel":
             y = np.asarray(y)
             if y.ndim != 2 or y.shape[1] != len(self.classes_):
@@ -1250,16 +1280,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return y
         check_classification_targets(y)
         y = np.asarray(y)
-        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        y = y.ravel() if _is_column_vector(y) else y  # (warns, as on the first call)
         if y.ndim == 2:
             raise ValueError("The object was not fitted with multilabel input: y "
                              f"must be 1-D labels, got shape {y.shape}.")
-        if classes is not None and not np.array_equal(unique_labels(classes),
-                                                      self.classes_):
-            raise ValueError(
-                f"`classes={unique_labels(classes)!r}` is not the same as on last "
-                f"call to partial_fit, was: {self.classes_!r}"
-            )
         present = unique_labels(y)
         if len(np.setdiff1d(present, self.classes_)):
             raise ValueError(
@@ -1361,8 +1385,29 @@ def _cast(X, dtype, name="X"):
     if not np.isfinite(cast.data if sparse.issparse(cast) else cast).all():
         raise ValueError(
             f"{name} has values too large for the model's {np.dtype(dtype).name} "
-            f"parameters (it was fitted on {np.dtype(dtype).name} data): scale "
-            f"{name}, or fit the model on float64 data.")
+            f"parameters (the model trains in the dtype of X, "
+            f"{np.dtype(dtype).name}): scale {name}, or use float64 data.")
+    return cast
+
+
+def _weights_in(weights, dtype):
+    """Non-negative float64 row weights in the model's ``dtype``, checked: a
+    positive weight stays positive and their sum (the normalizer) is finite."""
+    with np.errstate(over="ignore"):
+        cast = weights.astype(dtype)
+        total = cast.sum()
+    name = np.dtype(dtype).name
+    if not np.isfinite(total):
+        raise ValueError(
+            f"The sample weights sum to infinity in {name}: scale them down (the "
+            "fit depends on their ratios, and on their sum through the L2 "
+            "penalty's alpha / sum(sample_weight)).")
+    if np.any(cast[weights > 0] == 0):
+        raise ValueError(
+            f"Some positive sample weights are 0 in {name} (the smallest is "
+            f"{weights[weights > 0].min():.3g}): scale them up (the fit depends on "
+            "their ratios, and on their sum through the L2 penalty's alpha / "
+            "sum(sample_weight)).")
     return cast
 
 

@@ -78,6 +78,16 @@ def test_set_params_turns_a_string_solver_into_its_object_for_nested_parameters(
         MLPClassifier(solver="sgd").set_params(solver__rho=0.5)
 
 
+def test_a_nested_parameter_through_a_number_names_the_schedule_it_needs():
+    # AttributeError: 'float' object has no attribute 'set_params'
+    with pytest.raises(ValueError, match=r"solver__learning_rate__tau'\].*needs a "
+                                         "schedule as learning_rate"):
+        MLPClassifier(solver=SGD()).set_params(solver__learning_rate__tau=5)
+    clf = MLPClassifier(solver=SGD()).set_params(
+        solver__learning_rate=LinearDecay(), solver__learning_rate__tau=5)
+    assert clf.solver.learning_rate.tau == 5
+
+
 def test_search_over_momentum_prefers_momentum_at_a_small_rate(iris):
     """With a small eps the velocity's terminal speed eps |g| / (1 - alpha) makes
     alpha = 0.9 ten times faster than plain SGD (alpha = 0)."""

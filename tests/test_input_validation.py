@@ -128,6 +128,14 @@ def test_regressor_rejects_string_targets():
         MLPRegressor().fit(X_GOOD, X_GOOD[:, 0].astype(str))
 
 
+def test_classifier_partial_fit_warns_on_a_column_vector_at_every_call():
+    # as scikit-learn's MLP does; only the first call warned
+    clf = MLPClassifier((3,), random_state=0)
+    for _ in range(2):
+        with pytest.warns(DataConversionWarning, match="column-vector y"):
+            clf.partial_fit(X_GOOD, Y_GOOD[:, None], classes=np.unique(Y_GOOD))
+
+
 def test_regressor_warns_on_a_column_vector_target_as_scikit_learn():
     y = X_GOOD[:, :1] * 2
     with pytest.warns(DataConversionWarning, match="column-vector y"):
@@ -151,6 +159,20 @@ def test_multilabel_targets_after_a_multiclass_fit_are_rejected_by_name(n_classe
     clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
     _assert_unchanged_by_failure(clf, lambda est: est.partial_fit(X, Y),
                                  ValueError, "not fitted with multilabel input")
+
+
+@pytest.mark.parametrize("classes", [[0, 1, 2], [0, 1, 2, 3, 4], ["a", "b", "c", "d"]])
+def test_multilabel_partial_fit_checks_the_label_columns_given_as_classes(classes):
+    # classes= was ignored for an indicator y: any list passed, on any call
+    X, Y = make_multilabel_classification(60, 5, n_classes=4, random_state=0)
+    with pytest.raises(ValueError, match="classes must be its label columns"):
+        MLPClassifier((4,), random_state=0).partial_fit(X, Y, classes=classes)
+    clf = MLPClassifier((4,), random_state=0).partial_fit(X, Y, classes=[0, 1, 2, 3])
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2, 3])
+    _assert_unchanged_by_failure(
+        clf, lambda est: est.partial_fit(X, Y, classes=classes), ValueError,
+        "is not the same as on last call")
+    clf.partial_fit(X, Y, classes=[3, 2, 1, 0])  # the same columns: accepted
 
 
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
@@ -841,6 +863,36 @@ def test_float64_input_beyond_a_float32_models_range_is_named():
                                  "too large for the model's float32")
     est.partial_fit(X, y)  # a float64 model takes them
     assert np.isfinite(est.predict(X_far)).all()
+
+
+def test_float32_regression_targets_beyond_its_range_are_named():
+    # they overflowed to inf with a RuntimeWarning, then "the loss of the first
+    # minibatch is not finite ... large values", which did not name y
+    X = np.random.RandomState(0).randn(30, 3).astype(np.float32)
+    y = np.ones(30)
+    y[3] = 1e39
+    with pytest.raises(ValueError, match="y has values too large for the model's "
+                                         "float32 parameters"):
+        MLPRegressor((4,), max_iter=2, random_state=0).fit(X, y)
+    MLPRegressor((4,), max_iter=2, random_state=0).fit(X.astype(np.float64), y / 1e30)
+
+
+@pytest.mark.parametrize("dtype, weight, message", [
+    (np.float64, 1e307, "sum to infinity in float64"),
+    (np.float32, 1e37, "sum to infinity in float32"),
+    (np.float32, 1e-46, "positive sample weights are 0 in float32"),
+])
+def test_sample_weights_that_overflow_or_vanish_in_the_models_dtype_are_named(
+        dtype, weight, message):
+    # a sum of 1e307 * 60 was reported as divergence ("lower the learning
+    # rate"); weights of 1e-46 became 0 in float32 and their rows were dropped
+    est = MLPClassifier((4,), max_iter=2, random_state=0)
+    w = np.full(60, weight)
+    w[0] = 1.0 if weight < 1 else w[0]  # one ordinary row among vanishing ones
+    with pytest.raises(ValueError, match=message):
+        est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=w)
+    scale = 1e300 if dtype == np.float64 else 1e30
+    est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=np.full(60, scale))
 
 
 def test_nested_batch_norm_parameters_with_batch_norm_true():
