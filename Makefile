@@ -3,7 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bench bench-quick docs clean
+.PHONY: help demo test test-fast bench bench-quick docs clean
+
+help:
+	@echo "make demo         compare every optimizer on load_digits (creates .venv)"
+	@echo "make test         the whole test suite, slow tests included (about 8 min)"
+	@echo "make test-fast    the tests not marked slow"
+	@echo "make bench        speed against scikit-learn's MLP (2-3 min)"
+	@echo "make bench-quick  the same table, fewer repetitions (under a minute)"
+	@echo "make docs         the documentation, into docs/_build/html"
+	@echo "make clean        remove .venv and everything generated"
 
 $(VENV)/.stamp-core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +34,6 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-core
 
 demo: $(VENV)/.stamp-core
 	$(PY) -m skopt_nn compare --out skopt_nn_report
-	@echo "Open $(CURDIR)/skopt_nn_report/index.html in a browser for the loss curves."
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -q --doctest-modules skopt_nn tests
@@ -44,4 +52,4 @@ docs: $(VENV)/.stamp-docs
 	@echo "Documentation: $(CURDIR)/docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst skopt_nn_report .pytest_cache
+	rm -rf $(VENV) docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst skopt_nn_report .pytest_cache skopt_nn.egg-info
