@@ -265,6 +265,13 @@ def _unbiased_factor(m):
     return m / (m - 1) if m > 1 else None
 
 
+#: Rows per block of :func:`population_statistics`: whole minibatches whose widest
+#: hidden activation takes about this much memory (the pass held every layer's
+#: activations of all rows: 512 MB for 60000 rows of (512, 512) units, 26 times
+#: the rest of the fit).
+_STATISTICS_BLOCK_BYTES = 1 << 22
+
+
 def population_statistics(network, theta, X, sample_weight, batch_rows):
     r"""The lecture's inference statistics of every hidden layer (``fit``'s pass).
 
@@ -274,8 +281,9 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     :math:`E[x] = E_\mathcal{B}[\mu_\mathcal{B}]`,
     :math:`Var[x] = E_\mathcal{B}[\frac{m}{m-1}\sigma^2_\mathcal{B}]` over the
     minibatches (minibatches with :math:`m \le 1` enter only :math:`E[x]`).
-    Each layer's pre-activation is computed once for all rows, so the pass costs
-    one forward pass.
+    The rows go through in blocks of whole minibatches (about 4 MB of the widest
+    activation), so memory does not grow with the number of rows; layer
+    :math:`k` costs the products of the :math:`k` layers up to it.
 
     Parameters
     ----------
@@ -296,39 +304,47 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     coefs, intercepts, gammas, betas = network.unpack(theta)
     hidden = ACTIVATIONS[network.activation]
     n_samples = X.shape[0]
-    batches = [slice(start, start + batch_rows)
-               for start in range(0, n_samples, batch_rows)]
-    means, variances, n_var = [], [], 0
-    a = X
+    widest = max(network.layer_units[1:-1])
+    block_rows = batch_rows * max(1, _STATISTICS_BLOCK_BYTES // (
+        batch_rows * widest * theta.dtype.itemsize))
+    n_batches = -(-n_samples // batch_rows)
+    means, variances, scales, n_var = [], [], [], 0
     for k in range(network.n_hidden):
-        z = safe_sparse_dot(a, coefs[k])
-        z += intercepts[k]
-        sum_mean = np.zeros(z.shape[1])
-        sum_var = np.zeros(z.shape[1])
+        sum_mean = np.zeros(network.layer_units[k + 1])
+        sum_var = np.zeros_like(sum_mean)
         n_var = 0
-        for rows in batches:
-            zb = z[rows]
-            if sample_weight is None:
-                s, m = None, zb.shape[0]
-            else:
-                m = float(sample_weight[rows].sum())
-                s = (sample_weight[rows] / m).astype(z.dtype, copy=False)
-            mu, var, _ = batch_moments(zb, s)
-            sum_mean += mu
-            factor = _unbiased_factor(m)
-            if factor is not None:
-                sum_var += factor * var
-                n_var += 1
-        mean = (sum_mean / len(batches)).astype(theta.dtype)
+        for block in range(0, n_samples, block_rows):
+            a = X[block:block + block_rows]
+            for i in range(k + 1):
+                z = np.asarray(safe_sparse_dot(a, coefs[i]), dtype=theta.dtype)
+                z += intercepts[i]
+                if i == k:
+                    break
+                # the inference transform of the layers before k
+                z -= means[i]
+                z *= scales[i]
+                z += betas[i]
+                a = hidden(z)
+            for start in range(0, z.shape[0], batch_rows):
+                zb = z[start:start + batch_rows]
+                if sample_weight is None:
+                    s, m = None, zb.shape[0]
+                else:
+                    w = sample_weight[block + start:block + start + zb.shape[0]]
+                    m = float(w.sum())
+                    s = (w / m).astype(z.dtype, copy=False)
+                mu, var, _ = batch_moments(zb, s)
+                sum_mean += mu
+                factor = _unbiased_factor(m)
+                if factor is not None:
+                    sum_var += factor * var
+                    n_var += 1
+        mean = (sum_mean / n_batches).astype(theta.dtype)
         var = (sum_var / n_var if n_var else np.ones_like(sum_var)).astype(theta.dtype)
         means.append(mean)
         variances.append(var)
-        # the inference transform of layer k feeds the statistics of layer k + 1
-        z -= mean
-        z *= gammas[k] / np.sqrt(var + network.bn_epsilon)
-        z += betas[k]
-        a = hidden(z)
-    return means, variances, (len(batches), n_var)
+        scales.append(gammas[k] / np.sqrt(var + network.bn_epsilon))
+    return means, variances, (n_batches, n_var)
 
 
 def update_running_statistics(means, variances, counts, batch_means, batch_vars, m,

@@ -369,6 +369,48 @@ def test_multi_batch_fit_statistics_average_the_unshuffled_minibatches(n_samples
         np.testing.assert_allclose(V, V_ref, rtol=1e-10)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_statistics_pass_in_blocks_of_minibatches_gives_the_same_statistics(
+        monkeypatch, weighted):
+    # blocks of one minibatch (the last one short) against all rows at once
+    from skopt_nn import _batchnorm
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((103, 5))
+    w = rng.integers(1, 4, 103).astype(float) if weighted else None
+    net = Network([5, 7, 6, 4, 3], "tanh", "softmax", batch_norm_epsilon=1e-5)
+    theta = net.initialize(np.random.RandomState(0), np.float64)
+    _, _, gammas, betas = net.unpack(theta)
+    for g, b in zip(gammas, betas):  # not the identity transform
+        g[...] = rng.uniform(0.5, 2, g.shape)
+        b[...] = rng.standard_normal(b.shape)
+    whole = _batchnorm.population_statistics(net, theta, X, w, 10)
+    monkeypatch.setattr(_batchnorm, "_STATISTICS_BLOCK_BYTES", 1)
+    blocks = _batchnorm.population_statistics(net, theta, X, w, 10)
+    assert whole[2] == blocks[2] == (11, 11)
+    for a, b in zip(whole[0] + whole[1], blocks[0] + blocks[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_statistics_pass_memory_does_not_grow_with_the_rows():
+    # it held every layer's activations of all rows: 512 MB for 60000 rows of
+    # (512, 512) units
+    import tracemalloc
+
+    from skopt_nn._batchnorm import population_statistics
+
+    X = np.random.default_rng(0).standard_normal((20_000, 20))
+    net = Network([20, 256, 256, 2], "relu", "softmax", batch_norm_epsilon=1e-5)
+    theta = net.initialize(np.random.RandomState(0), np.float64)
+    tracemalloc.start()
+    try:
+        population_statistics(net, theta, X, None, 200)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000 * 256 * 8 / 2  # half of one layer's activations (41 MB)
+
+
 @pytest.mark.parametrize("flag", [True, np.True_, False, np.False_])
 def test_batch_norm_flags_include_numpy_booleans(flag):
     # a grid over np.array([False, True]) passes numpy booleans
