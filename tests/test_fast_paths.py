@@ -156,6 +156,41 @@ def test_fit_does_not_copy_the_training_set():
     assert peak < X.nbytes / 4  # X is 8 MB; a shuffled copy would exceed it
 
 
+# --------------------------------------------------------- early stopping
+@pytest.mark.parametrize("case", ["multiclass", "strings", "binary", "column",
+                                  "multilabel", "regression", "two outputs"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_validation_metrics_are_scikit_learns_from_one_forward_pass(
+        digits, case, weighted):
+    # the score came from a second forward pass and accuracy_score / r2_score,
+    # 9 times a small fit's epoch; now from the loss's logits
+    from sklearn.datasets import make_multilabel_classification
+    from sklearn.metrics import accuracy_score, log_loss, r2_score
+
+    X, y = digits
+    X, y = X[:300], y[:300]
+    targets = {"multiclass": y, "strings": np.array([f"c{v}" for v in y]),
+               "binary": y > 4, "column": (y > 4)[:, None].astype(int),
+               "multilabel": make_multilabel_classification(300, 5, n_classes=4,
+                                                            random_state=0)[1],
+               "regression": y / 9.0, "two outputs": np.c_[y / 9.0, X[:, 20]]}
+    target = targets[case]
+    Est = MLPRegressor if case in ("regression", "two outputs") else MLPClassifier
+    w = np.random.default_rng(0).integers(1, 4, 300).astype(float) if weighted else None
+    est = Est((10,), max_iter=3, random_state=0).fit(X, target)
+    Y = np.asarray(target, dtype=float).reshape(300, -1) if Est is MLPRegressor \
+        else est._encode_known(target, None)
+    score, loss = est._validation_metrics(X, target, w, Y)
+    if Est is MLPRegressor:
+        expected = r2_score(target, est.predict(X), sample_weight=w)
+        assert score == pytest.approx(expected, rel=1e-12)
+    else:
+        assert score == accuracy_score(target, est.predict(X), sample_weight=w)
+        if case in ("multiclass", "strings"):
+            P = est.predict_proba(X)
+            assert loss == pytest.approx(log_loss(target, P, sample_weight=w), rel=1e-10)
+
+
 # -------------------------------------------------------------- partial_fit
 def _stream(estimator, X, y, classes=None, as_list=False, calls=12):
     for k in range(calls):
