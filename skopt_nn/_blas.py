@@ -4,9 +4,10 @@ Threads. A matrix product of a few million multiply-adds takes tens of
 microseconds; BLAS worker threads then cost more in synchronization than they
 save, and after each product they keep spinning, competing for the cores with
 the Python thread, with other BLAS pools (NumPy's and SciPy's OpenBLAS are
-separate libraries in the pip wheels) and with other processes. Training and
-predicting with such small products therefore run with one BLAS thread; large
-products keep the user's setting. The limits are scoped (context managers): the
+separate libraries in the pip wheels) and with other processes. Training with
+such small products therefore runs with one BLAS thread; large products keep the
+user's setting. Prediction keeps it always: one call's products gain nothing
+from one thread, and setting the limit costs about 20 us. The limits are scoped (context managers): the
 user's global setting is never changed.
 
 Only the main thread sets limits. The thread pools are process-wide: a limit set
