@@ -17,7 +17,13 @@ def _row_keys(X, Y, random_state):
     if sparse.issparse(X):
         keys = np.asarray(X.multiply(r_x).sum(axis=1)).ravel()
     else:
-        keys = (X * r_x).sum(axis=1)
+        # in blocks of about 4 MB: the product is float64, a temporary the size
+        # of all of X (twice X for float32 data: the fit's peak memory); each
+        # row is reduced as it was, so the keys are the same
+        keys = np.empty(X.shape[0])
+        rows = max(1, (1 << 22) // (8 * max(1, X.shape[1])))
+        for start in range(0, X.shape[0], rows):
+            keys[start:start + rows] = (X[start:start + rows] * r_x).sum(axis=1)
     return keys + (Y * r_y).sum(axis=1)
 
 

@@ -487,6 +487,27 @@ def test_validation_rows_are_a_random_sample_not_a_tail_of_the_data(seed, strati
     assert 400 < values.mean() < 600  # 500 +- 3.4 standard errors
 
 
+def test_validation_split_keeps_repeats_together_in_bounded_memory():
+    # the row keys were computed as one float64 product the size of X (twice X
+    # for float32 data, the peak of such a fit); in blocks, repeats of a row
+    # far apart (in different blocks) still get its key
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60_000, 50)).astype(np.float32)
+    X[-1000:] = X[:1000]  # the first rows repeated at the end
+    Y = np.zeros((60_000, 1))
+    tracemalloc.start()
+    try:
+        held_out = validation_split(X, Y, None, 0.1, None, np.random.RandomState(0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 2
+    np.testing.assert_array_equal(held_out[:1000], held_out[-1000:])
+    assert 0.09 < held_out.mean() < 0.11
+
+
 def test_validation_groups_that_would_overshoot_are_passed_over():
     # groups of identical rows weighing 5, 1, 1, 1, 5 (in the random order),
     # target 3: the three light ones, where taking the first once held out 5
