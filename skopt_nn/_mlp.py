@@ -592,8 +592,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # best validated (early stopping) or lowest loss. A partial_fit call's
         # copy of its starting parameters (which _fit keeps to undo a failed
         # call) serves as its best and epoch-start parameters too: in its one
-        # epoch neither is rewritten. Two copies fewer: up to 3 times the
-        # solver's update of a call on a large network.
+        # epoch neither is rewritten (two parameter copies fewer per call).
         best_theta = theta.copy() if theta_copy is None else theta_copy
         best_fit_loss = np.inf
         # An epoch's loss is measured along its updates, from the parameters it
@@ -1403,8 +1402,8 @@ def _cast(X, dtype, name="X"):
     if not np.isfinite(cast.data if sparse.issparse(cast) else cast).all():
         raise ValueError(
             f"{name} has values too large for the model's {np.dtype(dtype).name} "
-            f"parameters (the model trains in the dtype of X, "
-            f"{np.dtype(dtype).name}): scale {name}, or use float64 data.")
+            "parameters (a model takes the dtype of the X it is fitted on): "
+            f"scale {name}, or fit on float64 data.")
     return cast
 
 
