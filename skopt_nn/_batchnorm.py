@@ -23,11 +23,13 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ._activations import ACTIVATIONS
+from ._data import row_blocks
 
 
 class BatchNorm(BaseEstimator):
@@ -270,6 +272,10 @@ def _unbiased_factor(m):
 #: activations of all rows: 512 MB for 60000 rows of (512, 512) units, 26 times
 #: the rest of the fit).
 _STATISTICS_BLOCK_BYTES = 1 << 22
+#: A layer's activations of all rows are kept for the next layer's statistics up
+#: to the size of ``X`` or this, whichever is larger (recomputing them instead
+#: makes the pass of a deep network cost one forward pass per layer).
+_STATISTICS_KEEP_BYTES = 1 << 26
 
 
 def population_statistics(network, theta, X, sample_weight, batch_rows):
@@ -281,9 +287,14 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     :math:`E[x] = E_\mathcal{B}[\mu_\mathcal{B}]`,
     :math:`Var[x] = E_\mathcal{B}[\frac{m}{m-1}\sigma^2_\mathcal{B}]` over the
     minibatches (minibatches with :math:`m \le 1` enter only :math:`E[x]`).
+
     The rows go through in blocks of whole minibatches (about 4 MB of the widest
-    activation), so memory does not grow with the number of rows; layer
-    :math:`k` costs the products of the :math:`k` layers up to it.
+    activation). A layer's activations of all rows, which the next layer's
+    statistics start from, are kept while they take no more memory than ``X``
+    or 64 MB (a deep network's pass then costs one forward pass); larger ones
+    are recomputed block by block from the last kept ones, so that memory does
+    not grow with the number of rows. Both give the same statistics, bit for
+    bit.
 
     Parameters
     ----------
@@ -301,50 +312,69 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     counts : tuple of int
         The number of minibatches that entered the means and the variances.
     """
+    n_samples = X.shape[0]
+    n_batches = -(-n_samples // batch_rows)
+    if not network.n_hidden:
+        return [], [], (n_batches, 0)
     coefs, intercepts, gammas, betas = network.unpack(theta)
     hidden = ACTIVATIONS[network.activation]
-    n_samples = X.shape[0]
-    widest = max(network.layer_units[1:-1])
-    block_rows = batch_rows * max(1, _STATISTICS_BLOCK_BYTES // (
-        batch_rows * widest * theta.dtype.itemsize))
-    n_batches = -(-n_samples // batch_rows)
-    means, variances, scales, n_var = [], [], [], 0
+    units, dtype = network.layer_units, theta.dtype
+    blocks = list(row_blocks(n_samples, batch_rows * max(1, _STATISTICS_BLOCK_BYTES // (
+        batch_rows * max(units[1:-1]) * dtype.itemsize))))
+    keep_bytes = max(_STATISTICS_KEEP_BYTES, X.data.nbytes if sparse.issparse(X)
+                     else X.nbytes)
+    means, variances, scales = [], [], []
+    source, first = X, 0  # the rows that feed layer ``first``
     for k in range(network.n_hidden):
-        sum_mean = np.zeros(network.layer_units[k + 1])
+        keep = k + 1 < network.n_hidden and \
+            n_samples * units[k + 1] * dtype.itemsize <= keep_bytes
+        kept = np.empty((n_samples, units[k + 1]), dtype=dtype) if keep else None
+        sum_mean = np.zeros(units[k + 1])
         sum_var = np.zeros_like(sum_mean)
         n_var = 0
-        for block in range(0, n_samples, block_rows):
-            a = X[block:block + block_rows]
-            for i in range(k + 1):
-                z = np.asarray(safe_sparse_dot(a, coefs[i]), dtype=theta.dtype)
+        for start, stop in blocks:
+            a = source[start:stop]
+            for i in range(first, k + 1):
+                z = np.asarray(safe_sparse_dot(a, coefs[i]), dtype=dtype)
                 z += intercepts[i]
                 if i == k:
                     break
-                # the inference transform of the layers before k
-                z -= means[i]
-                z *= scales[i]
-                z += betas[i]
-                a = hidden(z)
-            for start in range(0, z.shape[0], batch_rows):
-                zb = z[start:start + batch_rows]
+                a = _inference_transform(z, means[i], scales[i], betas[i], hidden)
+            # (the blocks start on minibatch boundaries)
+            for row in range(0, stop - start, batch_rows):
+                zb = z[row:row + batch_rows]
                 if sample_weight is None:
                     s, m = None, zb.shape[0]
                 else:
-                    w = sample_weight[block + start:block + start + zb.shape[0]]
+                    w = sample_weight[start + row:start + row + zb.shape[0]]
                     m = float(w.sum())
-                    s = (w / m).astype(z.dtype, copy=False)
+                    s = (w / m).astype(dtype, copy=False)
                 mu, var, _ = batch_moments(zb, s)
                 sum_mean += mu
                 factor = _unbiased_factor(m)
                 if factor is not None:
                     sum_var += factor * var
                     n_var += 1
-        mean = (sum_mean / n_batches).astype(theta.dtype)
-        var = (sum_var / n_var if n_var else np.ones_like(sum_var)).astype(theta.dtype)
-        means.append(mean)
-        variances.append(var)
-        scales.append(gammas[k] / np.sqrt(var + network.bn_epsilon))
+            if keep:
+                kept[start:stop] = z
+        means.append((sum_mean / n_batches).astype(dtype))
+        variances.append((sum_var / n_var if n_var else np.ones_like(sum_var))
+                         .astype(dtype))
+        scales.append(gammas[k] / np.sqrt(variances[k] + network.bn_epsilon))
+        if keep:  # the layer's activations, from which the next one starts
+            for start, stop in blocks:
+                _inference_transform(kept[start:stop], means[k], scales[k], betas[k],
+                                     hidden)
+            source, first = kept, k + 1
     return means, variances, (n_batches, n_var)
+
+
+def _inference_transform(z, mean, scale, beta, hidden):
+    """``hidden(scale * (z - mean) + beta)``, in place in ``z``."""
+    z -= mean
+    z *= scale
+    z += beta
+    return hidden(z)
 
 
 def update_running_statistics(means, variances, counts, batch_means, batch_vars, m,

@@ -6,6 +6,26 @@ import numpy as np
 from scipy import sparse
 
 
+def row_blocks(n_rows, block_rows):
+    """``(start, stop)`` of consecutive blocks of ``block_rows`` rows; a last
+    block of one row joins the one before it.
+
+    A one-row block would be computed differently from the same row among
+    others (BLAS takes a matrix-vector product for it; NumPy reduces a one-row
+    slice of a Fortran-ordered array pairwise, more rows column by column), so
+    its results would differ by rounding from those of the whole array.
+
+    Examples
+    --------
+    >>> list(row_blocks(7, 3)), list(row_blocks(6, 3)), list(row_blocks(1, 3))
+    ([(0, 3), (3, 7)], [(0, 3), (3, 6)], [(0, 1)])
+    """
+    starts = list(range(0, n_rows, block_rows))
+    if len(starts) > 1 and n_rows - starts[-1] == 1:
+        del starts[-1]
+    return zip(starts, starts[1:] + [n_rows])
+
+
 def _row_keys(X, Y, random_state):
     """A random key per row that depends only on the row's content (x and y).
 
@@ -21,9 +41,9 @@ def _row_keys(X, Y, random_state):
         # of all of X (twice X for float32 data: the fit's peak memory); each
         # row is reduced as it was, so the keys are the same
         keys = np.empty(X.shape[0])
-        rows = max(1, (1 << 22) // (8 * max(1, X.shape[1])))
-        for start in range(0, X.shape[0], rows):
-            keys[start:start + rows] = (X[start:start + rows] * r_x).sum(axis=1)
+        rows = max(2, (1 << 22) // (8 * max(1, X.shape[1])))
+        for start, stop in row_blocks(X.shape[0], rows):
+            keys[start:stop] = (X[start:stop] * r_x).sum(axis=1)
     return keys + (Y * r_y).sum(axis=1)
 
 

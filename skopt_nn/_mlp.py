@@ -296,12 +296,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._check_warm_start_targets(y)
         # class indicators (0/1) stay uint8, an eighth of float64, until a
         # minibatch needs them as floats (see Minibatches)
+        # (regression targets in the dtype of the model: X's, or a continued fit's)
+        dtype = X.dtype if reset else self._theta.dtype
         Y = np.ascontiguousarray(
-            Y if isinstance(self, ClassifierMixin) else _cast(Y, X.dtype, "y"),
-            dtype=np.uint8 if isinstance(self, ClassifierMixin) else X.dtype)
+            Y if isinstance(self, ClassifierMixin) else _cast(Y, dtype, "y"),
+            dtype=np.uint8 if isinstance(self, ClassifierMixin) else dtype)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
+        factors = [] if sample_weight is None else [sample_weight]
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
             cw = compute_sample_weight(class_weight, y)
@@ -310,9 +313,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if not (np.isfinite(cw).all() and (cw >= 0).all()):
                 raise ValueError("class_weight must be finite and non-negative, "
                                  f"got {class_weight!r}.")
-            sample_weight = cw if sample_weight is None else sample_weight * cw
+            factors.append(cw)
+        sample_weight = _weights_in(X.dtype, *factors) if factors else None
         if sample_weight is not None:
-            sample_weight = _weights_in(sample_weight, X.dtype)
             # zero weight means the row is absent: drop it before batching
             keep = sample_weight > 0
             if not keep.all():
@@ -1407,25 +1410,29 @@ def _cast(X, dtype, name="X"):
     return cast
 
 
-def _weights_in(weights, dtype):
-    """Non-negative float64 row weights in the model's ``dtype``, checked: a
-    positive weight stays positive and their sum (the normalizer) is finite."""
-    with np.errstate(over="ignore"):
-        cast = weights.astype(dtype)
-        total = cast.sum()
+def _weights_in(dtype, *factors):
+    """The product of non-negative float64 row weights (sample and class
+    weights), each cast to the model's ``dtype`` first, checked: a row whose
+    factors are all positive keeps a positive weight, and the weights' sum (the
+    normalizer) is finite."""
+    with np.errstate(over="ignore", under="ignore"):
+        weights = factors[0].astype(dtype)
+        for factor in factors[1:]:
+            weights = weights * factor.astype(dtype)
+        total = weights.sum()
     name = np.dtype(dtype).name
     if not np.isfinite(total):
         raise ValueError(
             f"The sample weights sum to infinity in {name}: scale them down (the "
             "fit depends on their ratios, and on their sum through the L2 "
             "penalty's alpha / sum(sample_weight)).")
-    if np.any(cast[weights > 0] == 0):
+    positive = np.logical_and.reduce([factor > 0 for factor in factors])
+    if np.any(weights[positive] == 0):
         raise ValueError(
-            f"Some positive sample weights are 0 in {name} (the smallest is "
-            f"{weights[weights > 0].min():.3g}): scale them up (the fit depends on "
-            "their ratios, and on their sum through the L2 penalty's alpha / "
-            "sum(sample_weight)).")
-    return cast
+            f"Some positive sample weights are 0 in {name} (with the class weights "
+            "applied): scale them up (the fit depends on their ratios, and on "
+            "their sum through the L2 penalty's alpha / sum(sample_weight)).")
+    return weights
 
 
 def _raise_non_finite_start(loss):
@@ -1596,8 +1603,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return False
 
     def _encode_light(self, y, classes):
-        """Finite 1-D float targets as a column; None for anything else."""
-        if y.dtype.kind != "f" or not np.isfinite(y).all():
+        """Finite 1-D float targets within the model's dtype's range, as a
+        column; None for anything else."""
+        if y.dtype.kind != "f" or not np.isfinite(y).all() or (
+                y.dtype.itemsize > self._theta.dtype.itemsize
+                and np.abs(y).max() > np.finfo(self._theta.dtype).max):
             return None
         return y.reshape(-1, 1)
 

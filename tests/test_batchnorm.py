@@ -370,35 +370,72 @@ def test_multi_batch_fit_statistics_average_the_unshuffled_minibatches(n_samples
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_statistics_pass_in_blocks_of_minibatches_gives_the_same_statistics(
-        monkeypatch, weighted):
-    # blocks of one minibatch (the last one short) against all rows at once
+@pytest.mark.parametrize("block_bytes, keep_bytes", [(1, 1 << 26), (1, 0), (1 << 22, 0)])
+def test_statistics_pass_in_blocks_gives_the_statistics_of_all_rows_at_once(
+        monkeypatch, weighted, block_bytes, keep_bytes):
+    # blocks of one minibatch (the last, of one row, joins the one before) or
+    # all rows in one block; the activations of all rows kept for the next
+    # layer, or recomputed per block from X; against a direct computation
     from skopt_nn import _batchnorm
 
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((103, 5))
-    w = rng.integers(1, 4, 103).astype(float) if weighted else None
+    X = rng.standard_normal((101, 5))
+    w = rng.integers(1, 4, 101).astype(float) if weighted else None
     net = Network([5, 7, 6, 4, 3], "tanh", "softmax", batch_norm_epsilon=1e-5)
     theta = net.initialize(np.random.RandomState(0), np.float64)
-    _, _, gammas, betas = net.unpack(theta)
+    coefs, intercepts, gammas, betas = net.unpack(theta)
     for g, b in zip(gammas, betas):  # not the identity transform
         g[...] = rng.uniform(0.5, 2, g.shape)
         b[...] = rng.standard_normal(b.shape)
-    whole = _batchnorm.population_statistics(net, theta, X, w, 10)
-    monkeypatch.setattr(_batchnorm, "_STATISTICS_BLOCK_BYTES", 1)
-    blocks = _batchnorm.population_statistics(net, theta, X, w, 10)
-    assert whole[2] == blocks[2] == (11, 11)
-    for a, b in zip(whole[0] + whole[1], blocks[0] + blocks[1]):
-        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(_batchnorm, "_STATISTICS_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_batchnorm, "_STATISTICS_KEEP_BYTES", keep_bytes)
+    means, variances, counts = _batchnorm.population_statistics(net, theta, X, w, 10)
+    # a minibatch of weight 1 or less enters the means only
+    assert counts == (11, 10 if w is None else 10 + (w[100] > 1))
+    a = X
+    for k in range(3):
+        z = a @ coefs[k] + intercepts[k]
+        batches = [slice(s, s + 10) for s in range(0, 101, 10)]
+        mu, var = [], []
+        for rows in batches:
+            s = None if w is None else w[rows] / w[rows].sum()
+            m = len(z[rows]) if w is None else w[rows].sum()
+            mu.append(np.average(z[rows], axis=0, weights=s))
+            if m > 1:
+                var.append(m / (m - 1) * np.average((z[rows] - mu[-1]) ** 2, axis=0,
+                                                    weights=s))
+        np.testing.assert_allclose(means[k], np.mean(mu, axis=0), rtol=1e-12,
+                                   atol=1e-14)
+        np.testing.assert_allclose(variances[k], np.mean(var, axis=0), rtol=1e-12)
+        a = np.tanh(gammas[k] * (z - means[k]) / np.sqrt(variances[k] + 1e-5)
+                    + betas[k])
+    # and the same bits whichever way the pass goes
+    monkeypatch.setattr(_batchnorm, "_STATISTICS_BLOCK_BYTES", 1 << 22)
+    monkeypatch.setattr(_batchnorm, "_STATISTICS_KEEP_BYTES", 1 << 26)
+    reference = _batchnorm.population_statistics(net, theta, X, w, 10)
+    for got, expected in zip(means + variances, reference[0] + reference[1]):
+        np.testing.assert_array_equal(got, expected)
 
 
-def test_statistics_pass_memory_does_not_grow_with_the_rows():
+def test_batch_norm_without_hidden_layers_fits_and_has_no_statistics():
+    # the statistics pass took the widest of no hidden layers and raised
+    X, y = classification_data()
+    est = fit_quiet(MLPClassifier((), batch_norm=True, max_iter=3, random_state=0),
+                    X, y)
+    assert est.bn_mean_ == [] and est.bn_var_ == []
+    plain = fit_quiet(MLPClassifier((), max_iter=3, random_state=0), X, y)
+    np.testing.assert_array_equal(est.predict_proba(X), plain.predict_proba(X))
+
+
+def test_statistics_pass_memory_does_not_grow_with_the_rows(monkeypatch):
     # it held every layer's activations of all rows: 512 MB for 60000 rows of
-    # (512, 512) units
+    # (512, 512) units. Beyond a budget (here 0), they are recomputed per block
     import tracemalloc
 
+    from skopt_nn import _batchnorm
     from skopt_nn._batchnorm import population_statistics
 
+    monkeypatch.setattr(_batchnorm, "_STATISTICS_KEEP_BYTES", 0)
     X = np.random.default_rng(0).standard_normal((20_000, 20))
     net = Network([20, 256, 256, 2], "relu", "softmax", batch_norm_epsilon=1e-5)
     theta = net.initialize(np.random.RandomState(0), np.float64)

@@ -508,6 +508,22 @@ def test_validation_split_keeps_repeats_together_in_bounded_memory():
     assert 0.09 < held_out.mean() < 0.11
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_row_keys_of_repeated_rows_are_equal_whatever_the_last_block(order):
+    # blocks of 4 MB of float64 products: 4369 rows of 120 columns. With one
+    # more row, a last block of one row of a Fortran-ordered X was summed
+    # pairwise, the others column by column: the repeat got another key
+    from skopt_nn._data import _row_keys
+
+    n = (1 << 22) // (8 * 120) + 1
+    X = np.asarray(np.random.default_rng(0).standard_normal((n, 120)), order=order)
+    X[-1] = X[0]
+    keys = _row_keys(X, np.zeros((n, 1)), np.random.RandomState(0))
+    assert keys[0] == keys[-1]
+    whole = (X * np.random.RandomState(0).standard_normal(120)).sum(axis=1)
+    np.testing.assert_array_equal(keys, whole)  # the unblocked computation's keys
+
+
 def test_validation_groups_that_would_overshoot_are_passed_over():
     # groups of identical rows weighing 5, 1, 1, 1, 5 (in the random order),
     # target 3: the three light ones, where taking the first once held out 5

@@ -874,7 +874,24 @@ def test_float32_regression_targets_beyond_its_range_are_named():
     with pytest.raises(ValueError, match="y has values too large for the model's "
                                          "float32 parameters"):
         MLPRegressor((4,), max_iter=2, random_state=0).fit(X, y)
-    MLPRegressor((4,), max_iter=2, random_state=0).fit(X.astype(np.float64), y / 1e30)
+    # partial_fit's light path too, after a first call
+    reg = MLPRegressor((4,), random_state=0).partial_fit(X, np.ones(30))
+    _assert_unchanged_by_failure(reg, lambda e: e.partial_fit(X, y), ValueError,
+                                 "y has values too large for the model's float32")
+    # a float64 model takes them, from float32 X too (y is not rounded to X's dtype)
+    reg = MLPRegressor((4,), random_state=0).partial_fit(X.astype(np.float64),
+                                                         np.ones(30))
+    reg.partial_fit(X, y / 1e30)
+    assert reg._theta.dtype == np.float64 and np.isfinite(reg._theta).all()
+
+
+def test_sample_and_class_weights_whose_product_vanishes_are_named():
+    # 1e-300 * 1e-30 is 0 in float64: those rows were dropped silently
+    est = MLPClassifier((4,), max_iter=2, random_state=0,
+                        class_weight={c: 1e-30 for c in np.unique(Y_GOOD)})
+    with pytest.raises(ValueError, match="positive sample weights are 0 in float64 "
+                                         r"\(with the class weights applied\)"):
+        est.fit(X_GOOD, Y_GOOD, sample_weight=np.full(60, 1e-300))
 
 
 @pytest.mark.parametrize("dtype, weight, message", [

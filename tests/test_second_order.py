@@ -600,6 +600,30 @@ def test_a_first_step_that_fails_on_badly_scaled_float32_features_warns(solver):
     assert reg.n_iter_ == 1 and not reg.solver_state_["line_search"]["accepted"]
 
 
+def test_curvature_promise_handles_huge_gradients_and_objectives_without_hvp():
+    from skopt_nn.solvers._line_search import curvature_promise
+
+    class Scaled:  # J = c x'x / 2
+        def __init__(self, c):
+            self.c = c
+
+        def hvp(self, theta, v):
+            return self.c * v
+
+    class Placeholder:
+        def hvp(self, theta, v):
+            raise NotImplementedError
+
+    g = np.array([3e200, 4e200])  # g'g overflows float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        assert curvature_promise(Scaled(1e250), np.zeros(2), g) == pytest.approx(
+            0.5 * 5e200 * (5e200 / 1e250))
+        assert curvature_promise(Scaled(1.0), np.zeros(2), g) == np.inf
+    assert curvature_promise(Placeholder(), np.zeros(2), g) is None
+    assert curvature_promise(Scaled(-1.0), np.zeros(2), g) is None  # no promise
+
+
 def test_newton_ends_at_a_true_minimum_without_a_warning():
     # ridge regression to the rounding level: the curvature along g promises
     # no measurable decrease where the last search fails

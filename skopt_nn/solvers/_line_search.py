@@ -111,18 +111,32 @@ def curvature_promise(objective, theta, grad):
     >>> curvature_promise(Quadratic(), np.zeros(2), np.array([0.0, 2.0]))  # 4 / (2 * 4)
     0.5
     """
-    g = np.asarray(grad, dtype=np.float64)
-    g2 = float(g @ g)
+    norm = _norm(grad)
     hvp = getattr(objective, "hvp", None)  # (a plain function in a user's test)
-    if hvp is None or not (math.isfinite(g2) and g2 > 0):
+    if hvp is None or not (math.isfinite(norm) and norm > 0):
         return None
-    u = g / math.sqrt(g2)
-    with np.errstate(over="ignore", invalid="ignore"):  # (checked below)
-        Hu = np.asarray(hvp(theta, u.astype(theta.dtype)), dtype=np.float64)
+    u = np.asarray(grad, dtype=np.float64) / norm
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # (checked below)
+            Hu = np.asarray(hvp(theta, u.astype(theta.dtype)), dtype=np.float64)
+    except NotImplementedError:  # a user's objective without one
+        return None
     curvature = float(u @ Hu)
     if not (math.isfinite(curvature) and curvature > 0):
         return None
-    return 0.5 * g2 / curvature
+    with np.errstate(over="ignore"):  # (an infinite promise warns)
+        return 0.5 * norm * (norm / curvature)
+
+
+def _norm(g):
+    """``||g||`` in float64 without overflow (``g . g`` overflows from about
+    ``1e154``)."""
+    g = np.asarray(g, dtype=np.float64)
+    scale = float(np.max(np.abs(g))) if g.size else 0.0
+    if not (math.isfinite(scale) and scale > 0):
+        return scale
+    scaled = g / scale
+    return scale * math.sqrt(float(scaled @ scaled))
 
 
 def warn_if_decrease_was_promised(solver, step, grad, loss, promised, dtype):
@@ -138,8 +152,7 @@ def warn_if_decrease_was_promised(solver, step, grad, loss, promised, dtype):
     rounding = 4 * np.finfo(dtype).eps * abs(loss)
     if promised is None or not promised > PROMISE_OVER_ROUNDING * rounding:
         return
-    norm = math.sqrt(float(np.asarray(grad, dtype=np.float64) @
-                           np.asarray(grad, dtype=np.float64)))
+    norm = _norm(grad)
     warnings.warn(
         f"{solver} stopped at step {step}: no step along the steepest-descent "
         f"direction lowers the loss, although its gradient (norm {norm:.3g}) "
