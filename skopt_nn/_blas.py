@@ -7,8 +7,8 @@ the Python thread, with other BLAS pools (NumPy's and SciPy's OpenBLAS are
 separate libraries in the pip wheels) and with other processes. Training with
 such small products therefore runs with one BLAS thread; large products keep the
 user's setting. Prediction keeps it always: one call's products gain nothing
-from one thread, and setting the limit costs about 20 us. The limits are scoped (context managers): the
-user's global setting is never changed.
+from one thread, and setting the limit costs about 20 us. The limits are scoped
+(context managers): the user's global setting is never changed.
 
 Only the main thread sets limits. The thread pools are process-wide: a limit set
 and restored by each of several threads at once would restore another thread's
@@ -31,6 +31,7 @@ forward pass adds each layer's bias with SciPy's ``ger`` too (see
 :func:`add_to_rows`).
 """
 
+import math
 import os
 import threading
 from contextlib import nullcontext
@@ -79,6 +80,30 @@ def axpy(y, x, a):
     result = blas_axpy(x, y, a=a)
     if result is not y:  # SciPy works on a copy of a non-contiguous y
         y[...] = result
+
+
+def vector_norm(g):
+    """``||g||`` by BLAS dot, also where ``g . g`` overflows (an exploding
+    gradient: in float32 from ``||g|| ~ 2e19``, in float64 from ``1e154``);
+    ``inf`` if ``g`` is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vector_norm(np.array([3.0, 4.0]))
+    5.0
+    >>> float(np.round(vector_norm(np.array([3e200, 4e200])) / 1e200, 12))
+    5.0
+    """
+    with np.errstate(over="ignore"):  # (handled below)
+        squares = float(np.dot(g, g))
+    if math.isfinite(squares):
+        return math.sqrt(squares)
+    scale = float(np.max(np.abs(g)))
+    if not math.isfinite(scale):
+        return math.inf
+    scaled = (g / scale).astype(np.float64)
+    return scale * math.sqrt(float(scaled @ scaled))
 
 
 def add_to_rows(z, b, ones):

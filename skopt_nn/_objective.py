@@ -8,12 +8,11 @@ batch may be evaluated in row shards, on threads (see ``shards``).
 """
 
 import contextvars
-import math
 
 import numpy as np
 from scipy import sparse
 
-from ._blas import axpy, shard_threads
+from ._blas import axpy, shard_threads, vector_norm
 
 # A batch is split into row shards from this many rows, and this many activations
 # (rows x units of every layer), per shard: below, waking a thread and two threads
@@ -222,7 +221,7 @@ class Objective:
             _, loss, grad, norm, statistics = last
             grad = grad.copy()  # the caller may modify it
             if self.measure_norm and np.isnan(norm):  # not measured, so not clipped
-                norm = _norm(grad)
+                norm = vector_norm(grad)
         else:
             grad = np.empty_like(theta)
             if self._row_shards is None:
@@ -237,7 +236,7 @@ class Objective:
                 if self.network.batch_norm and wanted else None
             norm = np.nan
             if self.measure_norm or self.max_grad_norm is not None:
-                norm = _norm(grad)
+                norm = vector_norm(grad)
             if self.max_grad_norm is not None and norm > self.max_grad_norm:
                 grad *= self.max_grad_norm / norm
             self.n_evaluations += 1
@@ -260,16 +259,3 @@ class Objective:
         return self._weighted_sum(self._on_shards(
             lambda k, X, Y, s: self.network.hvp(theta, v, X, Y, s, self._shard_l2(k))))
 
-
-def _norm(g):
-    """``||g||``, also where ``g . g`` overflows (an exploding gradient, the case
-    clipping is for: in float32 from ``||g|| ~ 2e19``)."""
-    with np.errstate(over="ignore"):  # (handled below)
-        squares = float(np.dot(g, g))
-    if math.isfinite(squares):
-        return math.sqrt(squares)
-    scale = float(np.max(np.abs(g)))
-    if not math.isfinite(scale):
-        return math.inf
-    scaled = (g / scale).astype(np.float64)
-    return scale * math.sqrt(float(scaled @ scaled))

@@ -22,6 +22,8 @@ import numpy as np
 from scipy.optimize import line_search as _scipy_line_search
 from sklearn.exceptions import ConvergenceWarning
 
+from .._blas import vector_norm
+
 #: Armijo's sufficient-decrease constant c1 (Nocedal & Wright's usual value).
 ARMIJO_C1 = 1e-4
 #: Halvings tried by :func:`backtracking` (the smallest step is 2**-59 of d).
@@ -111,32 +113,18 @@ def curvature_promise(objective, theta, grad):
     >>> curvature_promise(Quadratic(), np.zeros(2), np.array([0.0, 2.0]))  # 4 / (2 * 4)
     0.5
     """
-    norm = _norm(grad)
+    norm = vector_norm(grad)
     hvp = getattr(objective, "hvp", None)  # (a plain function in a user's test)
     if hvp is None or not (math.isfinite(norm) and norm > 0):
         return None
     u = np.asarray(grad, dtype=np.float64) / norm
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):  # (checked below)
-            Hu = np.asarray(hvp(theta, u.astype(theta.dtype)), dtype=np.float64)
-    except NotImplementedError:  # a user's objective without one
-        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # (checked below)
+        Hu = np.asarray(hvp(theta, u.astype(theta.dtype)), dtype=np.float64)
     curvature = float(u @ Hu)
     if not (math.isfinite(curvature) and curvature > 0):
         return None
     with np.errstate(over="ignore"):  # (an infinite promise warns)
         return 0.5 * norm * (norm / curvature)
-
-
-def _norm(g):
-    """``||g||`` in float64 without overflow (``g . g`` overflows from about
-    ``1e154``)."""
-    g = np.asarray(g, dtype=np.float64)
-    scale = float(np.max(np.abs(g))) if g.size else 0.0
-    if not (math.isfinite(scale) and scale > 0):
-        return scale
-    scaled = g / scale
-    return scale * math.sqrt(float(scaled @ scaled))
 
 
 def warn_if_decrease_was_promised(solver, step, grad, loss, promised, dtype):
@@ -152,7 +140,7 @@ def warn_if_decrease_was_promised(solver, step, grad, loss, promised, dtype):
     rounding = 4 * np.finfo(dtype).eps * abs(loss)
     if promised is None or not promised > PROMISE_OVER_ROUNDING * rounding:
         return
-    norm = _norm(grad)
+    norm = vector_norm(grad)
     warnings.warn(
         f"{solver} stopped at step {step}: no step along the steepest-descent "
         f"direction lowers the loss, although its gradient (norm {norm:.3g}) "
