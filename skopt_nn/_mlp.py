@@ -567,8 +567,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         batch_rows = self._batch_rows(n_samples, solver.full_batch)
         if batch_rows < n_samples and hasattr(solver, "check_batch"):
             solver.check_batch(batch_rows, n_samples, network.n_params, Y.shape[1])
-        if self.shuffle and batch_rows < n_samples and not sparse.issparse(X) \
-                and not X.flags.c_contiguous:
+        shuffled = self.shuffle and batch_rows < n_samples
+        if shuffled and not sparse.issparse(X) and not X.flags.c_contiguous:
             # Gathering a minibatch's rows (np.take) copies an X that is not in
             # C order whole, at every minibatch: 90 ms for 60000x784 float32 in
             # Fortran order, against 0.2 ms. One C-ordered copy for the fit, as
@@ -637,7 +637,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             start_time = time.perf_counter()
             if epoch_start is not None and epoch:  # (epoch 0: a copy already)
                 epoch_start[:] = theta
-            shuffled = self.shuffle and batch_rows < n_samples
             divergence.start_epoch(shuffled)
             try:
                 if shuffled:
@@ -941,9 +940,9 @@ _COMMON_PARAMETERS_DOC = r"""
         validation *loss* stops improving, and keep the parameters of lowest
         validation loss (the ones the fit started from included). (scikit-learn
         decides on the validation score, the accuracy or R², which saturates at
-        1.0 on easy problems and then stops too early.) ``validation_scores_`` records the scores. ``partial_fit``
-        ignores it: each call is one pass over the rows it is given
-        (scikit-learn raises instead).
+        1.0 on easy problems and then stops too early.) ``validation_scores_``
+        records the scores. ``partial_fit`` ignores it: each call is one pass
+        over the rows it is given (scikit-learn raises instead).
     validation_fraction : float, default=0.1
         Fraction of the training weight held out for early stopping, in [0, 1)
         as scikit-learn's; used only with ``early_stopping``, which needs it
@@ -1026,9 +1025,10 @@ _COMMON_ATTRIBUTES_DOC = r"""
         each epoch's): it may be below ``max(validation_scores_)``.
     n_iter_ : int
         Epochs (stochastic solvers) or steps (full-batch solvers, with
-        ``batch_size="auto"``) run since the last fit from scratch: a ``warm_start`` fit and each ``partial_fit`` call
-        add theirs, as they do to ``t_`` and ``loss_curve_`` (scikit-learn's
-        ``n_iter_`` counts the last call's only).
+        ``batch_size="auto"``) run since the last fit from scratch: a
+        ``warm_start`` fit and each ``partial_fit`` call add theirs, as they do
+        to ``t_`` and ``loss_curve_`` (scikit-learn's ``n_iter_`` counts the
+        last call's only).
     t_ : int
         Training samples seen.
     solver_ : Solver

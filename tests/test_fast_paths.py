@@ -160,7 +160,7 @@ def test_fit_does_not_copy_the_training_set():
 @pytest.mark.parametrize("case", ["multiclass", "strings", "binary", "column",
                                   "multilabel", "regression", "two outputs"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_validation_metrics_are_scikit_learns_from_one_forward_pass(
+def test_validation_metrics_from_the_loss_logits_equal_scikit_learns(
         digits, case, weighted):
     # the score came from a second forward pass and accuracy_score / r2_score,
     # 9 times a small fit's epoch; now from the loss's logits
