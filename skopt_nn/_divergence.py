@@ -18,6 +18,13 @@ MIN_BATCHES_FOR_HALVES = 6
 # stays near or below its first minibatch's loss).
 START_CHECK_FACTOR = 10.0
 
+# A fit that ends with a loss this many times the loss at the parameters it
+# started from (where that is known) failed, however calm its last epochs: a
+# step blew the parameters up and training settled far above where it began.
+# (A factor, not any increase: a momentum method continuing a converged fit
+# may end a little above its start.)
+END_FACTOR = 10.0
+
 
 class DivergenceTest:
     """Accumulates an epoch's minibatch losses and judges whether it diverged.
@@ -38,7 +45,11 @@ class DivergenceTest:
       minibatches: in the given order the halves may differ by design
       (targets sorted by size). Otherwise a first epoch is judged by
       finiteness alone;
-    - later epochs: their mean loss against the first epoch's.
+    - later epochs: their mean loss against the first epoch's, or against the
+      loss at the starting parameters where that was measured and is lower (a
+      first epoch that blew up is no reference for the next).
+
+    :meth:`ended_above_start` judges the whole call once it is over.
 
     A loss of an earlier call only ever raises the reference: it may be of other
     data, on another scale (``partial_fit`` on a stream, ``warm_start`` on new
@@ -67,10 +78,15 @@ class DivergenceTest:
     """
 
     def __init__(self, n_batches, total_weight, previous_loss=None):
+        self.n_batches = n_batches
         self.halves = n_batches >= MIN_BATCHES_FOR_HALVES
         self.total_weight = total_weight
         self.previous_loss = 0.0 if previous_loss is None else previous_loss
         self.first_epoch_loss = None
+        # the mean loss at the parameters the call started from, on its rows,
+        # where known: measured (see wants_start_loss), or a one-minibatch
+        # epoch's, whose step evaluates at those parameters
+        self.start_loss = None
         self.start_epoch()
 
     def start_epoch(self, shuffled=False):
@@ -111,17 +127,31 @@ class DivergenceTest:
         if not math.isfinite(loss):
             return True
         if self.first_epoch_loss is not None:
-            return loss > DIVERGENCE_FACTOR * self.first_epoch_loss
-        if start_loss is not None and \
-                loss > DIVERGENCE_FACTOR * max(start_loss, self.previous_loss):
-            return True
+            return loss > DIVERGENCE_FACTOR * self._reference()
+        if start_loss is not None:
+            self.start_loss = start_loss
+            if loss > DIVERGENCE_FACTOR * max(start_loss, self.previous_loss):
+                return True
         if self._losses is None:
             return False
         half = len(self._losses) // 2
         first = max(statistics.median(self._losses[:half]), self.previous_loss)
         return statistics.median(self._losses[half:]) > DIVERGENCE_FACTOR * first
 
+    def _reference(self):
+        """The loss later epochs are judged against (see the class docstring)."""
+        if self.start_loss is None:
+            return self.first_epoch_loss
+        return min(self.first_epoch_loss, self.start_loss)
+
     def end_epoch(self):
         """Accept the epoch (it did not diverge): the first becomes the reference."""
         if self.first_epoch_loss is None:
             self.first_epoch_loss = self.epoch_loss()
+            if self.start_loss is None and self.n_batches == 1:
+                self.start_loss = self._first_loss
+
+    def ended_above_start(self, final_loss):
+        """Whether a call that ended with ``final_loss`` (its last epoch's) failed:
+        over ``END_FACTOR`` times the loss at its starting parameters, if known."""
+        return self.start_loss is not None and final_loss > END_FACTOR * self.start_loss

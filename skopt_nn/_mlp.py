@@ -38,7 +38,7 @@ from ._batchnorm import (
     update_running_statistics,
 )
 from ._data import Minibatches, validation_split
-from ._divergence import DIVERGENCE_FACTOR, DivergenceTest
+from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, DivergenceTest
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS
 from ._network import Network
 from ._objective import Objective, threaded_shards
@@ -619,7 +619,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         keep_best_state = early_stopping and not solver.full_batch
         best_state = copy_state(self.solver_state_) if keep_best_state else None
         no_improvement = 0
-        converged = False
+        converged = recovered = False
         batches = Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
         divergence = DivergenceTest(
@@ -679,11 +679,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     rng.set_state(call_rng_state)
                 warnings.warn("Training interrupted by user: the parameters are "
                               "those of the last finished epoch.", UserWarning)
+                recovered = True
                 break
             epoch_loss = divergence.epoch_loss()
             # (in the first epoch, best_theta still holds the starting parameters)
             start_loss = self._mean_loss(best_theta, batches) \
                 if divergence.wants_start_loss() else None
+            if start_loss is not None:  # the starting parameters' loss, measured
+                best_fit_loss = start_loss
             if divergence.diverged(start_loss) or not np.isfinite(theta).all():
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
@@ -693,6 +696,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     best_theta, best_state if early_stopping else state_copy,
                     epoch_loss, objective.last_grad_norm,
                     time.perf_counter() - start_time)
+                recovered = True
                 break
             divergence.end_epoch()
             if epoch == 0 and self.n_iter_ == 0:  # the estimator's first epoch
@@ -752,13 +756,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print(f"{what} did not improve more than tol={self.tol} for "
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
-        else:
-            if not incremental and not converged:
-                warnings.warn(
-                    f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
-                    "reached and the optimization hasn't converged yet.",
-                    ConvergenceWarning,
-                )
+        if not (incremental or early_stopping or recovered) and \
+                divergence.ended_above_start(self.loss_):
+            self._recover_from_rise(best_theta, state_copy, best_fit_loss,
+                                    divergence.start_loss)
+        elif not (incremental or converged or recovered):
+            warnings.warn(
+                f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
         if early_stopping:  # the best validated parameters, with their state
             theta[:] = best_theta
             self._restore_state(best_state)
@@ -819,6 +826,21 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             "grad_norm": grad_norm, "val_loss": None, "val_score": None,
             "diverged": True, "seconds": seconds,
         })
+
+    def _recover_from_rise(self, best_theta, best_state, best_loss, start_loss):
+        """Restore the parameters of this fit's lowest loss after a fit that ended
+        far above the loss it started from (see ``DivergenceTest``)."""
+        self._theta[:] = best_theta
+        self._restore_state(best_state)
+        warnings.warn(
+            f"{type(self.solver_).__name__}: training ended with a loss of "
+            f"{self.loss_:.4g}, over {END_FACTOR:g} times the {start_loss:.4g} at "
+            "the parameters this call of fit started from: a step blew the "
+            "parameters up. The parameters were restored to those of the lowest "
+            f"loss of this fit ({best_loss:.4g}). Lower the solver's "
+            "learning_rate or set max_grad_norm.",
+            ConvergenceWarning,
+        )
 
     def _restore_state(self, state):
         """The solver state that goes with restored parameters: ``state``, or a
@@ -1050,7 +1072,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
         loss of its second half is over 1000 times its first half's (or
         ``loss_`` before the call, if larger; with ``shuffle`` and 6
         minibatches or more), and for later epochs if the mean loss is over
-        1000 times the first epoch's. Training then stops with a
+        1000 times the first epoch's, or the loss at the starting parameters
+        where that was measured and is lower. Training then stops with a
         ConvergenceWarning, the epoch's record, the last, has
         ``diverged=True``, the parameters go back to those at the start of the
         epoch of lowest loss (best validation loss with early stopping, the
@@ -1060,7 +1083,12 @@ _COMMON_ATTRIBUTES_DOC = r"""
         starts afresh from the restored parameters (``fit`` keeps no copies of
         the state per epoch, which would add to its peak memory). The epoch
         counts in neither ``n_iter_`` nor ``t_``. A first minibatch loss that
-        is not finite raises a ValueError instead (the data need scaling). Ctrl-C
+        is not finite raises a ValueError instead (the data need scaling). A
+        ``fit`` whose last epoch's loss is over 10 times the loss at its
+        starting parameters, where that is known (full batches, whose first
+        step evaluates there, or measured as above), failed as well: the
+        parameters go back to those of its lowest loss, with a
+        ConvergenceWarning, and no record is added. Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,
         keeping what the finished epochs learned, as scikit-learn's MLP does
         (with the solver state as after divergence).

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 from scipy import sparse
-from sklearn.datasets import (load_breast_cancer, load_diabetes, make_blobs,
+from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, load_iris,
+                              make_blobs,
                               make_classification, make_multilabel_classification)
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.preprocessing import StandardScaler
@@ -18,7 +19,7 @@ from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
 from skopt_nn._data import Minibatches
 from skopt_nn._divergence import DivergenceTest
 from skopt_nn.schedules import LinearDecay
-from skopt_nn.solvers import SGD, AdaGrad, Adam, Momentum, RMSProp, Solver
+from skopt_nn.solvers import SGD, AdaGrad, Adam, Momentum, Newton, RMSProp, Solver
 
 
 @pytest.fixture(autouse=True)
@@ -597,6 +598,77 @@ def test_divergence_restores_the_lowest_loss_parameters():
         np.testing.assert_array_equal(a, b)
 
 
+def _untrained(Estimator, X, y, **params):
+    """The estimator's initial parameters: a fit whose steps cannot move them."""
+    with pytest.warns(UserWarning, match="steps are too small to change them"):
+        return Estimator(solver=SGD(learning_rate=1e-300), max_iter=1,
+                         **params).fit(X, y)
+
+
+def test_a_loss_that_keeps_climbing_from_a_blown_up_first_epoch_is_divergence():
+    """Momentum with a huge step: the first epoch's mean loss is already 200
+    (2.4 at the start), and each later one grows, to 9000 times the starting
+    loss after 20 epochs. Judged against the first epoch alone, no epoch
+    reached 1000 times it, and the fit ended as if it had converged, with
+    its blown-up parameters. The loss at the start was measured (the first
+    epoch looked suspicious), so later epochs are judged against it."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:500] / 16, y[:500]
+    params = dict(hidden_layer_sizes=(20,), random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch"):
+        est = MLPClassifier(solver=Momentum(learning_rate=100, momentum=0.99),
+                            max_iter=20, **params).fit(X, y)
+    assert est.loss_curve_[0] > 100  # the first epoch blew up
+    np.testing.assert_array_equal(est._theta,
+                                  _untrained(MLPClassifier, X, y, **params)._theta)
+
+
+def test_a_fit_that_ends_far_above_its_starting_loss_restores_its_best():
+    """Newton as the lecture writes it (no safeguards) on a ReLU network: the
+    loss goes 1.09, 9.9, 222, 314, then stays at 260, and the fit stopped as
+    converged, without a word. Full batches: the first step's loss is the
+    loss at the starting parameters, and the lowest of the fit."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    params = dict(hidden_layer_sizes=(8,), alpha=1e-3, random_state=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MLPClassifier(solver=Newton(saddle_free=False, line_search=False),
+                            max_iter=50, **params).fit(X, y)
+    messages = [str(w.message) for w in caught
+                if issubclass(w.category, ConvergenceWarning)]
+    assert any("training ended with a loss of 260.4, over 10 times the 1.089"
+               in m for m in messages), messages
+    assert not any("Maximum iterations" in m for m in messages)
+    assert est.loss_ > 10 * est.loss_curve_[0]  # loss_ stays the last epoch's
+    np.testing.assert_array_equal(est._theta,
+                                  _untrained(MLPClassifier, X, y, **params)._theta)
+
+
+def test_momentum_continuing_a_converged_fit_is_not_a_failed_fit():
+    """Full batches make every fit's starting loss known; a momentum method
+    that continues a converged fit oscillates around its minimum and may end
+    above where the call started (1.47 times, here): that is no failure."""
+    X, y = _diabetes()
+    est = MLPRegressor(hidden_layer_sizes=(), batch_size=len(X), random_state=0,
+                       solver=Momentum(learning_rate=0.3, momentum=0.99),
+                       max_iter=300, tol=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter
+        est.fit(X, y)
+    ratios = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(6):
+            start = len(est.loss_curve_)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", ".*Maximum iterations",
+                                        ConvergenceWarning)
+                est.set_params(max_iter=7).fit(X, y)
+            ratios.append(est.loss_curve_[-1] / est.loss_curve_[start])
+    assert max(ratios) > 1.2  # some calls did end well above their start
+
+
 class _SpikeSGD(SGD):
     """SGD whose loss is reported as NaN at update number ``at`` (a spike)."""
 
@@ -999,6 +1071,36 @@ def test_divergence_test_of_a_first_epoch_half_against_half():
         diverged = test.diverged()
         test.end_epoch()
     assert diverged and test.first_epoch_loss == 0.75
+    # ... or against the loss at the starting parameters, where it was measured
+    # and is lower: a first epoch that blew up is no reference
+    test = DivergenceTest(2, 2)
+    for losses in ([1.0, 399.0], [2000.0, 2000.0]):
+        test.start_epoch(shuffled=True)
+        for loss in losses:
+            test.add(loss, 1)
+        diverged = test.diverged(start_loss=1.5 if test.wants_start_loss() else None)
+        test.end_epoch()
+    assert diverged and test.first_epoch_loss == 200.0 and test.start_loss == 1.5
+
+
+def test_a_call_is_judged_on_its_end_against_its_starting_loss_where_known():
+    def run(epochs, n_batches=1, start_loss=None):
+        test = DivergenceTest(n_batches, n_batches)
+        for losses in epochs:
+            test.start_epoch()
+            for loss in losses:
+                test.add(loss, 1)
+            assert not test.diverged(start_loss if test.first_epoch_loss is None
+                                     else None)
+            test.end_epoch()
+        return test.ended_above_start(np.mean(epochs[-1]))
+
+    # one-minibatch epochs: the first step's loss is the starting loss
+    assert run([[1.0], [9.0], [10.5]])
+    assert not run([[1.0], [9.0], [9.5]])
+    # several minibatches: known only where measured
+    assert not run([[1.0, 30.0], [40.0, 60.0]], n_batches=2)
+    assert run([[1.0, 30.0], [40.0, 60.0]], n_batches=2, start_loss=1.2)
 
 
 @pytest.mark.parametrize("seed", range(4))
