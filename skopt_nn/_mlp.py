@@ -475,6 +475,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._train(X, Y, y, sample_weight, incremental, bn, executor,
                         state_copy if incremental else None,
                         theta_copy if incremental else None)
+        if not incremental:  # (a stream's next call reuses them)
+            self._network.release_workspaces()
         return self
 
     def _initialize(self, X, Y, hidden, bn):
@@ -512,6 +514,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 coefs, intercepts, gammas if batch_norm else None,
                 betas if batch_norm else None)):
             ParameterViews.bind(self, name, views)
+
+    def __getstate__(self):
+        # (a copy: Python's default state is the instance's own __dict__)
+        state = dict(super().__getstate__())
+        # The views are rebuilt over _theta on loading (see __setstate__);
+        # pickled, each would be a copy of its part of the parameters.
+        for name in _PARAMETER_VIEWS:
+            state.pop(ParameterViews.slot(name), None)
+        return state
 
     def __setstate__(self, state):
         super().__setstate__(state)

@@ -170,6 +170,11 @@ class Network:
         spaces[n_rows, dtype] = ws
         return ws
 
+    def release_workspaces(self):
+        """Drop the per-batch buffers: after a fit they would keep activations
+        of a whole full batch (every training row) alive with the model."""
+        self._workspaces = {}
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_workspaces"] = {}  # buffers are scratch space, never pickled

@@ -61,6 +61,11 @@ class ParameterViews:
         _copy_in(self.name, views, arrays)
 
     @staticmethod
+    def slot(name):
+        """The instance attribute that holds the views of attribute ``name``."""
+        return _slot(name)
+
+    @staticmethod
     def bind(estimator, name, views):
         """Point ``estimator.<name>`` at ``views`` (None: no such attribute)."""
         slot = _slot(name)

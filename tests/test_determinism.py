@@ -114,6 +114,25 @@ def test_pickle_round_trip_preserves_predictions_and_views(Estimator):
 
 
 @ESTIMATORS
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_a_pickle_holds_the_parameters_once(Estimator, batch_norm):
+    """``coefs_``, ``intercepts_`` and the BN scales are views of the flat
+    parameter vector, rebuilt on loading: they were pickled too, each view as
+    a copy of its part, which doubled the size of a pickle."""
+    X, y = _data(Estimator)
+    est = _estimator(Estimator, hidden_layer_sizes=(200, 100), solver="sgd",
+                     batch_norm=batch_norm).fit(X, y)
+    theta_bytes = len(pickle.dumps(est._theta))
+    rest = len(pickle.dumps(est)) - theta_bytes
+    assert rest < 0.1 * theta_bytes, (rest, theta_bytes)
+    loaded = pickle.loads(pickle.dumps(est))
+    _assert_identical(loaded, est)
+    for view in _parameters(loaded):
+        assert np.shares_memory(view, loaded._theta)
+    assert "_coefs_views" in est.__dict__  # the estimator keeps its own
+
+
+@ESTIMATORS
 def test_partial_fit_after_unpickling_continues_identically(Estimator):
     """Seed, solver state (momentum velocity) and weights all survive pickling."""
     X, y = _data(Estimator)

@@ -156,6 +156,28 @@ def test_fit_does_not_copy_the_training_set():
     assert peak < X.nbytes / 4  # X is 8 MB; a shuffled copy would exceed it
 
 
+@pytest.mark.parametrize("solver", [SGD(learning_rate=0.1), "lbfgs"])
+def test_a_fitted_model_keeps_no_buffers_of_its_batches(digits, solver):
+    """A full batch's activations and deltas (12 MB for all of digits' rows
+    through (256, 128) units) were kept with the model after fit, 30 times its
+    parameters, until it was garbage-collected."""
+    X, y = digits
+    params = dict(solver=solver, batch_size=len(X), max_iter=2, random_state=0)
+    MLPClassifier((4,), **params).fit(X, y)  # (lazy imports and caches)
+    tracemalloc.start()
+    try:
+        clf = MLPClassifier((256, 128), **params).fit(X, y)
+        retained = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    state = sum(a.nbytes for a in clf.solver_state_.values()
+                if isinstance(a, np.ndarray))
+    assert retained < 1.25 * clf._theta.nbytes + state, (retained, clf._theta.nbytes)
+    # a stream's calls keep theirs: the next call reuses them
+    clf = MLPClassifier((16,), random_state=0).partial_fit(X, y, classes=np.arange(10))
+    assert clf._network._workspaces
+
+
 # --------------------------------------------------------- early stopping
 @pytest.mark.parametrize("case", ["multiclass", "strings", "binary", "column",
                                   "multilabel", "regression", "two outputs"])
