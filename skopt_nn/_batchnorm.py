@@ -54,8 +54,8 @@ class BatchNorm(BaseEstimator):
         ``estimate = (1 - momentum) * estimate + momentum * batch_value`` (the
         first minibatch sets the estimate). ``None`` keeps the cumulative average
         instead, which is the lecture's :math:`E_\mathcal{B}[\mu_\mathcal{B}]`
-        over every minibatch seen. ``fit`` ignores it: it ends with the lecture's
-        population pass.
+        over every minibatch seen (each weighted by its size, as in ``fit``'s
+        pass). ``fit`` ignores it: it ends with the lecture's population pass.
 
     Notes
     -----
@@ -81,11 +81,16 @@ class BatchNorm(BaseEstimator):
 
     .. math::
         E[x] = E_\mathcal{B}[\mu_\mathcal{B}], \qquad
-        Var[x] = E_\mathcal{B}\Big[\frac{m}{m-1}\, \sigma^2_\mathcal{B}\Big],
+        Var[x] = \frac{m}{m-1} E_\mathcal{B}[\sigma^2_\mathcal{B}]
 
-    each minibatch counting once and :math:`m` being its own size (the lecture's
-    :math:`\frac{m}{m-1} E_\mathcal{B}[\sigma^2_\mathcal{B}]` when every minibatch
-    has :math:`m` rows). With one minibatch (``batch_size >= n_samples``, or a
+    when every minibatch has :math:`m` rows. An epoch's last minibatch may be
+    shorter: minibatch :math:`\mathcal{B}` of :math:`m_\mathcal{B}` rows then
+    weighs :math:`m_\mathcal{B}` in :math:`E[x]` and :math:`m_\mathcal{B} - 1`
+    in :math:`Var[x]` (of its unbiased :math:`\frac{m_\mathcal{B}}
+    {m_\mathcal{B} - 1}\sigma^2_\mathcal{B}`), so that :math:`E[x]` is the mean
+    of all the rows and :math:`Var[x]` their pooled within-minibatch variance,
+    and a remainder of one row is not half of :math:`E[x]` (counting every
+    minibatch once, 201 rows with ``batch_size="auto"`` would). With one minibatch (``batch_size >= n_samples``, or a
     full-batch solver), :math:`E[x]` and :math:`Var[x]` are exactly the mean and
     unbiased variance of the layer's pre-activation over the training rows.
     With early stopping, the same population statistics of the current parameters
@@ -131,7 +136,7 @@ class BatchNorm(BaseEstimator):
     normalization, and of every :math:`\gamma`, is exactly zero: the weights
     there only decay by the L2 penalty). As
     :math:`\frac{m}{m-1}` is undefined for :math:`m \le 1`, such a minibatch enters
-    :math:`E[x]` but not :math:`Var[x]`; if no minibatch has :math:`m > 1`,
+    :math:`E[x]` (with its weight) but not :math:`Var[x]`; if no minibatch has :math:`m > 1`,
     ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns:
     the hidden weights cannot learn.
 
@@ -286,7 +291,19 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     :math:`k` *in inference mode* (with the statistics already determined), and
     :math:`E[x] = E_\mathcal{B}[\mu_\mathcal{B}]`,
     :math:`Var[x] = E_\mathcal{B}[\frac{m}{m-1}\sigma^2_\mathcal{B}]` over the
-    minibatches (minibatches with :math:`m \le 1` enter only :math:`E[x]`).
+    minibatches. A last minibatch shorter than the others weighs in proportion
+    to its size, so that a remainder of one row is not half of :math:`E[x]`:
+
+    .. math::
+        E[x] = \frac{\sum_\mathcal{B} m_\mathcal{B}\, \mu_\mathcal{B}}
+                    {\sum_\mathcal{B} m_\mathcal{B}}, \qquad
+        Var[x] = \frac{\sum_\mathcal{B} m_\mathcal{B}\, \sigma^2_\mathcal{B}}
+                      {\sum_\mathcal{B} (m_\mathcal{B} - 1)},
+
+    the mean of all rows and the pooled unbiased within-minibatch variance:
+    with minibatches of equal size :math:`m`, exactly the lecture's formulas (a
+    minibatch of one row adds nothing to :math:`Var[x]`). :math:`m_\mathcal{B}`
+    is a minibatch's rows, or its total weight with sample weights.
 
     The rows go through in blocks of whole minibatches (about 4 MB of the widest
     activation). A layer's activations of all rows, which the next layer's
@@ -309,13 +326,14 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     -------
     means, variances : list of ndarray
         :math:`E[x]` and :math:`Var[x]` per hidden layer, in ``theta``'s dtype.
-    counts : tuple of int
-        The number of minibatches that entered the means and the variances.
+    counts : tuple of float
+        The denominators of the means and the variances:
+        :math:`\sum m_\mathcal{B}` and :math:`\sum (m_\mathcal{B} - 1)`.
     """
     n_samples = X.shape[0]
-    n_batches = -(-n_samples // batch_rows)
+    total = float(n_samples if sample_weight is None else sample_weight.sum())
     if not network.n_hidden:
-        return [], [], (n_batches, 0)
+        return [], [], (total, 0.0)
     coefs, intercepts, gammas, betas = network.unpack(theta)
     hidden = ACTIVATIONS[network.activation]
     units, dtype = network.layer_units, theta.dtype
@@ -331,7 +349,7 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
         kept = np.empty((n_samples, units[k + 1]), dtype=dtype) if keep else None
         sum_mean = np.zeros(units[k + 1])
         sum_var = np.zeros_like(sum_mean)
-        n_var = 0
+        dof = 0.0  # sum of (m_B - 1) over the minibatches
         for start, stop in blocks:
             a = source[start:stop]
             for i in range(first, k + 1):
@@ -350,15 +368,14 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
                     m = float(w.sum())
                     s = (w / m).astype(dtype, copy=False)
                 mu, var, _ = batch_moments(zb, s)
-                sum_mean += mu
-                factor = _unbiased_factor(m)
-                if factor is not None:
-                    sum_var += factor * var
-                    n_var += 1
+                sum_mean += m * mu
+                if m > 1:
+                    sum_var += m * var
+                    dof += m - 1
             if keep:
                 kept[start:stop] = z
-        means.append((sum_mean / n_batches).astype(dtype))
-        variances.append((sum_var / n_var if n_var else np.ones_like(sum_var))
+        means.append((sum_mean / total).astype(dtype))
+        variances.append((sum_var / dof if dof else np.ones_like(sum_var))
                          .astype(dtype))
         scales.append(gammas[k] / np.sqrt(variances[k] + network.bn_epsilon))
         if keep:  # the layer's activations, from which the next one starts
@@ -366,7 +383,7 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
                 _inference_transform(kept[start:stop], means[k], scales[k], betas[k],
                                      hidden)
             source, first = kept, k + 1
-    return means, variances, (n_batches, n_var)
+    return means, variances, (total, dof)
 
 
 def _inference_transform(z, mean, scale, beta, hidden):
@@ -385,17 +402,22 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
         E \leftarrow (1 - \rho) E + \rho\, \mu_\mathcal{B}, \qquad
         V \leftarrow (1 - \rho) V + \rho\, \frac{m}{m-1} \sigma^2_\mathcal{B}
 
-    with :math:`\rho` = ``momentum``, or :math:`\rho = 1/n` for the :math:`n`-th
-    minibatch when ``momentum`` is None (the cumulative average); the first
-    minibatch sets the estimate. A minibatch with :math:`m \le 1` leaves
-    :math:`V` unchanged.
+    with :math:`\rho` = ``momentum`` (each minibatch counts the same, as in
+    other libraries' running averages). With ``momentum=None``, the cumulative
+    average of :func:`population_statistics`: :math:`\rho = m / M` for
+    :math:`E` and :math:`\rho = (m - 1) / D` for :math:`V`, where :math:`M`
+    and :math:`D` sum :math:`m` and :math:`m - 1` over the minibatches so far,
+    this one included (with minibatches of equal size, :math:`\rho = 1/n` for
+    the :math:`n`-th). The first minibatch sets the estimate. A minibatch with
+    :math:`m \le 1` leaves :math:`V` unchanged.
 
     Parameters
     ----------
     means, variances : list of ndarray
         The estimates (``bn_mean_``, ``bn_var_``), updated in place.
-    counts : tuple of int
-        Minibatches already in the means and in the variances.
+    counts : tuple of float
+        :math:`M` and :math:`D` before this minibatch (see
+        :func:`population_statistics`).
     batch_means, batch_vars : list of ndarray
         :math:`\mu_\mathcal{B}` and the biased :math:`\sigma^2_\mathcal{B}`.
     m : float
@@ -404,20 +426,20 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
 
     Returns
     -------
-    counts : tuple of int
-        The updated counts.
+    counts : tuple of float
+        The updated :math:`M` and :math:`D`.
     """
-    n_mean, n_var = counts
+    rows, dof = counts
 
-    def rate(n):
-        return 1.0 / n if momentum is None or n == 1 else momentum
+    def rate(before, added):
+        return added / (before + added) if momentum is None or not before \
+            else momentum
 
-    n_mean += 1
     for estimate, value in zip(means, batch_means):
-        estimate += rate(n_mean) * (value - estimate)
+        estimate += rate(rows, m) * (value - estimate)
     factor = _unbiased_factor(m)
     if factor is not None:
-        n_var += 1
         for estimate, value in zip(variances, batch_vars):
-            estimate += rate(n_var) * (factor * value - estimate)
-    return n_mean, n_var
+            estimate += rate(dof, m - 1) * (factor * value - estimate)
+        dof += m - 1
+    return rows + m, dof

@@ -502,7 +502,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if bn is not None:
             self.bn_mean_ = [np.zeros(u, dtype=X.dtype) for u in hidden]
             self.bn_var_ = [np.ones(u, dtype=X.dtype) for u in hidden]
-            self._bn_counts = (0, 0)  # minibatches in bn_mean_, in bn_var_
+            self._bn_counts = (0.0, 0.0)  # rows in bn_mean_, m - 1 in bn_var_
         else:  # a previous fit's statistics describe another network
             for name in ("bn_mean_", "bn_var_", "_bn_counts"):
                 self.__dict__.pop(name, None)
