@@ -441,6 +441,65 @@ def test_newton_takes_no_step_and_records_it_when_no_decrease_is_found():
     assert state["converged"]
 
 
+class Saddle:
+    """J(x, y) = 1 + x^2 - y^2 + y^4: a saddle point at 0 (g = 0, H = diag(2, -2)),
+    minima at y = +-1/sqrt(2)."""
+
+    def __call__(self, p):
+        x, y = p
+        return 1 + x**2 - y**2 + y**4, np.array([2 * x, -2 * y + 4 * y**3])
+
+    def hvp(self, p, v):
+        return np.diag([2.0, -2.0 + 12 * p[1] ** 2]) @ v
+
+
+def test_newton_leaves_a_saddle_point_along_its_negative_curvature():
+    """At the saddle, g = 0 and every Newton step is 0: the solver stopped
+    there as converged. Along q = (0, +-1), of curvature -2, the model
+    1 - alpha^2 is 0 at alpha = sqrt(2 * 1 / 2) = 1, where J = 1 - 1 + 1 = 1 is
+    not below 1 - 2/4; at alpha = 1/2, J = 1 - 1/4 + 1/16 = 0.8125 is below
+    1 - 2/16 = 0.875, and the step is taken."""
+    theta = np.zeros(2)
+    solver = Newton()
+    state = solver.init_state(theta)
+    assert solver.step(theta, Saddle(), state) == 1.0
+    np.testing.assert_array_equal(np.abs(theta), [0.0, 0.5])
+    assert not state["converged"]
+    assert state["line_search"]["method"] == "negative_curvature"
+    assert state["line_search"]["evaluations"] == 2
+    assert state["line_search"]["loss"] == 0.8125
+    # and then Newton's steps find the minimum
+    for _ in range(20):
+        solver.step(theta, Saddle(), state)
+    np.testing.assert_allclose(np.abs(theta), [0.0, 2**-0.5], atol=1e-12)
+    # lecture mode, or no line search, stays: the lecture's step is 0
+    for params in (LECTURE, dict(line_search=False)):
+        theta = np.zeros(2)
+        state = Newton(**params).init_state(theta)
+        Newton(**params).step(theta, Saddle(), state)
+        assert not np.any(theta) and state["converged"]
+
+
+def test_newton_fit_from_all_zero_weights_leaves_the_saddle_point():
+    """A tanh network with all weights 0 on balanced classes: the gradient is 0
+    and the Hessian has 4 negative eigenvalues (the loss is ln 2)."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 2), np.repeat([0, 1], 20)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), activation="tanh", solver="newton",
+                        max_iter=1, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    clf.coefs_ = [np.zeros_like(c) for c in clf.coefs_]
+    clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.set_params(max_iter=30).fit(X, y)
+    assert clf.loss_curve_[1] == pytest.approx(np.log(2))
+    assert clf.loss_ < 0.5 * np.log(2)
+    assert clf.score(X, y) > 0.8
+
+
 def _relu_net_with_dead_units():
     X, y = make_classification(n_samples=60, n_features=4, n_informative=3,
                                n_redundant=0, n_classes=3, random_state=0)
@@ -586,18 +645,35 @@ def test_lbfgs_warns_when_its_search_fails_where_the_gradient_promised_a_decreas
     assert clf.solver_state_["converged"]
 
 
-@pytest.mark.parametrize("solver", [LBFGS(), Newton()])
-def test_a_first_step_that_fails_on_badly_scaled_float32_features_warns(solver):
+def _badly_scaled_float32():
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 6)
+    return (X * 1e10).astype(np.float32), X[:, 0] - 2 * X[:, 1]
+
+
+def test_a_first_step_that_fails_on_badly_scaled_float32_features_warns():
     # features scaled by 1e10 in float32: the first search found no decrease
     # (|g| = 1.4e20), the fit stopped at its random start with R^2 = -2e19, and
     # nothing was said (L-BFGS had no curvature pair yet to measure a promise)
-    rng = np.random.RandomState(0)
-    X = rng.randn(120, 6)
-    y = X[:, 0] - 2 * X[:, 1]
-    reg = MLPRegressor((8,), solver=solver, max_iter=20, random_state=0)
+    reg = MLPRegressor((8,), solver=LBFGS(), max_iter=20, random_state=0)
     with pytest.warns(ConvergenceWarning, match="stopped at step 1: no step along"):
-        reg.fit((X * 1e10).astype(np.float32), y)
+        reg.fit(*_badly_scaled_float32())
     assert reg.n_iter_ == 1 and not reg.solver_state_["line_search"]["accepted"]
+
+
+def test_newton_goes_on_along_negative_curvature_where_its_first_search_fails():
+    # the same first step of Newton fails too (and stopped, with a warning), but
+    # H has negative curvature there, along which the loss falls: 20 steps
+    # take the loss down by 13 orders of magnitude, and nothing claims a stop
+    reg = MLPRegressor((8,), solver=Newton(), max_iter=20, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg.fit(*_badly_scaled_float32())
+    assert [str(w.message) for w in caught] == [
+        "Newton: Maximum iterations (20) reached and the optimization hasn't "
+        "converged yet."]
+    assert np.all(np.diff(reg.loss_curve_) < 0)
+    assert reg.loss_curve_[-1] < 1e-12 * reg.loss_curve_[0]
 
 
 def test_curvature_promise_handles_huge_gradients_and_objectives_without_hvp():

@@ -143,6 +143,20 @@ class Newton(Solver):
     dropped, they once held all of :math:`g` and the fit stopped at five times
     float64's loss.
 
+    **Saddle points** (``saddle_free`` with ``line_search``, exact regime). At a
+    point where the gradient is zero, or where its steps find no decrease, but
+    :math:`H` has a negative eigenvalue :math:`\lambda < -\tau`, every step
+    above is (nearly) zero: saddle-free Newton rescales :math:`g`, and there is
+    no :math:`g` to rescale. The loss still falls along the eigenvector
+    :math:`q` of :math:`\lambda`, where the quadratic model is
+    :math:`J + \frac12 \lambda \alpha^2`: the step is :math:`\alpha q`, from
+    :math:`\alpha = \sqrt{2 J / |\lambda|}` (where the model reaches 0),
+    halved until :math:`J(\theta + \alpha q) < J + \frac14 \lambda \alpha^2`
+    (half the model's decrease); ``state["line_search"]["method"]`` is then
+    ``"negative_curvature"``. A network whose weights are all 0 sits on such a
+    saddle point (tanh units, balanced classes): Newton stopped there at once,
+    at the loss :math:`\ln 2`.
+
     **Hessian-free regime** (more than ``max_exact_params`` parameters): conjugate
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
     stopped when the residual is below :math:`\eta \|g\|` with the forcing term
@@ -310,13 +324,18 @@ class Newton(Solver):
         loss, grad = objective(theta)
         state["converged"] = False
         state["line_search"] = None
-        if not np.any(grad):  # a stationary point: there is nothing to follow
+        exact = theta.size <= self.max_exact_params
+        # where the gradient leads nowhere, negative curvature still may
+        escapes = self.saddle_free and self.line_search and exact
+        stationary = not np.any(grad)
+        if stationary and not escapes:  # there is nothing to follow
             state["converged"] = True
             state["step"] += 1
             return loss
-        if theta.size <= self.max_exact_params:
-            direction, info, fallbacks = self._exact_direction(theta, objective, grad,
-                                                               state)
+        negative = None
+        if exact:
+            direction, info, fallbacks, negative = self._exact_direction(
+                theta, objective, grad, state)
         else:
             direction, info, fallbacks = self._hessian_free_direction(
                 theta, objective, grad, state)
@@ -325,8 +344,22 @@ class Newton(Solver):
             # a step that changes no parameter in floating point: converged
             state["converged"] = bool(np.all(theta + direction == theta))
             theta += direction  # theta = theta + delta_theta
+        elif stationary:
+            state["converged"] = True
         else:
             self._search(theta, objective, loss, grad, direction, fallbacks, state)
+        searched = state["line_search"]
+        failed = searched is not None and not searched["accepted"]
+        if state["converged"] and escapes and negative is not None:
+            self._follow_negative_curvature(
+                theta, objective, loss if searched is None or failed
+                else searched["loss"],  # (after a step of negligible decrease)
+                *negative, state)
+        if failed and state["converged"]:
+            # converged, unless the curvature along -g promised a decrease
+            warn_if_decrease_was_promised(
+                "Newton", state["step"] + 1, grad, loss,
+                curvature_promise(objective, theta, grad), theta.dtype)
         state["step"] += 1
         return loss
 
@@ -387,7 +420,10 @@ class Newton(Solver):
         # the damping path needs mu > 0, which only saddle_free guarantees
         fallbacks = _damping_path(Qk, coordinates, mu, theta.dtype) \
             if self.saddle_free and mu.size else []
-        return direction.astype(theta.dtype, copy=False), info, fallbacks
+        # the most negative curvature and its direction, if any
+        negative = (float(shifted[0]), Q[:, 0].astype(theta.dtype)) \
+            if n_negative else None
+        return direction.astype(theta.dtype, copy=False), info, fallbacks, negative
 
     def _hessian_free_direction(self, theta, objective, grad, state):
         lecture = self._lecture_mode
@@ -453,13 +489,33 @@ class Newton(Solver):
         state["line_search"] = record
         if result.accepted:
             theta[...] = result.theta
-        else:  # converged, unless the curvature along -g promised a decrease
-            warn_if_decrease_was_promised(
-                "Newton", state["step"] + 1, grad, loss,
-                curvature_promise(objective, theta, grad), theta.dtype)
         # no decrease, or none that floating point resolves: no further progress
         state["converged"] = (not result.accepted
                               or negligible_decrease(loss, result.loss, theta.dtype))
+
+    def _follow_negative_curvature(self, theta, objective, loss, curvature, unit,
+                                   state):
+        """Step along the eigenvector ``unit`` of negative ``curvature`` where the
+        gradient's steps made no progress (a saddle point).
+
+        Along it the quadratic model :math:`J + \frac12 \lambda \alpha^2` falls
+        either way; the search starts where the model reaches 0 (a loss is not
+        negative), :math:`\alpha = \sqrt{2 J / |\lambda|}`, and halves until the
+        loss falls by half the model's decrease at least.
+        """
+        step_size = math.sqrt(2 * abs(loss) / -curvature) if loss else 1.0
+        for evaluations in range(1, MAX_BACKTRACKS + 1):
+            trial = theta + step_size * unit
+            trial_loss, _ = objective(trial)
+            if trial_loss < loss + 0.25 * curvature * step_size**2:
+                theta[...] = trial
+                state["converged"] = False
+                state["line_search"] = {
+                    "method": "negative_curvature", "accepted": True,
+                    "step_size": step_size, "damping": None, "loss": trial_loss,
+                    "evaluations": evaluations}
+                return
+            step_size /= 2
 
     @staticmethod
     def _warn_once(state, kind, message):
