@@ -760,7 +760,18 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print("The solver cannot decrease the loss any further. "
                           "Stopping.")
                 break
-            if no_improvement > self.n_iter_no_change:
+            if solver.full_batch and _largest_component(objective(theta)[1]) \
+                    <= self.tol:
+                # scikit-learn's lbfgs criterion (its gtol), on the gradient at
+                # the returned parameters: the step's last evaluation, usually,
+                # which the objective remembers (and the next step reuses)
+                converged = True
+                if self.verbose:
+                    print(f"Every component of the gradient is below tol={self.tol}."
+                          " Stopping.")
+                break
+            if no_improvement > self.n_iter_no_change and \
+                    (early_stopping or not solver.full_batch):
                 converged = True
                 if self.verbose:
                     what = "Validation loss" if early_stopping else "Training loss"
@@ -964,8 +975,14 @@ _COMMON_PARAMETERS_DOC = r"""
     tol : float, default=1e-4
         Improvement of the training loss (with early stopping, of the
         validation loss) below which an epoch counts as "no improvement".
+        Full-batch solvers (L-BFGS, Newton) stop instead, as scikit-learn's
+        ``"lbfgs"`` does, once every component of the gradient at the
+        parameters of a step is at most ``tol`` in absolute value (with early
+        stopping, also on the validation rule). ``tol=0`` trains until the
+        solver can lower the loss no further, or ``max_iter``.
     n_iter_no_change : int, default=10
-        Training stops after more than this many epochs without improvement.
+        Training stops after more than this many epochs without improvement
+        (not used by full-batch solvers without early stopping: see ``tol``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified for single-label
         classification; repeated rows always on the same side, so that data
@@ -1472,6 +1489,11 @@ def _weights_in(dtype, *factors):
             "applied): scale them up (the fit depends on their ratios, and on "
             "their sum through the L2 penalty's alpha / sum(sample_weight)).")
     return weights
+
+
+def _largest_component(vector):
+    """``max |v_i|``, without a temporary array of ``|v|``."""
+    return max(float(vector.max()), -float(vector.min()))
 
 
 def _raise_non_finite_start(loss):

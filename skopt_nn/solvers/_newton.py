@@ -495,7 +495,7 @@ class Newton(Solver):
 
     def _follow_negative_curvature(self, theta, objective, loss, curvature, unit,
                                    state):
-        """Step along the eigenvector ``unit`` of negative ``curvature`` where the
+        r"""Step along the eigenvector ``unit`` of negative ``curvature`` where the
         gradient's steps made no progress (a saddle point).
 
         Along it the quadratic model :math:`J + \frac12 \lambda \alpha^2` falls
