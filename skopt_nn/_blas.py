@@ -231,7 +231,10 @@ def shard_threads(dense_linear_algebra=False):
     Not with dense linear algebra on the Hessian, which needs the BLAS threads,
     and not outside the main thread, which alone sets the BLAS limits.
 
-    The choice changes the time, never the result: shards are summed in order.
+    The shards are summed in order, so the choice changes the result only as
+    the BLAS threads of the products change their rounding (a fit in a worker
+    thread, one shard after the other on two BLAS threads, differs from the
+    same fit in the main thread by rounding).
     """
     pools = _numpy_blas_pools()
     if dense_linear_algebra or pools is None or not may_limit_threads():

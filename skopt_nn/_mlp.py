@@ -378,7 +378,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if continues else {}
         if "_network" in saved:  # only its attributes are reassigned
             in_place["_network"] = copy.copy(saved["_network"])
-        rng = saved.get("_random_state")
+        # the random stream this fit draws from: the fitted one it continues, or
+        # the user's RandomState instance it starts from
+        rng = saved.get("_random_state") if continues else self.random_state \
+            if isinstance(self.random_state, np.random.RandomState) else None
         # (get_state costs ~30 µs, deepcopy 7x more: skipped for a partial_fit
         # call that takes its rows in order and so draws nothing)
         rng_state = None if rng is None or not self._may_draw(X, incremental) \

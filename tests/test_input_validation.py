@@ -390,6 +390,25 @@ class _FailingSolver(Solver):
         return loss
 
 
+@pytest.mark.parametrize("fitted", [False, True])
+def test_a_failed_fit_leaves_the_users_random_state_as_it_was(fitted):
+    """A fit from scratch that failed had consumed the user's RandomState
+    instance (the weights drawn, the rows shuffled), so the next fit differed
+    from a first one; a fitted estimator's refit already rewound it."""
+    X, y = _data()
+    rng = np.random.RandomState(0)
+    est = MLPClassifier(hidden_layer_sizes=(4,), batch_size=16, max_iter=3,
+                        solver=_FailingSolver(fail_at=5), random_state=rng)
+    if fitted:
+        est.set_params(solver=SGD()).fit(X, y)
+        est.set_params(solver=_FailingSolver(fail_at=5))
+    before = rng.get_state()
+    with pytest.raises(FloatingPointError, match="solver failure"):
+        est.fit(X, y)
+    after = rng.get_state()
+    assert after[2] == before[2] and np.array_equal(after[1], before[1])
+
+
 @pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
 def test_failure_in_the_middle_of_training_leaves_estimator_unchanged(how):
     """The first fit makes 3 epochs x 4 updates; the next pass fails after 2 more,
