@@ -491,13 +491,16 @@ def _run(task, name, bn, settings, data, progress):
         if not issubclass(warning.category, ConvergenceWarning):
             progress.note(f"{name}{' +BN' if bn else ''}: {warning.message}")
     history = [record for record in estimator.history_ if not record.get("diverged")]
+    # a fit that ended far above its starting loss was restored without a record
+    rose = any(issubclass(w.category, ConvergenceWarning)
+               and "training ended with a loss" in str(w.message) for w in caught)
     return Run(
         solver=name, batch_norm=bn,
         learning_rate=getattr(solver, "learning_rate", None),
         train_loss=np.nan if estimator.loss_ is None else estimator.loss_,
         test_score=float(estimator.score(X_test, y_test)),
         epochs=estimator.n_iter_, seconds=seconds,
-        diverged=len(history) < len(estimator.history_),
+        diverged=rose or len(history) < len(estimator.history_),
         loss_curve=list(estimator.loss_curve_),
         time_curve=np.cumsum([record["seconds"] for record in history]).tolist(),
     )

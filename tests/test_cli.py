@@ -200,6 +200,33 @@ def test_diverged_run_is_reported_and_its_epoch_left_out(monkeypatch, tmp_path, 
     assert n_curve == int(row["epochs"]) < 5
 
 
+class _BlowsUpOnce(SGD):
+    """A full-batch solver whose first step scales the parameters up 30 times,
+    and which then stops: the fit ends far above its starting loss."""
+
+    full_batch = True
+
+    def step(self, theta, objective, state):
+        loss, _ = objective(theta)
+        if state["step"] == 0:
+            theta *= 30.0
+        state["step"] += 1
+        state["converged"] = state["step"] > 1
+        return loss
+
+
+def test_a_run_that_ends_far_above_its_starting_loss_is_reported(monkeypatch, tmp_path,
+                                                                   capsys):
+    # the estimator restores its starting parameters without a diverged epoch
+    # in history_; the table said "no"
+    monkeypatch.setattr(_report, "resolve_solver", lambda name: _BlowsUpOnce())
+    code, out, _ = _cli(capsys, "--solvers", "sgd", "--bn", "off", "--max-iter", "5",
+                        "--out", str(tmp_path))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "results.csv")
+    assert row["diverged"] == "True" and row["epochs"] == "2"
+
+
 # ----------------------------------------------------------------- Ctrl-C
 def test_ctrl_c_keeps_the_finished_runs(monkeypatch, tmp_path, capsys):
     real_run, calls = _report._run, []
