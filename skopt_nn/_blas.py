@@ -8,7 +8,8 @@ separate libraries in the pip wheels) and with other processes. Training with
 such small products therefore runs with one BLAS thread; large products keep the
 user's setting. Prediction keeps it always: one call's products gain nothing
 from one thread, and setting the limit costs about 20 us. The limits are scoped
-(context managers): the user's global setting is never changed.
+(context managers): the user's global setting is never changed, unless another
+thread changes the limits while a fit runs (see below).
 
 Only the main thread sets limits. The thread pools are process-wide: a limit set
 and restored by each of several threads at once would restore another thread's
@@ -17,7 +18,10 @@ in another thread, and with threadpoolctl's OpenBLAS controller only the first
 thread to set a limit has any effect anyway. Fits and predictions in other
 threads (a thread pool, joblib's threading backend) therefore run with the
 process's threads as they are, and evaluate full batches without thread-level
-row shards (see :func:`shard_threads`).
+row shards (see :func:`shard_threads`). A fit in the main thread still races
+with a ``threadpool_limits`` that another thread enters or leaves during it
+(scikit-learn's KMeans takes one internally): one of the two restores the
+other's saved setting, which cannot be avoided with process-wide pools.
 
 axpy. ``y += a * x`` written with NumPy is two passes over memory and a
 temporary (``a * x``, then the add); BLAS ``axpy`` is one pass and no temporary.

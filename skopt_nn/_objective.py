@@ -8,6 +8,7 @@ batch may be evaluated in row shards, on threads (see ``shards``).
 """
 
 import contextvars
+import os
 
 import numpy as np
 from scipy import sparse
@@ -117,6 +118,7 @@ class Objective:
         self.remember_last = remember_last
         self.shards = shards
         self.executor = executor
+        self._pid = os.getpid()  # (the executor's thread is not in a forked child)
         self._shard_grads = []
         self.measure_norm = True
         self.n_evaluations = 0
@@ -196,7 +198,9 @@ class Objective:
 
         Shards 1, 2, ... go to the executor while this thread evaluates shard 0.
         """
-        if self.executor is None:
+        if self.executor is None or os.getpid() != self._pid:
+            # (a process forked during a step, by a solver of the user's, has
+            # the executor but not its thread: a task sent there never runs)
             return [evaluate(k, X, Y, s) for k, (_, X, Y, s) in
                     enumerate(self._row_shards)]
         # each call in a copy of this context: NumPy's errstate is a context

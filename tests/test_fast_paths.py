@@ -7,6 +7,7 @@ memory not growing with a copy of the data.
 """
 
 import os
+import select
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
@@ -679,3 +680,36 @@ def test_predict_on_many_rows_adds_biases_by_ger_with_the_same_result(digits):
     few = np.vstack([clf.predict_proba(X[i:i + 500]) for i in range(0, len(X), 500)])
     np.testing.assert_allclose(many, few, rtol=1e-14, atol=0)
     np.testing.assert_allclose(many, _relu_net_proba(clf, X), rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ fork
+def test_a_process_forked_during_a_step_evaluates_its_shards_itself(digits):
+    """A solver of the user's that forks (multiprocessing's default on Linux)
+    to evaluate a point: the child has the executor but not its thread, and a
+    shard sent there waited forever."""
+    from skopt_nn._network import Network
+    from skopt_nn._objective import Objective
+
+    X, y = digits
+    network = Network([64, 64, 10], "relu", "softmax")
+    theta = network.initialize(np.random.RandomState(0), np.float64)
+    with ThreadPoolExecutor(1) as executor:
+        objective = Objective(network, alpha=1e-4, shards=2, executor=executor)
+        objective.set_batch(X, np.eye(10)[y])
+        assert objective._row_shards is not None  # two shards, one on the thread
+        objective(theta)  # the executor's thread now exists
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: evaluate a new point, report, and leave
+            try:
+                os.write(write, repr(objective(0.5 * theta)[0]).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        ready, _, _ = select.select([read], [], [], 60)
+        if not ready:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        assert ready, "the forked child did not evaluate its shards"
+        child_loss = float(os.read(read, 100).decode())
+        assert child_loss == objective(0.5 * theta)[0]
