@@ -90,9 +90,10 @@ class BatchNorm(BaseEstimator):
     {m_\mathcal{B} - 1}\sigma^2_\mathcal{B}`), so that :math:`E[x]` is the mean
     of all the rows and :math:`Var[x]` their pooled within-minibatch variance,
     and a remainder of one row is not half of :math:`E[x]` (counting every
-    minibatch once, 201 rows with ``batch_size="auto"`` would). With one minibatch (``batch_size >= n_samples``, or a
-    full-batch solver), :math:`E[x]` and :math:`Var[x]` are exactly the mean and
-    unbiased variance of the layer's pre-activation over the training rows.
+    minibatch once, 201 rows with ``batch_size="auto"`` would). With one
+    minibatch (``batch_size >= n_samples``, or a full-batch solver), :math:`E[x]`
+    and :math:`Var[x]` are exactly the mean and unbiased variance of the layer's
+    pre-activation over the training rows.
     With early stopping, the same population statistics of the current parameters
     are used to score each epoch on the validation rows.
 
@@ -136,8 +137,8 @@ class BatchNorm(BaseEstimator):
     normalization, and of every :math:`\gamma`, is exactly zero: the weights
     there only decay by the L2 penalty). As
     :math:`\frac{m}{m-1}` is undefined for :math:`m \le 1`, such a minibatch enters
-    :math:`E[x]` (with its weight) but not :math:`Var[x]`; if no minibatch has :math:`m > 1`,
-    ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns:
+    :math:`E[x]` (with its weight) but not :math:`Var[x]`; if no minibatch has
+    :math:`m > 1`, ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns:
     the hidden weights cannot learn.
 
     **float32** input keeps the parameters and the statistics in float32.

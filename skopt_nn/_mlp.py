@@ -763,11 +763,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print("The solver cannot decrease the loss any further. "
                           "Stopping.")
                 break
-            if solver.full_batch and _largest_component(objective(theta)[1]) \
+            if solver.full_batch and _largest_gradient_component(objective, theta) \
                     <= self.tol:
-                # scikit-learn's lbfgs criterion (its gtol), on the gradient at
-                # the returned parameters: the step's last evaluation, usually,
-                # which the objective remembers (and the next step reuses)
+                # scikit-learn's lbfgs criterion (its gtol)
                 converged = True
                 if self.verbose:
                     print(f"Every component of the gradient is below tol={self.tol}."
@@ -1494,9 +1492,20 @@ def _weights_in(dtype, *factors):
     return weights
 
 
-def _largest_component(vector):
-    """``max |v_i|``, without a temporary array of ``|v|``."""
-    return max(float(vector.max()), -float(vector.min()))
+def _largest_gradient_component(objective, theta):
+    """``max |g_i|`` of the gradient at ``theta``, before any clipping.
+
+    Usually the step's last evaluation, which the objective remembers (and the
+    next step reuses). Clipping (``max_grad_norm``) scales the whole gradient
+    by ``max_grad_norm / |g|``, which is undone: a clipped gradient is no sign
+    of a minimum.
+    """
+    grad = objective(theta)[1]
+    largest = max(float(grad.max()), -float(grad.min()))  # (no |g| temporary)
+    norm, limit = objective.last_grad_norm, objective.max_grad_norm
+    if limit is not None and norm > limit:
+        largest *= norm / limit
+    return largest
 
 
 def _raise_non_finite_start(loss):

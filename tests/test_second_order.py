@@ -834,6 +834,19 @@ def test_full_batch_solvers_stop_on_scikit_learns_gradient_criterion(solver, see
     assert np.abs(objective(clf_short._theta)[1]).max() > clf.tol
 
 
+def test_a_clipped_gradient_does_not_pass_for_a_small_one():
+    """max_grad_norm=1e-5 clips every gradient below tol=1e-4 in every
+    component: the gradient criterion judges the gradient before clipping."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    params = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=0.01, max_iter=1000,
+                  random_state=0)
+    free = MLPClassifier(**params).fit(X, y)
+    clipped = MLPClassifier(max_grad_norm=1e-5, **params).fit(X, y)
+    assert clipped.n_iter_ > 10
+    assert clipped.loss_ == pytest.approx(free.loss_, rel=1e-3)
+
+
 @pytest.mark.parametrize("solver", [LBFGS(), Newton()], ids=["lbfgs", "newton"])
 def test_pickling_mid_training_and_continuing_gives_identical_results(solver):
     X, y = load_iris(return_X_y=True)

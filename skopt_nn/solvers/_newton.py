@@ -420,8 +420,8 @@ class Newton(Solver):
         # the damping path needs mu > 0, which only saddle_free guarantees
         fallbacks = _damping_path(Qk, coordinates, mu, theta.dtype) \
             if self.saddle_free and mu.size else []
-        # the most negative curvature and its direction, if any
-        negative = (float(shifted[0]), Q[:, 0].astype(theta.dtype)) \
+        # the most negative curvature of H and its direction, if any
+        negative = (float(eigenvalues[0]), Q[:, 0].astype(theta.dtype)) \
             if n_negative else None
         return direction.astype(theta.dtype, copy=False), info, fallbacks, negative
 
