@@ -16,7 +16,7 @@ exact where clipping the probabilities would not be.
 """
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, xlogy
 
 
 def _row_max(z):
@@ -109,6 +109,32 @@ def _loss_only(loss_and_delta):
 
 # Per-sample loss from the output *logits* z.
 LOSSES = {name: _loss_only(f) for name, f in LOSS_AND_DELTA.items()}
+
+
+def constant_prediction_loss(out_activation, Y, sample_weight=None):
+    """The mean loss of the best constant prediction, on rows ``Y``.
+
+    The mean target :math:`\bar y` (weighted), whose loss is the entropy
+    :math:`-\sum_k \bar y_k \log \bar y_k` (softmax), the sum of the outputs'
+    binary entropies (logistic), or half the sum of the outputs' variances
+    (identity): what any network can reach with its output bias alone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(constant_prediction_loss("softmax", np.eye(2)[[0, 1, 1, 1]]), 4)
+    0.5623
+    >>> constant_prediction_loss("identity", np.array([[0.0], [2.0]]))
+    0.5
+    """
+    mean = np.average(Y, axis=0, weights=sample_weight)
+    if out_activation == "identity":
+        variances = np.average((Y - mean) ** 2, axis=0, weights=sample_weight)
+        return 0.5 * float(variances.sum())
+    entropy = -xlogy(mean, mean)
+    if out_activation == "logistic":
+        entropy -= xlogy(1 - mean, 1 - mean)
+    return float(entropy.sum())
 
 
 def output_hessian_vector(out_activation, p, rz):

@@ -39,12 +39,13 @@ from ._batchnorm import (
 )
 from ._data import Minibatches, validation_split
 from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, DivergenceTest
-from ._losses import LOSSES, OUTPUT_ACTIVATIONS
+from ._losses import LOSSES, OUTPUT_ACTIVATIONS, constant_prediction_loss
 from ._network import Network
 from ._objective import Objective, threaded_shards
 from ._parameter_views import ParameterViews
 from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
                             new_state, resolve_solver)
+from .solvers._line_search import SCIPY_FTOL, small_decrease
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
 _PARAMETER_VIEWS = ("coefs_", "intercepts_", "bn_gamma_", "bn_beta_")
@@ -633,7 +634,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         keep_best_state = early_stopping and not solver.full_batch
         best_state = copy_state(self.solver_state_) if keep_best_state else None
         no_improvement = 0
-        converged = recovered = False
+        converged = restored = False
         batches = Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
         divergence = DivergenceTest(
@@ -693,7 +694,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     rng.set_state(call_rng_state)
                 warnings.warn("Training interrupted by user: the parameters are "
                               "those of the last finished epoch.", UserWarning)
-                recovered = True
+                restored = True
                 break
             epoch_loss = divergence.epoch_loss()
             # (in the first epoch, best_theta still holds the starting parameters)
@@ -710,7 +711,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     best_theta, best_state if early_stopping else state_copy,
                     epoch_loss, objective.last_grad_norm,
                     time.perf_counter() - start_time)
-                recovered = True
+                restored = True
                 break
             divergence.end_epoch()
             if epoch == 0 and self.n_iter_ == 0:  # the estimator's first epoch
@@ -763,13 +764,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print("The solver cannot decrease the loss any further. "
                           "Stopping.")
                 break
-            if solver.full_batch and _largest_gradient_component(objective, theta) \
-                    <= self.tol:
-                # scikit-learn's lbfgs criterion (its gtol)
+            stop = solver.full_batch and _full_batch_stop(
+                objective, theta, self.loss_, self.tol)
+            if stop:
                 converged = True
                 if self.verbose:
-                    print(f"Every component of the gradient is below tol={self.tol}."
-                          " Stopping.")
+                    print(f"{stop}. Stopping.")
                 break
             if no_improvement > self.n_iter_no_change and \
                     (early_stopping or not solver.full_batch):
@@ -779,11 +779,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print(f"{what} did not improve more than tol={self.tol} for "
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
-        if not (incremental or early_stopping or recovered) and \
-                divergence.ended_above_start(self.loss_):
+        if not (incremental or early_stopping or restored) and \
+                divergence.ended_above_start(self.loss_) and self.loss_ > \
+                constant_prediction_loss(network.out_activation, Y, sample_weight):
+            # (the floor spares a fit that started near a loss of zero and
+            # ended at its optimizer's noise level, far below any failure)
             self._recover_from_rise(best_theta, state_copy, best_fit_loss,
                                     divergence.start_loss)
-        elif not (incremental or converged or recovered):
+        elif not (incremental or converged or restored):
             warnings.warn(
                 f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
                 "reached and the optimization hasn't converged yet.",
@@ -858,10 +861,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         warnings.warn(
             f"{type(self.solver_).__name__}: training ended with a loss of "
             f"{self.loss_:.4g}, over {END_FACTOR:g} times the {start_loss:.4g} at "
-            "the parameters this call of fit started from: a step blew the "
-            "parameters up. The parameters were restored to those of the lowest "
-            f"loss of this fit ({best_loss:.4g}). Lower the solver's "
-            "learning_rate or set max_grad_norm.",
+            "the parameters this call of fit started from, and above the loss "
+            "of a constant prediction: a step blew the parameters up. The "
+            "parameters were restored to those of the lowest loss of this fit "
+            f"({best_loss:.4g}). Smaller steps avoid it: a lower learning_rate, "
+            "max_grad_norm, or a line search (Newton's line_search=True).",
             ConvergenceWarning,
         )
 
@@ -978,9 +982,13 @@ _COMMON_PARAMETERS_DOC = r"""
         validation loss) below which an epoch counts as "no improvement".
         Full-batch solvers (L-BFGS, Newton) stop instead, as scikit-learn's
         ``"lbfgs"`` does, once every component of the gradient at the
-        parameters of a step is at most ``tol`` in absolute value (with early
-        stopping, also on the validation rule). ``tol=0`` trains until the
-        solver can lower the loss no further, or ``max_iter``.
+        parameters of a step is at most ``tol`` in absolute value, or the step
+        lowered the loss by at most 2.2e-9 times max(loss, 1) (SciPy's ftol;
+        with early stopping, also on the validation rule). ``tol`` is absolute: with targets on a
+        small scale (regression targets in thousandths), the gradient is small
+        too, and training stops early; scale the targets, or lower ``tol``.
+        ``tol=0`` trains until the solver can lower the loss no further, or
+        ``max_iter``.
     n_iter_no_change : int, default=10
         Training stops after more than this many epochs without improvement
         (not used by full-batch solvers without early stopping: see ``tol``).
@@ -1117,7 +1125,10 @@ _COMMON_ATTRIBUTES_DOC = r"""
         starting parameters, where that is known (full batches, whose first
         step evaluates there, or measured as above), failed as well: the
         parameters go back to those of its lowest loss, with a
-        ConvergenceWarning, and no record is added. Ctrl-C
+        ConvergenceWarning, and no record is added, if that loss is also above
+        the loss of the best constant prediction (a fit that started near a
+        loss of zero may end many times above it and still far below any
+        failure). Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,
         keeping what the finished epochs learned, as scikit-learn's MLP does
         (with the solver state as after divergence).
@@ -1492,20 +1503,30 @@ def _weights_in(dtype, *factors):
     return weights
 
 
-def _largest_gradient_component(objective, theta):
-    """``max |g_i|`` of the gradient at ``theta``, before any clipping.
+def _full_batch_stop(objective, theta, loss, tol):
+    """Why a full-batch solver's training stops after its step, or "".
 
-    Usually the step's last evaluation, which the objective remembers (and the
-    next step reuses). Clipping (``max_grad_norm``) scales the whole gradient
-    by ``max_grad_norm / |g|``, which is undone: a clipped gradient is no sign
-    of a minimum.
+    scikit-learn's ``"lbfgs"`` criteria: every component of the gradient at
+    the new parameters is at most ``tol`` (SciPy's gtol), or the step lowered
+    the loss ``loss`` (at the step's start) by at most SciPy's ftol relative
+    (at a kink of ReLU units the gradient never gets small; not with
+    ``tol=0``, which asks for every decrease the solver can find).
+
+    The new point is usually the step's last evaluation, which the objective
+    remembers (and the next step reuses). Clipping (``max_grad_norm``) scales
+    the whole gradient by ``max_grad_norm / |g|``, which is undone: a clipped
+    gradient is no sign of a minimum.
     """
-    grad = objective(theta)[1]
+    new_loss, grad = objective(theta)
     largest = max(float(grad.max()), -float(grad.min()))  # (no |g| temporary)
     norm, limit = objective.last_grad_norm, objective.max_grad_norm
     if limit is not None and norm > limit:
         largest *= norm / limit
-    return largest
+    if largest <= tol:
+        return f"Every component of the gradient is at most tol={tol}"
+    if tol and small_decrease(loss, new_loss):
+        return f"The step lowered the loss by at most {SCIPY_FTOL:.3g} relative"
+    return ""
 
 
 def _raise_non_finite_start(loss):

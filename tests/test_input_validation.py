@@ -19,7 +19,8 @@ from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
 from skopt_nn._data import Minibatches
 from skopt_nn._divergence import DivergenceTest
 from skopt_nn.schedules import LinearDecay
-from skopt_nn.solvers import SGD, AdaGrad, Adam, Momentum, Newton, RMSProp, Solver
+from skopt_nn.solvers import (SGD, LBFGS, AdaGrad, Adam, Momentum, Newton, RMSProp,
+                              Solver)
 
 
 @pytest.fixture(autouse=True)
@@ -664,10 +665,30 @@ def test_a_fit_that_ends_far_above_its_starting_loss_restores_its_best():
                                   _untrained(MLPClassifier, X, y, **params)._theta)
 
 
+def test_fine_tuning_from_a_loss_near_zero_is_not_a_failed_fit():
+    """Adam continuing an L-BFGS optimum (loss 1.3e-5) settles at its own noise
+    level, 60 times higher: over 10 times the starting loss, yet far below the
+    loss of a constant prediction (0.9), so no failure (a guard: the end rule
+    without that floor restored the start and warned)."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (150, 3))
+    y = np.sin(X).sum(axis=1)
+    est = MLPRegressor((32,), solver=LBFGS(), max_iter=500, tol=1e-8,
+                       random_state=0).fit(X, y)
+    start = est.loss_
+    est.set_params(warm_start=True, solver=Adam(learning_rate=0.01), max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", ".*Maximum iterations", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.loss_ > 10 * start
+
+
 def test_momentum_continuing_a_converged_fit_is_not_a_failed_fit():
     """Full batches make every fit's starting loss known; a momentum method
     that continues a converged fit oscillates around its minimum and may end
-    above where the call started (1.47 times, here): that is no failure."""
+    above where the call started (1.47 times, here): that is no failure (a
+    guard of the end rule's factor: it passes without the rule too)."""
     X, y = _diabetes()
     est = MLPRegressor(hidden_layer_sizes=(), batch_size=len(X), random_state=0,
                        solver=Momentum(learning_rate=0.3, momentum=0.99),

@@ -95,6 +95,20 @@ def negligible_decrease(loss, new_loss, dtype):
     return bool(loss - new_loss <= 4 * eps * max(abs(loss), abs(new_loss)))
 
 
+#: SciPy's L-BFGS-B stops when a step lowers the loss by at most this fraction
+#: of max(|loss|, 1): its default ``ftol`` (``factr`` = 1e7 machine epsilons).
+SCIPY_FTOL = 1e7 * np.finfo(float).eps
+
+
+def small_decrease(loss, new_loss):
+    """True if a step lowered the loss by at most SciPy's ``ftol`` relative,
+    ``0 <= loss - new_loss <= SCIPY_FTOL * max(|loss|, |new_loss|, 1)`` (a step
+    that raised it, which SciPy's line search never takes, is no sign of a
+    minimum)."""
+    decrease = loss - new_loss
+    return bool(0 <= decrease <= SCIPY_FTOL * max(abs(loss), abs(new_loss), 1.0))
+
+
 def curvature_promise(objective, theta, grad):
     r"""The decrease that the curvature along :math:`-g` promises, or None.
 

@@ -24,6 +24,7 @@ from ._line_search import (
     backtracking,
     curvature_promise,
     negligible_decrease,
+    small_decrease,
     warn_if_decrease_was_promised,
 )
 
@@ -152,10 +153,15 @@ class Newton(Solver):
     :math:`J + \frac12 \lambda \alpha^2`: the step is :math:`\alpha q`, from
     :math:`\alpha = \sqrt{2 J / |\lambda|}` (where the model reaches 0),
     halved until :math:`J(\theta + \alpha q) < J + \frac14 \lambda \alpha^2`
-    (half the model's decrease); ``state["line_search"]["method"]`` is then
-    ``"negative_curvature"``. A network whose weights are all 0 sits on such a
-    saddle point (tanh units, balanced classes): Newton stopped there at once,
-    at the loss :math:`\ln 2`.
+    (half the model's decrease; not below the loss's rounding level);
+    ``state["line_search"]["method"]`` is then ``"negative_curvature"``. A
+    network whose weights are all 0 sits on such a saddle point (tanh units,
+    balanced classes): Newton stopped there at once, at the loss
+    :math:`\ln 2`. Near one the gradient is small, and so is the decrease of
+    the steps above: a step that lowers the loss by at most SciPy's ``ftol``
+    (2.2e-9 of :math:`\max(|J|, 1)`, on which the estimator would stop) tries
+    the step along :math:`q` too, from where it ended, in the direction
+    :math:`q^T g \le 0`.
 
     **Hessian-free regime** (more than ``max_exact_params`` parameters): conjugate
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
@@ -326,15 +332,15 @@ class Newton(Solver):
         state["line_search"] = None
         exact = theta.size <= self.max_exact_params
         # where the gradient leads nowhere, negative curvature still may
-        escapes = self.saddle_free and self.line_search and exact
+        leaves_saddles = self.saddle_free and self.line_search and exact
         stationary = not np.any(grad)
-        if stationary and not escapes:  # there is nothing to follow
+        if stationary and not leaves_saddles:  # there is nothing to follow
             state["converged"] = True
             state["step"] += 1
             return loss
-        negative = None
+        negative_curvature = None
         if exact:
-            direction, info, fallbacks, negative = self._exact_direction(
+            direction, info, fallbacks, negative_curvature = self._exact_direction(
                 theta, objective, grad, state)
         else:
             direction, info, fallbacks = self._hessian_free_direction(
@@ -350,11 +356,14 @@ class Newton(Solver):
             self._search(theta, objective, loss, grad, direction, fallbacks, state)
         searched = state["line_search"]
         failed = searched is not None and not searched["accepted"]
-        if state["converged"] and escapes and negative is not None:
-            self._follow_negative_curvature(
-                theta, objective, loss if searched is None or failed
-                else searched["loss"],  # (after a step of negligible decrease)
-                *negative, state)
+        here = loss if searched is None or failed else searched["loss"]
+        # Near a saddle point the steps above gain little (the gradient is
+        # small), and at one nothing: negative curvature may gain more. The
+        # training loop would stop on such a step (SciPy's ftol).
+        if leaves_saddles and negative_curvature is not None and (
+                state["converged"] or small_decrease(loss, here)):
+            self._follow_negative_curvature(theta, objective, here, grad,
+                                            *negative_curvature, state)
         if failed and state["converged"]:
             # converged, unless the curvature along -g promised a decrease
             warn_if_decrease_was_promised(
@@ -493,8 +502,8 @@ class Newton(Solver):
         state["converged"] = (not result.accepted
                               or negligible_decrease(loss, result.loss, theta.dtype))
 
-    def _follow_negative_curvature(self, theta, objective, loss, curvature, unit,
-                                   state):
+    def _follow_negative_curvature(self, theta, objective, loss, grad, curvature,
+                                   unit, state):
         r"""Step along the eigenvector ``unit`` of negative ``curvature`` where the
         gradient's steps made no progress (a saddle point).
 
@@ -503,11 +512,17 @@ class Newton(Solver):
         negative), :math:`\alpha = \sqrt{2 J / |\lambda|}`, and halves until the
         loss falls by half the model's decrease at least.
         """
+        if float(grad @ unit) > 0:  # downhill along the gradient too
+            unit = -unit
         step_size = math.sqrt(2 * abs(loss) / -curvature) if loss else 1.0
+        rounding = 4 * np.finfo(theta.dtype).eps * abs(loss)
         for evaluations in range(1, MAX_BACKTRACKS + 1):
+            promise = -0.25 * curvature * step_size**2
+            if promise <= rounding:  # no decrease floating point would resolve
+                return
             trial = theta + step_size * unit
             trial_loss, _ = objective(trial)
-            if trial_loss < loss + 0.25 * curvature * step_size**2:
+            if trial_loss < loss - promise:
                 theta[...] = trial
                 state["converged"] = False
                 state["line_search"] = {
