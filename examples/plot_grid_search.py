@@ -99,7 +99,7 @@ for i, params in enumerate(results["params"]):
 
 # %%
 # The full-batch solvers (L-BFGS, Newton) drive the training loss orders of
-# magnitude further down in at most 50 steps (they stop after 24-29) than the
+# magnitude further down in at most 50 steps (they stop after 12-21) than the
 # stochastic ones in 50 epochs: they fit the training folds almost perfectly, and their
 # overconfident probabilities cost them log-loss on the held-out rows. With
 # this little regularization they overfit; they need a larger ``alpha``,

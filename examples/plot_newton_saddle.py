@@ -91,8 +91,10 @@ plt.show()
 # only. The lecture's Newton converges to the saddle from most of the band
 # where the Hessian is indefinite; near the band's edges the curvature is close
 # to zero, the step is huge and lands anywhere. The saddle-free default reaches
-# a minimum from every start except :math:`\theta_2 = 0` itself, where the
-# gradient has no component that could lead away from the saddle.
+# a minimum from every start, :math:`\theta_2 = 0` included: there the
+# gradient has no component that could lead away from the saddle, but the
+# negative curvature does, and the default follows it where the gradient's
+# steps gain nothing (see :class:`~skopt_nn.solvers.Newton`).
 
 
 def end_point(solver, start):
