@@ -38,7 +38,7 @@ from ._batchnorm import (
     update_running_statistics,
 )
 from ._data import Minibatches, validation_split
-from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, DivergenceTest
+from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, END_FLOOR, DivergenceTest
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS, constant_prediction_loss
 from ._network import Network
 from ._objective import Objective, threaded_shards
@@ -635,6 +635,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         best_state = copy_state(self.solver_state_) if keep_best_state else None
         no_improvement = 0
         converged = restored = False
+        stop, small_steps = "", 0  # (full-batch solvers' criteria)
         batches = Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
         divergence = DivergenceTest(
@@ -764,8 +765,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print("The solver cannot decrease the loss any further. "
                           "Stopping.")
                 break
-            stop = solver.full_batch and _full_batch_stop(
-                objective, theta, self.loss_, self.tol)
+            if solver.full_batch:
+                stop, small_steps = _full_batch_stop(
+                    objective, theta, self.loss_, self.tol, small_steps)
             if stop:
                 converged = True
                 if self.verbose:
@@ -780,10 +782,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
         if not (incremental or early_stopping or restored) and \
-                divergence.ended_above_start(self.loss_) and self.loss_ > \
-                constant_prediction_loss(network.out_activation, Y, sample_weight):
-            # (the floor spares a fit that started near a loss of zero and
-            # ended at its optimizer's noise level, far below any failure)
+                divergence.ended_above_start(self.loss_) and self.loss_ > END_FLOOR \
+                * constant_prediction_loss(network.out_activation, Y, sample_weight):
             self._recover_from_rise(best_theta, state_copy, best_fit_loss,
                                     divergence.start_loss)
         elif not (incremental or converged or restored):
@@ -861,8 +861,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         warnings.warn(
             f"{type(self.solver_).__name__}: training ended with a loss of "
             f"{self.loss_:.4g}, over {END_FACTOR:g} times the {start_loss:.4g} at "
-            "the parameters this call of fit started from, and above the loss "
-            "of a constant prediction: a step blew the parameters up. The "
+            f"the parameters this call of fit started from (and over {END_FLOOR:g} "
+            "times a constant prediction's): a step blew the parameters up. The "
             "parameters were restored to those of the lowest loss of this fit "
             f"({best_loss:.4g}). Smaller steps avoid it: a lower learning_rate, "
             "max_grad_norm, or a line search (Newton's line_search=True).",
@@ -980,15 +980,17 @@ _COMMON_PARAMETERS_DOC = r"""
     tol : float, default=1e-4
         Improvement of the training loss (with early stopping, of the
         validation loss) below which an epoch counts as "no improvement".
-        Full-batch solvers (L-BFGS, Newton) stop instead, as scikit-learn's
-        ``"lbfgs"`` does, once every component of the gradient at the
-        parameters of a step is at most ``tol`` in absolute value, or the step
-        lowered the loss by at most 2.2e-9 times max(loss, 1) (SciPy's ftol;
-        with early stopping, also on the validation rule). ``tol`` is absolute: with targets on a
-        small scale (regression targets in thousandths), the gradient is small
-        too, and training stops early; scale the targets, or lower ``tol``.
-        ``tol=0`` trains until the solver can lower the loss no further, or
-        ``max_iter``.
+        Full-batch solvers (L-BFGS, Newton) stop instead as scikit-learn's
+        ``"lbfgs"`` does: once every component of the gradient at the
+        parameters of a step is at most ``tol`` in absolute value (SciPy's
+        gtol), or when three steps
+        in a row lowered the loss by at most 2.2e-9 times the largest of 1 and
+        the losses (SciPy's ftol, which stops on one). With early stopping the
+        validation rule applies too. Both are absolute below a loss of 1:
+        with targets on a small scale (regression targets in thousandths)
+        the gradient and the decreases are small too, and training stops
+        early; scale the targets. ``tol=0`` trains until the solver can lower
+        the loss no further, or ``max_iter``.
     n_iter_no_change : int, default=10
         Training stops after more than this many epochs without improvement
         (not used by full-batch solvers without early stopping: see ``tol``).
@@ -1125,10 +1127,11 @@ _COMMON_ATTRIBUTES_DOC = r"""
         starting parameters, where that is known (full batches, whose first
         step evaluates there, or measured as above), failed as well: the
         parameters go back to those of its lowest loss, with a
-        ConvergenceWarning, and no record is added, if that loss is also above
-        the loss of the best constant prediction (a fit that started near a
-        loss of zero may end many times above it and still far below any
-        failure). Ctrl-C
+        ConvergenceWarning, and no record is added, if that loss is also over
+        0.1 times the loss of the best constant prediction (a training
+        :math:`R^2` below 0.9, or its analogue for the cross-entropy: a fit
+        that started near a loss of zero may end many times above it and not
+        have failed). Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,
         keeping what the finished epochs learned, as scikit-learn's MLP does
         (with the solver state as after divergence).
@@ -1503,14 +1506,24 @@ def _weights_in(dtype, *factors):
     return weights
 
 
-def _full_batch_stop(objective, theta, loss, tol):
-    """Why a full-batch solver's training stops after its step, or "".
+# Steps in a row of decrease at most SciPy's ftol that stop a full-batch solver.
+# SciPy stops on one; here one alone can be a short step of a line search at a
+# kink of ReLU units (L-BFGS stopped at 0.037 on iris where it went on to 0.028),
+# and L-BFGS's own pairs need a few steps to recover from it.
+_SMALL_STEPS = 3
+
+
+def _full_batch_stop(objective, theta, loss, tol, small_steps):
+    """Why a full-batch solver's training stops after its step, or "", and the
+    updated count of steps in a row that lowered the loss by at most SciPy's
+    ftol relative.
 
     scikit-learn's ``"lbfgs"`` criteria: every component of the gradient at
-    the new parameters is at most ``tol`` (SciPy's gtol), or the step lowered
-    the loss ``loss`` (at the step's start) by at most SciPy's ftol relative
-    (at a kink of ReLU units the gradient never gets small; not with
-    ``tol=0``, which asks for every decrease the solver can find).
+    the new parameters is at most ``tol`` (SciPy's gtol), or ``_SMALL_STEPS``
+    steps in a row lowered the loss by at
+    most SciPy's ftol relative (at a kink of ReLU units the gradient never gets
+    small; not with ``tol=0``, which asks for every decrease the solver can
+    find). ``loss`` is the loss at the step's start.
 
     The new point is usually the step's last evaluation, which the objective
     remembers (and the next step reuses). Clipping (``max_grad_norm``) scales
@@ -1518,15 +1531,17 @@ def _full_batch_stop(objective, theta, loss, tol):
     gradient is no sign of a minimum.
     """
     new_loss, grad = objective(theta)
+    small_steps = small_steps + 1 if small_decrease(loss, new_loss) else 0
     largest = max(float(grad.max()), -float(grad.min()))  # (no |g| temporary)
     norm, limit = objective.last_grad_norm, objective.max_grad_norm
     if limit is not None and norm > limit:
         largest *= norm / limit
     if largest <= tol:
-        return f"Every component of the gradient is at most tol={tol}"
-    if tol and small_decrease(loss, new_loss):
-        return f"The step lowered the loss by at most {SCIPY_FTOL:.3g} relative"
-    return ""
+        return f"Every component of the gradient is at most tol={tol}", small_steps
+    if tol and small_steps >= _SMALL_STEPS:
+        return (f"{_SMALL_STEPS} steps in a row lowered the loss by at most "
+                f"{SCIPY_FTOL:.3g} relative"), small_steps
+    return "", small_steps
 
 
 def _raise_non_finite_start(loss):

@@ -684,6 +684,24 @@ def test_fine_tuning_from_a_loss_near_zero_is_not_a_failed_fit():
     assert est.loss_ > 10 * start
 
 
+def test_a_warm_start_that_loses_what_the_fit_had_learned_is_a_failed_fit():
+    """Full-batch SGD with a step of 5 continuing an L-BFGS fit of iris: the loss
+    jumps to 29 and settles at 0.45, 11 times its start of 0.04 but below a
+    constant prediction's 1.1 (which once spared it: the accuracy fell from
+    0.99 to 0.92 without a word)."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier((10,), solver="lbfgs", max_iter=12, random_state=0).fit(X, y)
+    start = est._theta.copy()
+    est.set_params(warm_start=True, solver=SGD(learning_rate=5.0), max_iter=15,
+                   batch_size=len(X))
+    with pytest.warns(ConvergenceWarning, match="training ended with a loss of 0.4455"):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est._theta, start)
+
+
 def test_momentum_continuing_a_converged_fit_is_not_a_failed_fit():
     """Full batches make every fit's starting loss known; a momentum method
     that continues a converged fit oscillates around its minimum and may end

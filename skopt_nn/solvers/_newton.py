@@ -43,6 +43,10 @@ _STEEPEST_DOUBLINGS = 20
 #: converges as fast as without it or faster, and still makes the weighted and
 #: repeated fits of scikit-learn's check agree to 1e-9 (1e-14 with c = 1).
 _REGULARIZATION_SCALE = 0.01
+#: Halvings of a step along negative curvature before it is given up: where the
+#: curvature is tiny its first step is huge, and with ``tol=0`` failed searches
+#: of 25 halvings doubled a fit's evaluations.
+_CURVATURE_HALVINGS = 10
 
 
 class Newton(Solver):
@@ -159,9 +163,13 @@ class Newton(Solver):
     balanced classes): Newton stopped there at once, at the loss
     :math:`\ln 2`. Near one the gradient is small, and so is the decrease of
     the steps above: a step that lowers the loss by at most SciPy's ``ftol``
-    (2.2e-9 of :math:`\max(|J|, 1)`, on which the estimator would stop) tries
-    the step along :math:`q` too, from where it ended, in the direction
-    :math:`q^T g \le 0`.
+    (2.2e-9 of :math:`\max(|J|, 1)`) tries the step along :math:`q` too, from
+    where it ended, in the direction :math:`q^T g \le 0`, with at most 10
+    halvings. Otherwise the saddle-free steps double their distance from the
+    saddle point along :math:`q` at each step, but the estimator stops once
+    every component of the gradient is below its ``tol``, as it does for
+    L-BFGS: weights of 1e-4 around the all-zero saddle point stop there after
+    one step (1e-5 and below leave it). Lower ``tol`` to go on.
 
     **Hessian-free regime** (more than ``max_exact_params`` parameters): conjugate
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
@@ -516,7 +524,7 @@ class Newton(Solver):
             unit = -unit
         step_size = math.sqrt(2 * abs(loss) / -curvature) if loss else 1.0
         rounding = 4 * np.finfo(theta.dtype).eps * abs(loss)
-        for evaluations in range(1, MAX_BACKTRACKS + 1):
+        for evaluations in range(1, _CURVATURE_HALVINGS + 2):
             promise = -0.25 * curvature * step_size**2
             if promise <= rounding:  # no decrease floating point would resolve
                 return
