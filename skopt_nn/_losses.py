@@ -112,7 +112,7 @@ LOSSES = {name: _loss_only(f) for name, f in LOSS_AND_DELTA.items()}
 
 
 def constant_prediction_loss(out_activation, Y, sample_weight=None):
-    """The mean loss of the best constant prediction, on rows ``Y``.
+    r"""The mean loss of the best constant prediction, on rows ``Y``.
 
     The mean target :math:`\bar y` (weighted), whose loss is the entropy
     :math:`-\sum_k \bar y_k \log \bar y_k` (softmax), the sum of the outputs'

@@ -1520,10 +1520,10 @@ def _full_batch_stop(objective, theta, loss, tol, small_steps):
 
     scikit-learn's ``"lbfgs"`` criteria: every component of the gradient at
     the new parameters is at most ``tol`` (SciPy's gtol), or ``_SMALL_STEPS``
-    steps in a row lowered the loss by at
-    most SciPy's ftol relative (at a kink of ReLU units the gradient never gets
-    small; not with ``tol=0``, which asks for every decrease the solver can
-    find). ``loss`` is the loss at the step's start.
+    steps in a row lowered the loss by at most SciPy's ftol relative (at a
+    kink of ReLU units the gradient never gets small; not with ``tol=0``,
+    which asks for every decrease the solver can find). ``loss`` is the loss
+    at the step's start.
 
     The new point is usually the step's last evaluation, which the objective
     remembers (and the next step reuses). Clipping (``max_grad_norm``) scales

@@ -773,3 +773,19 @@ def test_the_porting_hint_leaves_a_subclass_own_parameters_alone():
 
     assert WithMomentum().set_params(momentum=0.5).momentum == 0.5
 
+
+
+def test_every_module_compiles_without_a_warning():
+    """An invalid escape in a docstring (``\\sum`` outside a raw string) is a
+    DeprecationWarning at import in Python 3.11 and a SyntaxWarning that users
+    see from 3.12; two slipped in with docstrings of equations."""
+    import pathlib
+
+    import skopt_nn
+
+    sources = sorted(pathlib.Path(skopt_nn.__file__).parent.rglob("*.py"))
+    assert len(sources) > 10
+    for path in sources:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(path.read_text(), str(path), "exec")

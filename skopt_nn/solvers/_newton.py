@@ -513,12 +513,15 @@ class Newton(Solver):
     def _follow_negative_curvature(self, theta, objective, loss, grad, curvature,
                                    unit, state):
         r"""Step along the eigenvector ``unit`` of negative ``curvature`` where the
-        gradient's steps made no progress (a saddle point).
+        gradient's steps made little or no progress (near a saddle point).
 
         Along it the quadratic model :math:`J + \frac12 \lambda \alpha^2` falls
-        either way; the search starts where the model reaches 0 (a loss is not
-        negative), :math:`\alpha = \sqrt{2 J / |\lambda|}`, and halves until the
-        loss falls by half the model's decrease at least.
+        either way (the sign is taken downhill along ``grad``); the search starts
+        where the model reaches 0 (a loss is not negative),
+        :math:`\alpha = \sqrt{2 J / |\lambda|}`, and halves until the loss falls
+        by half the model's decrease at least: at most ``_CURVATURE_HALVINGS``
+        times, and not below the loss's rounding level. Without success,
+        ``theta`` and ``state`` are left as they are.
         """
         if float(grad @ unit) > 0:  # downhill along the gradient too
             unit = -unit
