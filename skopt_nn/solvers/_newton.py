@@ -536,10 +536,9 @@ class Newton(Solver):
             if trial_loss < loss - promise:
                 theta[...] = trial
                 state["converged"] = False
-                state["line_search"] = {
-                    "method": "negative_curvature", "accepted": True,
-                    "step_size": step_size, "damping": None, "loss": trial_loss,
-                    "evaluations": evaluations}
+                state["line_search"] = LineSearchResult(
+                    True, step_size, trial, trial_loss, None, evaluations,
+                ).record("negative_curvature")
                 return
             step_size /= 2
 
