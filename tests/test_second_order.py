@@ -158,8 +158,15 @@ def test_newton_saddle_free_takes_curvature_below_the_rounding_level_as_that_lev
 
 def test_newton_in_float32_does_not_stop_where_the_gradient_lies_in_low_curvature():
     # tau = n eps32 max|lambda| (0.2 here) exceeds many real curvatures of this
-    # network: dropping those directions left all of g behind, and the fit
-    # "converged" at a loss 5 times float64's, with |g| = 1.4
+    # network: dropping those directions left all of g behind, and the float32
+    # fit "converged" after 43-54 steps at 4.3-5.0 times float64's loss, with
+    # |g| = 1.4. Floored at tau instead, those directions keep descending, slowly
+    # (as gradient descent with step 1/tau): after 200 steps float32 ends 1.00-1.11
+    # times float64's loss. The two are non-convex fits whose paths depend on the
+    # products' rounding: with OpenBLAS's Haswell kernels instead of this
+    # machine's SkylakeX ones, float64 itself ends at 10.66 instead of 10.55, and
+    # float32 at 11.89 instead of 10.69. A factor of 1.5 separates the two
+    # behaviours on both.
     from sklearn.datasets import make_regression
 
     X, y = make_regression(400, 8, noise=5.0, random_state=0)
@@ -172,7 +179,7 @@ def test_newton_in_float32_does_not_stop_where_the_gradient_lies_in_low_curvatur
                                max_iter=200, tol=0, random_state=0)
             reg.fit(X.astype(dtype), y.astype(dtype))
         losses[dtype] = reg.loss_
-    assert losses[np.float32] < 1.05 * losses[np.float64]
+    assert losses[np.float32] < 1.5 * losses[np.float64]
 
 
 def test_newton_steepest_descent_fallback_lengthens_steps_shorter_than_the_minimum():
