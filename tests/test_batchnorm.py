@@ -301,6 +301,23 @@ def test_fit_with_integer_weights_equals_fit_on_repeated_rows(weights):
                                rtol=1e-9)
 
 
+def test_partial_fit_with_integer_weights_equals_partial_fit_on_repeated_rows():
+    # the running statistics count frequency weights as rows: m = sum(w) in
+    # Var[x]'s m / (m - 1), as fit's statistics do. One minibatch: no shuffling
+    X, y = classification_data()
+    w = np.random.default_rng(1).integers(1, 4, size=len(X))
+    params = dict(solver=SGD(learning_rate=0.1), batch_size=w.sum())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Got `batch_size` larger than sample size")
+        weighted = bn_classifier(**params).partial_fit(
+            X, y, classes=np.unique(y), sample_weight=w.astype(float))
+    repeated = bn_classifier(**params).partial_fit(
+        np.repeat(X, w, axis=0), np.repeat(y, w), classes=np.unique(y))
+    for a, b in zip(weighted.bn_mean_ + weighted.bn_var_ + weighted.coefs_,
+                    repeated.bn_mean_ + repeated.bn_var_ + repeated.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
 def _fit_or_partial_fit(est, method, X, y, **kwargs):
     if method == "partial_fit":
         return est.partial_fit(X, y, classes=np.unique(y), **kwargs)
@@ -317,8 +334,14 @@ def test_weights_summing_to_less_than_two_per_minibatch_warn(method):
     with pytest.warns(UserWarning, match="frequency weights.* as small as 0.333"):
         _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
                             sample_weight=w)
+    # below 2, not only below 1: m/(m-1) = 3 at a sum of 1.5
+    with pytest.warns(UserWarning, match="frequency weights.* as small as 1.5"):
+        _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
+                            sample_weight=w * 1.5 * len(X) / 20)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
+        _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
+                            sample_weight=np.full(len(X), 0.125))  # sums of 2.5
         _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
                             sample_weight=w * len(X))
 

@@ -487,6 +487,27 @@ def test_validation_rows_are_a_random_sample_not_a_tail_of_the_data(seed, strati
     assert 400 < values.mean() < 600  # 500 +- 3.4 standard errors
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_classifier_early_stopping_holds_out_each_class_in_proportion(monkeypatch, seed):
+    # as scikit-learn's train_test_split(stratify=y): 10% of each class exactly
+    import skopt_nn._mlp
+
+    y = np.repeat([0, 1, 2], [300, 60, 30])
+    X = np.random.RandomState(seed).randn(len(y), 3) + y[:, None]
+    splits = []
+
+    def recording_split(*args):
+        splits.append(validation_split(*args))
+        return splits[-1]
+
+    monkeypatch.setattr(skopt_nn._mlp, "validation_split", recording_split)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((4,), early_stopping=True, validation_fraction=0.1, max_iter=2,
+                      random_state=seed).fit(X, y)
+    assert np.bincount(y[splits[0]], minlength=3).tolist() == [30, 6, 3]
+
+
 def test_validation_split_keeps_repeats_together_in_bounded_memory():
     # the row keys were computed as one float64 product the size of X (twice X
     # for float32 data, the peak of such a fit); in blocks, repeats of a row
@@ -772,7 +793,6 @@ def test_the_porting_hint_leaves_a_subclass_own_parameters_alone():
             return sorted({*MLPClassifier._get_param_names(), "momentum"})
 
     assert WithMomentum().set_params(momentum=0.5).momentum == 0.5
-
 
 
 def test_every_module_compiles_without_a_warning():

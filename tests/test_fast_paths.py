@@ -492,6 +492,19 @@ def test_objective_returns_its_remembered_evaluation_at_the_same_point(digits):
     assert objective.n_evaluations == 3
 
 
+def test_a_remembered_evaluation_measures_its_norm_when_asked_later(digits):
+    # evaluated without the norm (not the epoch's last minibatch), then asked
+    # again at the same point with it: the remembered gradient's norm, measured
+    objective, theta = _digits_objective(digits, remember_last=True)
+    objective.measure_norm = False
+    _, grad = objective(theta)
+    assert np.isnan(objective.last_grad_norm)
+    objective.measure_norm = True
+    objective(theta)
+    assert objective.n_evaluations == 1
+    assert objective.last_grad_norm == pytest.approx(np.linalg.norm(grad), rel=1e-12)
+
+
 def test_objective_without_remember_last_always_evaluates(digits):
     objective, theta = _digits_objective(digits, remember_last=False)
     objective(theta)

@@ -20,6 +20,7 @@ from scipy.special import expit, softmax
 from sklearn.metrics import log_loss, mean_squared_error
 
 from skopt_nn import _objective
+from skopt_nn._losses import constant_prediction_loss
 from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 
@@ -181,6 +182,30 @@ def test_loss_matches_reference_formula(activation, problem, alpha, weighted, sh
     loss, _ = objective(theta)
     expected = _reference_loss(theta, units, activation, problem, X, Y, weights, alpha)
     np.testing.assert_allclose(loss, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_constant_prediction_loss_is_scikit_learns_loss_of_the_mean(weighted):
+    # the best constant prediction is the (weighted) mean target: its log loss
+    # (summed over independent logistic outputs) or half its squared error
+    rng = np.random.RandomState(0)
+    w = rng.rand(50) + 0.5 if weighted else None
+    Y = (rng.rand(50, 3) < [0.2, 0.5, 0.9]).astype(float)
+    mean = np.average(Y, axis=0, weights=w)
+    expected = sum(log_loss(Y[:, k], np.full(50, mean[k]), sample_weight=w)
+                   for k in range(3))
+    assert constant_prediction_loss("logistic", Y, w) == pytest.approx(expected,
+                                                                      rel=1e-12)
+    y = rng.randint(0, 3, 50)
+    P = np.tile(np.average(np.eye(3)[y], axis=0, weights=w), (50, 1))
+    assert constant_prediction_loss("softmax", np.eye(3)[y], w) == pytest.approx(
+        log_loss(y, P, sample_weight=w), rel=1e-12)
+    T = rng.randn(50, 2)
+    M = np.tile(np.average(T, axis=0, weights=w), (50, 1))
+    expected = 0.5 * mean_squared_error(T, M, sample_weight=w,
+                                        multioutput="raw_values").sum()
+    assert constant_prediction_loss("identity", T, w) == pytest.approx(expected,
+                                                                      rel=1e-12)
 
 
 def test_loss_grad_writes_gradient_into_buffer_and_leaves_theta_unchanged():

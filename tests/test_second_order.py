@@ -13,10 +13,11 @@ from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn._mlp import _SMALL_STEPS, _full_batch_stop
 from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 from skopt_nn.solvers import LBFGS, Newton
-from skopt_nn.solvers._lbfgs import pairs_oldest_first, two_loop
+from skopt_nn.solvers._lbfgs import _push, pairs_oldest_first, two_loop
 from skopt_nn.solvers._line_search import backtracking, wolfe
 from skopt_nn.solvers._newton import truncated_cg
 
@@ -107,6 +108,36 @@ def test_newton_lecture_mode_iterates_equal_transcription_on_minibatch_logistic_
         expected.append(theta.copy())
     np.testing.assert_allclose(iterates, expected, rtol=0,
                                atol=1e-10 * np.abs(expected).max())
+
+
+def test_newton_fit_without_line_search_equals_its_steps_taken_by_hand():
+    """The objective remembers a copy of the point it evaluated: Newton without a
+    line search updates theta in place after evaluating it, and a remembered
+    reference would hand the old loss and gradient back at the new point (the
+    fit repeats its first step). No hidden layer: a convex problem on which the
+    lecture's step converges. Reference: the same steps with a fresh objective
+    at every step."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    y = (y == 1).astype(int)  # not separable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(), alpha=1e-2,
+                            solver=Newton(line_search=False), max_iter=4, tol=0,
+                            random_state=0).fit(X, y)
+    net = Network([4, 1], "relu", "logistic")
+    theta = net.initialize(np.random.RandomState(0), np.float64)
+    solver = Newton(line_search=False)
+    state = solver.init_state(theta)
+    losses = []
+    for _ in range(4):
+        objective = Objective(net, alpha=1e-2).set_batch(X, y[:, None].astype(float))
+        losses.append(solver.step(theta, objective, state))
+    assert clf.n_iter_ == 4
+    assert len(set(losses)) == 4  # every step moved
+    np.testing.assert_allclose(clf.loss_curve_, losses, rtol=1e-10)
+    np.testing.assert_allclose(clf.coefs_[0], net.unpack(theta)[0][0], rtol=1e-8,
+                               atol=1e-12)
 
 
 def test_newton_saddle_free_step_uses_absolute_eigenvalues_and_gradient_regularization():
@@ -237,6 +268,19 @@ def test_newton_damping_is_added_to_eigenvalues():
     np.testing.assert_allclose(theta, [1 - g[0] / 2.5, 1 - g[1] / 1.0], rtol=1e-14)
 
 
+def test_newton_saddle_free_damping_is_added_to_the_absolute_eigenvalues():
+    # H = diag(2, -1) + 0.5 I is indefinite: mu_i = |lambda_i| + damping + r with
+    # r = 0.01 ||g||^(1/2) (not |lambda_i + damping| + r)
+    A, b = np.diag([2.0, -1.0]), np.array([1.0, 1.0])
+    theta = np.array([1.0, 1.0])
+    g = A @ theta - b  # (1, -2)
+    r = 0.01 * 5 ** 0.25
+    solver = Newton(damping=0.5, saddle_free=True, line_search=False)
+    solver.step(theta, Quadratic(A, b), solver.init_state(theta))
+    np.testing.assert_allclose(theta, [1 - g[0] / (2.5 + r), 1 - g[1] / (1.5 + r)],
+                               rtol=1e-14)
+
+
 def test_newton_lecture_mode_warns_on_indefinite_hessian():
     A, b = np.diag([2.0, -1.0]), np.array([1.0, 1.0])
     theta = np.array([0.5, 0.5])
@@ -308,6 +352,19 @@ def test_truncated_cg_solves_the_damped_system():
     assert reason == "converged"
     np.testing.assert_allclose(d, np.linalg.solve(A + 0.5 * np.eye(30), -g),
                                rtol=1e-9)
+
+
+def test_truncated_cg_keeps_the_iterates_of_its_documented_counts():
+    # earlier iterates, kept for the line search's fallback, at products about 1.3
+    # times apart; each is the iterate CG returns when stopped at that count
+    A, g = _spd(40, 1e3, seed=0), np.random.RandomState(1).randn(40)
+    saved = []
+    _, iterations, _ = truncated_cg(lambda p: A @ p, g, 0.0, 1e-12, 40, saved=saved)
+    assert iterations >= 16
+    assert [i for i, _ in saved][:7] == [1, 2, 3, 4, 6, 8, 11]
+    for i, d_i in saved[:7]:
+        d_ref, _, _ = truncated_cg(lambda p: A @ p, g, 0.0, 1e-12, i)
+        np.testing.assert_allclose(d_i, d_ref, rtol=1e-12)
 
 
 def test_hessian_free_damped_step_meets_the_forcing_term_on_the_damped_system():
@@ -487,6 +544,31 @@ def test_newton_leaves_a_saddle_point_along_its_negative_curvature():
         assert not np.any(theta) and state["converged"]
 
 
+class TiltedSaddle:
+    """J(x) = 1 + g'x + x'Hx/2 with H = diag(-1, 2) and g = (1e-6, 0): at x = 0
+    the gradient is tiny and lies along the direction of negative curvature."""
+
+    H, g = np.diag([-1.0, 2.0]), np.array([1e-6, 0.0])
+
+    def __call__(self, x):
+        return float(1 + self.g @ x + 0.5 * x @ self.H @ x), self.g + self.H @ x
+
+    def hvp(self, x, v):
+        return self.H @ v
+
+
+def test_newton_steps_along_negative_curvature_downhill_along_the_gradient():
+    theta = np.zeros(2)
+    solver, objective = Newton(), TiltedSaddle()
+    state = solver.init_state(theta)
+    solver.step(theta, objective, state)
+    assert state["line_search"]["method"] == "negative_curvature"
+    # the model 1 - alpha^2/2 reaches 0 at alpha = sqrt(2), taken along -e_0
+    # (g_0 > 0); the mirrored point would be higher by 2 sqrt(2) 1e-6
+    np.testing.assert_allclose(theta, [-np.sqrt(2), 0.0], rtol=1e-5, atol=1e-12)
+    assert objective(theta)[0] < objective(-theta)[0]
+
+
 def test_newton_fit_from_all_zero_weights_leaves_the_saddle_point():
     """A tanh network with all weights 0 on balanced classes: the gradient is 0
     and the Hessian has 4 negative eigenvalues (the loss is ln 2)."""
@@ -611,6 +693,26 @@ def test_lbfgs_forgets_its_pairs_when_the_objective_changes():
     assert state["n_pairs"] == 1
 
 
+def test_lbfgs_forgets_its_pairs_when_the_objective_changes_by_more_than_rounding():
+    # a loss at the step's start 1e-9 (relative) away from the one its last
+    # search found there is another objective, however close
+    A, b = _spd(5, 100, seed=0), np.random.RandomState(0).randn(5)
+    theta = np.zeros(5)
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    for _ in range(2):
+        solver.step(theta, Quadratic(A, b), state)
+    assert state["n_resets"] == 0 and state["n_pairs"] == 2
+    shift = 1e-9 * abs(Quadratic(A, b)(theta)[0])
+
+    def shifted(x):
+        loss, grad = Quadratic(A, b)(x)
+        return loss + shift, grad
+
+    solver.step(theta, shifted, state)
+    assert state["n_resets"] == 1
+
+
 def test_lbfgs_warm_start_on_new_data_resets_pairs():
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
@@ -650,6 +752,22 @@ def test_lbfgs_warns_when_its_search_fails_where_the_gradient_promised_a_decreas
     with pytest.warns(ConvergenceWarning, match="promises a decrease"):
         clf.fit(X, y)
     assert clf.solver_state_["converged"]
+
+
+def test_lbfgs_warning_promises_the_decrease_of_its_newest_pairs_model():
+    # along -g with curvature 1/gamma (gamma = s'y / y'y of the newest pair), the
+    # quadratic model promises gamma ||g||^2 / 2 = 0.5 * 5 / 2
+    def misleading(x):  # J = |x|^2 / 2, with a gradient of the wrong sign
+        return float(0.5 * x @ x), -x
+
+    theta = np.array([1.0, -2.0])
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    _push(state, np.array([1.0, 0.0]), np.array([2.0, 0.0]), 0.5)  # gamma = 2/4
+    with pytest.warns(ConvergenceWarning, match="promises a decrease of about 1.25"):
+        solver.step(theta, misleading, state)
+    np.testing.assert_array_equal(theta, [1.0, -2.0])
+    assert state["converged"]
 
 
 def _badly_scaled_float32():
@@ -852,6 +970,23 @@ def test_newton_stops_where_its_steps_gain_nothing_at_relu_kinks():
         clf = MLPClassifier((10,), solver="newton", random_state=0).fit(X, y)
     assert clf.n_iter_ < clf.max_iter
     assert clf.loss_ < 0.001
+
+
+def test_full_batch_training_stops_on_the_third_small_step_in_a_row():
+    class Creeping:  # each step gains 1e-12 (relative: below ftol), |g| stays 1
+        max_grad_norm, last_grad_norm, loss = None, 1.0, 1.0
+
+        def __call__(self, theta):
+            self.loss -= 1e-12
+            return self.loss, np.ones_like(theta)
+
+    objective, theta, small_steps, reasons = Creeping(), np.zeros(3), 0, []
+    assert _SMALL_STEPS == 3
+    for _ in range(3):
+        reason, small_steps = _full_batch_stop(objective, theta, objective.loss,
+                                               1e-4, small_steps)
+        reasons.append(reason)
+    assert reasons[:2] == ["", ""] and "3 steps in a row" in reasons[2]
 
 
 @pytest.mark.parametrize("activation", ["tanh", "logistic"])
