@@ -367,6 +367,38 @@ def test_truncated_cg_keeps_the_iterates_of_its_documented_counts():
         np.testing.assert_allclose(d_i, d_ref, rtol=1e-12)
 
 
+def test_truncated_cg_checks_a_convergence_by_the_true_residual():
+    # H = diag(1, 0), g = (1, 1): no solution, g has the part (0, 1) in the null
+    # space. The first product is off by (0, -1), as CG's recursive residual
+    # can drift by rounding, so that residual is 0 after one iteration at
+    # d = (-1, -1), where the true one, -g - H d, is (0, -1)
+    A, g = np.diag([1.0, 0.0]), np.array([1.0, 1.0])
+
+    def drifting_hvp():
+        calls = []
+
+        def hvp(p):
+            calls.append(p)
+            return A @ p + (np.array([0.0, -1.0]) if len(calls) == 1 else 0.0)
+        return hvp
+
+    d, products, reason = truncated_cg(drifting_hvp(), g, 0.0, 1e-10, 20)
+    assert reason == "converged" and products == 1  # unchecked: taken as solved
+    np.testing.assert_array_equal(d, [-1.0, -1.0])
+    # checked (one more product): CG goes on from the true residual, whose
+    # direction (0, -1) has no curvature
+    d, products, reason = truncated_cg(drifting_hvp(), g, 0.0, 1e-10, 20,
+                                       verify=True)
+    assert reason == "negative_curvature" and products == 3
+    np.testing.assert_array_equal(d, [-1.0, -1.0])
+    # on a system with a solution, the check costs one product and changes nothing
+    A, g = _spd(30, 1e2, seed=4), np.random.RandomState(5).randn(30)
+    plain = truncated_cg(lambda p: A @ p, g, 0.5, 1e-12, 300)
+    checked = truncated_cg(lambda p: A @ p, g, 0.5, 1e-12, 300, verify=True)
+    np.testing.assert_array_equal(checked[0], plain[0])
+    assert checked[1:] == (plain[1] + 1, "converged")
+
+
 def test_hessian_free_damped_step_meets_the_forcing_term_on_the_damped_system():
     """||g|| = 1e-4: eta = sqrt(||g||) = 1e-2 (Nocedal & Wright eq. 7.3); the step
     solves (A + damping I) d = -g to that relative residual, not A d = -g."""

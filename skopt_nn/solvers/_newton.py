@@ -177,8 +177,11 @@ class Newton(Solver):
     :math:`\eta = \min(0.5, \sqrt{\|g\|})` (Nocedal & Wright, eq. 7.3) or after
     :math:`\min(n, 100)` iterations; in lecture mode, :math:`\eta = 10^{-10}`
     and up to :math:`10 n` iterations (rounding makes CG need more than
-    :math:`n`). A direction :math:`p` of non-positive curvature
-    :math:`p^T H p \le 0` stops it (Martens 2010; Nocedal & Wright, Alg. 7.1):
+    :math:`n`), and the residual is checked once more as :math:`-g - H d`
+    (CG's recursive residual drifts from it, and once fell below :math:`\eta
+    \|g\|` on a system without a solution). A direction :math:`p` of
+    non-positive curvature :math:`p^T H p \le 0` stops it (Martens 2010;
+    Nocedal & Wright, Alg. 7.1):
     the iterate so far is the step, or :math:`-g` if it is the first iteration.
     That iterate is a descent direction, so ``saddle_free`` has no further role
     here; in lecture mode the truncation warns as an indefinite :math:`H` does.
@@ -453,7 +456,7 @@ class Newton(Solver):
         earlier = []
         direction, iterations, reason = truncated_cg(
             lambda p: objective.hvp(theta, p), grad, self.damping, rtol, max_iter,
-            saved=earlier)
+            saved=earlier, verify=lecture)
         if reason == "negative_curvature" and not self.saddle_free:
             self._warn_once(state, "indefinite", (
                 "Newton (Hessian-free): conjugate gradient met a direction of "
@@ -566,7 +569,7 @@ def _damping_path(Q, coordinates, mu, dtype):
         yield "damped_newton", {"damping": tau}, step.astype(dtype, copy=False)
 
 
-def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
+def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None, verify=False):
     r"""Conjugate gradient on :math:`(H + \text{damping}\,I)\, d = -g`, truncated.
 
     Parameters
@@ -583,12 +586,21 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
         If a list, ``(iteration, iterate)`` pairs of earlier iterates are appended
         to it, at iterations 1, 2, 3, 4, 6, 8, 11, ... (about 1.3 times apart, as
         Martens 2010 keeps them for backtracking), the returned one excluded.
+    verify : bool, default=False
+        Check a convergence by the true residual :math:`-g - (H +
+        \text{damping}\, I)\, d`, one more product, and go on from it if that
+        misses the tolerance. CG updates its residual by recursion, which drifts
+        from the true one as :math:`d` grows: on a singular :math:`H` where
+        :math:`g` has a part in its null space (no solution), it could fall
+        below the tolerance with :math:`\|d\| \sim 10^{13}` and the true
+        residual still near :math:`\|g\|`.
 
     Returns
     -------
     direction : ndarray of shape (n,)
     iterations : int
-        Hessian-vector products spent.
+        Hessian-vector products spent (CG iterations, plus the checks of
+        ``verify``).
     reason : {"converged", "negative_curvature", "max_iter", "breakdown"}
         Why CG stopped. On non-positive curvature :math:`p^T H p \le 0` the
         iterate so far is returned, or :math:`-g` on the first iteration; on a
@@ -605,35 +617,48 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None):
     >>> np.allclose(A @ d, [-1.0, -1.0]), iterations, reason
     (True, 2, 'converged')
     """
+    def product(v):  # (H + damping I) v, in float64
+        Hv = np.asarray(hvp(v.astype(grad.dtype, copy=False)), dtype=np.float64)
+        if damping:
+            Hv += damping * v
+        return Hv
+
     d = np.zeros_like(grad, dtype=np.float64)
     r = -np.asarray(grad, dtype=np.float64)  # residual -g - (H + damping I) d
     p = r.copy()
     rr = float(r @ r)
     stop = rtol * math.sqrt(rr)
-    next_saved = 1
+    next_saved, checks = 1, 0
     for iteration in range(1, max_iter + 1):
-        Hp = np.asarray(hvp(p.astype(grad.dtype, copy=False)), dtype=np.float64)
-        if damping:
-            Hp += damping * p
+        Hp = product(p)
         curvature = float(p @ Hp)
         if not math.isfinite(curvature):  # overflow: the last finite iterate
-            return d, iteration, "breakdown"
+            return d, iteration + checks, "breakdown"
         if curvature <= 0:
             return (d if iteration > 1 else -np.asarray(grad, np.float64)), \
-                iteration, "negative_curvature"
+                iteration + checks, "negative_curvature"
         if saved is not None and iteration > 1 and iteration - 1 == next_saved:
             saved.append((iteration - 1, d))  # (d is replaced, never changed)
             next_saved = max(next_saved + 1, math.ceil(1.3 * next_saved))
         step = rr / curvature
         d_next = d + step * p
         if not math.isfinite(float(d_next @ d_next)):  # the iterates overflow
-            return d, iteration, "breakdown"
+            return d, iteration + checks, "breakdown"
         d = d_next
         r -= step * Hp
         rr_new = float(r @ r)
         if math.sqrt(rr_new) <= stop:
-            return d, iteration, "converged"
+            if not verify:
+                return d, iteration, "converged"
+            checks += 1
+            r = -np.asarray(grad, dtype=np.float64) - product(d)
+            rr_new = float(r @ r)
+            if math.sqrt(rr_new) <= stop:
+                return d, iteration + checks, "converged"
+            p = r.copy()  # restarted from the true residual
+            rr = rr_new
+            continue
         p *= rr_new / rr
         p += r
         rr = rr_new
-    return d, max_iter, "max_iter"
+    return d, max_iter + checks, "max_iter"
