@@ -774,16 +774,26 @@ def test_lbfgs_in_float32_does_not_stop_on_one_step_of_negligible_decrease():
     assert reg.solver_state_["converged"]
 
 
-def test_lbfgs_warns_when_its_search_fails_where_the_gradient_promised_a_decrease():
+def test_lbfgs_never_ends_silently_where_the_gradient_promised_a_decrease():
     # a feature scaled by 1e6: the search along -g found no decrease, the fit
-    # "converged" at chance accuracy with |g| = 3e3, and nothing was said
+    # "converged" at chance accuracy with |g| = 3e3, and nothing was said. Whether
+    # and when a search fails on this path depends on the products' rounding:
+    # with this machine's BLAS kernels at step 142 (with AVX2 ones, none in 300
+    # steps, and the fit ends at max_iter). Either way the fit must say so; the
+    # warning's content is checked on a constructed failure below.
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     X[:, 0] *= 1e6
     clf = MLPClassifier((8,), solver=LBFGS(), max_iter=300, tol=0, random_state=0)
-    with pytest.warns(ConvergenceWarning, match="promises a decrease"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
         clf.fit(X, y)
-    assert clf.solver_state_["converged"]
+    messages = " ".join(str(w.message) for w in caught
+                        if issubclass(w.category, ConvergenceWarning))
+    if clf.solver_state_["converged"]:
+        assert "promises a decrease" in messages
+    else:
+        assert clf.n_iter_ == 300 and "Maximum iterations (300)" in messages
 
 
 def test_lbfgs_warning_promises_the_decrease_of_its_newest_pairs_model():
