@@ -146,7 +146,11 @@ class Newton(Solver):
     (``state["hessian"]["n_floored"]`` counts them). This matters in float32,
     where :math:`\tau` can exceed the curvature of many real directions:
     dropped, they once held all of :math:`g` and the fit stopped at five times
-    float64's loss.
+    float64's loss. Along them the step is gradient descent with step size
+    :math:`1/\tau`, which converges slowly: a regression network of 101
+    parameters (tanh) with 61-72 of them floored was still lowering its loss
+    by 0.003-0.005% per step after 600 float32 steps, where float64 converged
+    in 127-207 (with two sets of BLAS kernels). Newton's method wants float64.
 
     **Saddle points** (``saddle_free`` with ``line_search``, exact regime). At a
     point where the gradient is zero, or where its steps find no decrease, but
