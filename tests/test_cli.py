@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn import _report
-from skopt_nn.__main__ import main
+from skopt_nn.__main__ import build_parser, main
 from skopt_nn.solvers import SGD
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -359,3 +359,18 @@ def test_module_entry_point_exits_2_on_bad_solver():
     assert result.stderr.strip().endswith(
         "unknown solver 'bogus': choose from " + ", ".join(
             _report.SOLVER_ALIASES) + " (see --help)")
+
+
+# --test-size takes a fraction in the open interval (0, 1): 0 (no test rows,
+# no test score) and 1 are usage errors (exit 2, one line), 0.25 and 1e-3 pass.
+@pytest.mark.parametrize("text", ["0", "0.0", "1", "-0.1", "abc"])
+def test_out_of_range_test_size_is_a_usage_error(text, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["compare", "--test-size", text])
+    assert exit_info.value.code == 2
+    assert "expected a number in (0, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, value", [("0.25", 0.25), ("0.001", 0.001)])
+def test_fractions_inside_are_accepted(text, value):
+    assert build_parser().parse_args(["compare", "--test-size", text]).test_size == value

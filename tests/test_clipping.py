@@ -7,6 +7,7 @@ with a large rate diverge (the estimator warns and stays usable), while the same
 SGD with clipping trains.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from skopt_nn import MLPRegressor
+from skopt_nn._blas import vector_norm
 from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 from skopt_nn.solvers import SGD, Solver
@@ -181,3 +183,20 @@ def test_clipping_bounds_every_sgd_step_by_eps_times_v():
     steps = [np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])]
     assert max(steps) <= 0.3 * 1.0 * (1 + 1e-12)
     assert max(steps) == pytest.approx(0.3, rel=1e-12)  # the cliff's batch is clipped
+
+
+# vector_norm's overflow path must scale by the largest *magnitude*: an
+# exploding gradient whose largest entries are negative still has a positive
+# norm (else max_grad_norm's `norm > limit` never clips it).
+@pytest.mark.parametrize("g", [
+    np.array([-3e200, -4e200]),              # all negative
+    np.array([1e200, -4e200, -3e200]),       # largest magnitude negative
+    np.array([-3e30, -4e30], dtype=np.float32),
+])
+def test_overflowing_norm_is_the_euclidean_norm(g):
+    # reference: the same norm computed on values scaled by hand (exact powers)
+    scale = 1e200 if g.dtype == np.float64 else 1e30
+    expected = scale * math.sqrt(sum((float(v) / scale) ** 2 for v in g))
+    got = vector_norm(g)
+    assert got > 0
+    assert got == pytest.approx(expected, rel=1e-6)

@@ -809,3 +809,40 @@ def test_every_module_compiles_without_a_warning():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             compile(path.read_text(), str(path), "exec")
+
+
+# validation_split keys rows by x *and* y: regression rows that share their
+# features but not their target are distinct rows, split one by one, so a tenth
+# of them is held out (not a whole group of equal x, with a warning).
+def test_rows_with_equal_x_and_distinct_y_are_split_individually():
+    X = np.repeat(np.arange(3.0), 20)[:, None]        # 3 distinct feature rows
+    Y = np.arange(60.0)[:, None]                       # 60 distinct targets
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no "holds out 33%" warning
+        held_out = validation_split(X, Y, None, 0.1, None, np.random.RandomState(0))
+    assert int(held_out.sum()) == 6                    # 0.1 * 60 distinct rows
+
+
+def test_early_stopping_regressor_with_a_categorical_feature_does_not_warn():
+    rng = np.random.RandomState(0)
+    X = np.repeat(np.arange(3.0), 40)[:, None]
+    y = X.ravel() + rng.standard_normal(120)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MLPRegressor((), early_stopping=True, validation_fraction=0.1, max_iter=3,
+                     random_state=0).fit(X, y)
+    assert not [w for w in caught if "holds out" in str(w.message)]
+
+
+# _fill takes each group unless it would *overshoot* the target: a group whose
+# weight equals the remaining deficit fits exactly and is taken.
+def test_a_group_equal_to_the_target_is_taken():
+    # by hand: 3 <= 3 is taken, leaving a deficit of 0; the 1s would overshoot
+    np.testing.assert_array_equal(_fill(np.array([3.0, 1.0, 1.0]), 3.0),
+                                  [True, False, False])
+
+
+def test_a_group_equal_to_the_remaining_deficit_is_taken():
+    # 1 is taken (deficit 4), 5 overshoots, 4 == 4 fits exactly: total 5
+    taken = _fill(np.array([1.0, 5.0, 4.0]), 5.0)
+    np.testing.assert_array_equal(taken, [True, False, True])

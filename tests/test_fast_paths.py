@@ -9,13 +9,16 @@ memory not growing with a copy of the data.
 import os
 import select
 import tracemalloc
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import sparse
 from scipy.special import expit, logsumexp, softmax
 from sklearn.datasets import load_digits, make_classification
+from sklearn.neural_network import MLPClassifier as SkMLP
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
@@ -726,3 +729,76 @@ def test_a_process_forked_during_a_step_evaluates_its_shards_itself(digits):
         assert ready, "the forked child did not evaluate its shards"
         child_loss = float(os.read(read, 100).decode())
         assert child_loss == objective(0.5 * theta)[0]
+
+
+# class_weight applies to every partial_fit call, the light path's too: it
+# equals the sample weights class_weight[y] (scikit-learn's definition).
+def test_partial_fit_class_weight_equals_the_sample_weights_it_defines():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((60, 3))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(60) > 0).astype(int)
+    cw = {0: 1.0, 1: 5.0}
+    sw = np.where(y == 1, 5.0, 1.0)                  # class_weight[y], by hand
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", random_state=0,
+                  shuffle=False)
+    a = MLPClassifier(class_weight=cw, **params)
+    b = MLPClassifier(**params)
+    u = MLPClassifier(**params)
+    for k in range(3):  # (later calls without classes: the streaming case)
+        classes = [0, 1] if k == 0 else None
+        a.partial_fit(X, y, classes=classes)
+        b.partial_fit(X, y, classes=classes, sample_weight=sw)
+        u.partial_fit(X, y, classes=classes)
+    np.testing.assert_allclose(a._theta, b._theta, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(a._theta, u._theta)      # the weights matter here
+
+
+# partial_fit's light path must not skip the feature-name check: a model fitted
+# on a DataFrame warns, as scikit-learn does, when a later call gets an ndarray.
+FEATURE_NAMES_WARNING = "X does not have valid feature names"
+
+
+def _frame_and_array():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((40, 3))
+    return pd.DataFrame(X, columns=["a", "b", "c"]), X, (X[:, 0] > 0).astype(int)
+
+
+def test_scikit_learns_partial_fit_warns_on_an_ndarray_after_a_dataframe():
+    frame, X, y = _frame_and_array()
+    est = SkMLP((4,), random_state=0).partial_fit(frame, y, classes=[0, 1])
+    with pytest.warns(UserWarning, match=FEATURE_NAMES_WARNING):
+        est.partial_fit(X, y)
+
+
+def test_partial_fit_on_an_ndarray_after_a_dataframe_warns():
+    frame, X, y = _frame_and_array()
+    est = MLPClassifier((4,), random_state=0).partial_fit(frame, y, classes=[0, 1])
+    with pytest.warns(UserWarning, match=FEATURE_NAMES_WARNING):
+        est.partial_fit(X, y)
+
+
+# A remembered evaluation hands out a copy of its gradient: a solver that
+# scales the gradient it got in place (allowed: "the caller may modify it") does
+# not corrupt the gradient the objective returns at that point next time.
+def _small_regression_problem():
+    from skopt_nn._network import Network
+
+    rng = np.random.RandomState(0)
+    network = Network([3, 4, 1], "tanh", "identity", None)
+    theta = network.initialize(rng, np.dtype(np.float64))
+    X, Y = rng.standard_normal((12, 3)), rng.standard_normal((12, 1))
+    return network, theta, X, Y
+
+
+def test_modifying_a_returned_gradient_leaves_the_remembered_one():
+    from skopt_nn._objective import Objective
+
+    network, theta, X, Y = _small_regression_problem()
+    # reference: a separate objective that remembers nothing
+    _, expected = Objective(network, alpha=0.1).set_batch(X, Y)(theta.copy())
+    objective = Objective(network, alpha=0.1, remember_last=True).set_batch(X, Y)
+    for _ in range(3):                      # fresh, then from memory twice
+        loss, grad = objective(theta)
+        np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-15)
+        grad *= -0.5                        # a solver's in-place use of it

@@ -1123,3 +1123,67 @@ def test_partial_fit_is_absent_for_full_batch_solvers(Estimator, solver):
     assert not hasattr(estimator, "partial_fit")
     with pytest.raises(AttributeError):
         estimator.partial_fit
+
+
+# backtracking lengthens only a *full* step that passed: after a halving, the
+# doubled step is the one just rejected, and trying it again costs two
+# evaluations (it, and the kept point again) for nothing.
+def test_a_halved_step_is_not_doubled_back():
+    calls = []
+
+    def objective(x):                       # J(x) = x.x, grad 2x
+        calls.append(x.copy())
+        return float(x @ x), 2 * x
+
+    x = np.array([1.0, -2.0])
+    # by hand: step 1 lands on -x (loss 5, no decrease), step 1/2 on 0 (loss 0)
+    result = backtracking(objective, x, 5.0, 2 * x, -2 * x, max_doublings=3)
+    assert result.accepted and result.step_size == 0.5 and result.loss == 0.0
+    assert result.evaluations == 2 and len(calls) == 2
+
+
+def test_a_full_step_that_passes_is_doubled():
+    calls = []
+
+    def objective(x):
+        calls.append(x.copy())
+        return float(x @ x), 2 * x
+
+    x = np.array([1.0, -2.0])
+    # by hand: step 1 along -x/4 gives 3x/4 (loss 45/16), step 2 gives x/2
+    # (loss 5/4), step 4 gives 0 (loss 0), step 8 gives -x (loss 5: rejected,
+    # then the kept point is evaluated again)
+    result = backtracking(objective, x, 5.0, 2 * x, -x / 4, max_doublings=3)
+    assert result.step_size == 4.0 and result.loss == 0.0
+    assert len(calls) == 5
+
+
+# backtracking tries max_evals step sizes (1, 1/2, ..., 2**-(max_evals-1)),
+# no fewer: a step that passes on the last allowed trial is accepted.
+def _counted(calls):
+    def objective(x):                       # J(x) = x.x, grad 2x
+        calls.append(x.copy())
+        return float(x @ x), 2 * x
+    return objective
+
+
+def test_a_step_that_passes_on_the_last_trial_is_accepted():
+    calls = []
+    x = np.array([1.0, -2.0])
+    # by hand, along d = -6x: step 1 -> -5x (loss 125), 1/2 -> -2x (20),
+    # 1/4 -> -x/2 (1.25 < 5, Armijo holds)
+    result = backtracking(_counted(calls), x, 5.0, 2 * x, -6 * x, max_evals=3)
+    assert result.accepted and result.step_size == 0.25 and result.loss == 1.25
+    assert result.evaluations == 3 and len(calls) == 3
+
+
+def test_a_failed_search_makes_exactly_max_evals_evaluations():
+    calls = []
+
+    def never(x):
+        calls.append(x.copy())
+        return 10.0, np.ones_like(x)        # never below the start's loss
+
+    x = np.array([1.0, -2.0])
+    result = backtracking(never, x, 5.0, 2 * x, -2 * x, max_evals=7)
+    assert not result.accepted and result.evaluations == 7 and len(calls) == 7

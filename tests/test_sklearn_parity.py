@@ -203,3 +203,37 @@ def test_default_adam_differs_from_sklearn_only_by_where_epsilon_is_added():
     np.testing.assert_allclose(
         _flat(reference) - theta0,
         -lr * g / (np.abs(g) + epsilon / np.sqrt(1 - 0.999)), rtol=1e-9, atol=1e-18)
+
+
+# A probability of exactly 0.5 is not a positive prediction, as in
+# scikit-learn's MLP (LabelBinarizer's ``y > 0.5``): zeroed weights give
+# p = 0.5 for every row.
+def _zeroed(est, X, y):
+    est.fit(X, y)
+    est.coefs_ = [np.zeros_like(w) for w in est.coefs_]
+    est.intercepts_ = [np.zeros_like(b) for b in est.intercepts_]
+    return est
+
+
+def _data(multilabel):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((20, 3))
+    y = (X[:, :2] > 0).astype(int) if multilabel else np.where(X[:, 0] > 0, "yes", "no")
+    return X, y
+
+
+def test_binary_tie_predicts_the_first_class_as_sklearn():
+    X, y = _data(False)
+    ours = _zeroed(MLPClassifier((3,), max_iter=2, random_state=0), X, y)
+    np.testing.assert_array_equal(ours.predict_proba(X), 0.5)
+    ref = _zeroed(SklearnMLPClassifier((3,), max_iter=2, random_state=0), X, y)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    assert (ours.predict(X) == "no").all()          # classes_[0], by hand
+
+
+def test_multilabel_tie_predicts_no_label_as_sklearn():
+    X, Y = _data(True)
+    ours = _zeroed(MLPClassifier((3,), max_iter=2, random_state=0), X, Y)
+    ref = _zeroed(SklearnMLPClassifier((3,), max_iter=2, random_state=0), X, Y)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    assert (ours.predict(X) == 0).all()
