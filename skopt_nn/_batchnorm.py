@@ -135,11 +135,11 @@ class BatchNorm(BaseEstimator):
     input. Such a step trains only the last hidden layer's :math:`\beta` and the
     output layer (the loss's gradient of every parameter before the last
     normalization, and of every :math:`\gamma`, is exactly zero: the weights
-    there only decay by the L2 penalty). As
-    :math:`\frac{m}{m-1}` is undefined for :math:`m \le 1`, such a minibatch enters
-    :math:`E[x]` (with its weight) but not :math:`Var[x]`; if no minibatch has
-    :math:`m > 1`, ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns:
-    the hidden weights cannot learn.
+    there only decay by the L2 penalty). As :math:`\frac{m}{m-1}` is undefined
+    for :math:`m \le 1`, such a minibatch enters :math:`E[x]` (with its weight)
+    but not :math:`Var[x]`; if no minibatch has :math:`m > 1`, ``Var[x]`` stays
+    1. Training with ``batch_size=1`` (or on a single row) warns: the hidden
+    weights cannot learn.
 
     **float32** input keeps the parameters and the statistics in float32.
 

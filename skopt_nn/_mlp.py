@@ -985,8 +985,9 @@ _COMMON_PARAMETERS_DOC = r"""
         parameters of a step is at most ``tol`` in absolute value (SciPy's
         gtol), or when three steps in a row lowered the loss by at most 2.2e-9
         times the largest of 1 and the losses (SciPy's ftol, which stops on
-        one). With early stopping the validation rule applies too. Both are absolute below a loss of 1:
-        with targets on a small scale (regression targets in thousandths)
+        one). With early stopping the validation rule applies too. Both are
+        absolute below a loss of 1: with targets on a small scale (regression
+        targets in thousandths)
         the gradient and the decreases are small too, and training stops
         early; scale the targets. ``tol=0`` trains until the solver can lower
         the loss no further, or ``max_iter``.

@@ -1125,16 +1125,19 @@ def test_partial_fit_is_absent_for_full_batch_solvers(Estimator, solver):
         estimator.partial_fit
 
 
+def _counted(calls):
+    def objective(x):  # J(x) = x.x, grad 2x; each point evaluated is recorded
+        calls.append(x.copy())
+        return float(x @ x), 2 * x
+    return objective
+
+
 # backtracking lengthens only a *full* step that passed: after a halving, the
 # doubled step is the one just rejected, and trying it again costs two
 # evaluations (it, and the kept point again) for nothing.
 def test_a_halved_step_is_not_doubled_back():
     calls = []
-
-    def objective(x):                       # J(x) = x.x, grad 2x
-        calls.append(x.copy())
-        return float(x @ x), 2 * x
-
+    objective = _counted(calls)
     x = np.array([1.0, -2.0])
     # by hand: step 1 lands on -x (loss 5, no decrease), step 1/2 on 0 (loss 0)
     result = backtracking(objective, x, 5.0, 2 * x, -2 * x, max_doublings=3)
@@ -1144,11 +1147,7 @@ def test_a_halved_step_is_not_doubled_back():
 
 def test_a_full_step_that_passes_is_doubled():
     calls = []
-
-    def objective(x):
-        calls.append(x.copy())
-        return float(x @ x), 2 * x
-
+    objective = _counted(calls)
     x = np.array([1.0, -2.0])
     # by hand: step 1 along -x/4 gives 3x/4 (loss 45/16), step 2 gives x/2
     # (loss 5/4), step 4 gives 0 (loss 0), step 8 gives -x (loss 5: rejected,
@@ -1160,13 +1159,6 @@ def test_a_full_step_that_passes_is_doubled():
 
 # backtracking tries max_evals step sizes (1, 1/2, ..., 2**-(max_evals-1)),
 # no fewer: a step that passes on the last allowed trial is accepted.
-def _counted(calls):
-    def objective(x):                       # J(x) = x.x, grad 2x
-        calls.append(x.copy())
-        return float(x @ x), 2 * x
-    return objective
-
-
 def test_a_step_that_passes_on_the_last_trial_is_accepted():
     calls = []
     x = np.array([1.0, -2.0])

@@ -627,8 +627,9 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None, verify=False):
             Hv += damping * v
         return Hv
 
-    d = np.zeros_like(grad, dtype=np.float64)
-    r = -np.asarray(grad, dtype=np.float64)  # residual -g - (H + damping I) d
+    minus_g = -np.asarray(grad, dtype=np.float64)
+    d = np.zeros_like(minus_g)
+    r = minus_g.copy()  # residual -g - (H + damping I) d
     p = r.copy()
     rr = float(r @ r)
     stop = rtol * math.sqrt(rr)
@@ -639,8 +640,8 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None, verify=False):
         if not math.isfinite(curvature):  # overflow: the last finite iterate
             return d, iteration + checks, "breakdown"
         if curvature <= 0:
-            return (d if iteration > 1 else -np.asarray(grad, np.float64)), \
-                iteration + checks, "negative_curvature"
+            return (d if iteration > 1 else minus_g), iteration + checks, \
+                "negative_curvature"
         if saved is not None and iteration > 1 and iteration - 1 == next_saved:
             saved.append((iteration - 1, d))  # (d is replaced, never changed)
             next_saved = max(next_saved + 1, math.ceil(1.3 * next_saved))
@@ -655,7 +656,7 @@ def truncated_cg(hvp, grad, damping, rtol, max_iter, saved=None, verify=False):
             if not verify:
                 return d, iteration, "converged"
             checks += 1
-            r = -np.asarray(grad, dtype=np.float64) - product(d)
+            r = minus_g - product(d)
             rr_new = float(r @ r)
             if math.sqrt(rr_new) <= stop:
                 return d, iteration + checks, "converged"
