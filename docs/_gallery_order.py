@@ -1,6 +1,7 @@
 """The order of the gallery: the lecture's (an importable sort key for conf.py)."""
 
 EXAMPLE_ORDER = [
+    "plot_ill_conditioning.py",
     "plot_momentum_nesterov.py",
     "plot_linear_decay.py",
     "plot_adagrad_rmsprop.py",
