@@ -302,6 +302,23 @@ class Network:
         """
         return self._infer(theta, X, bn_mean, bn_var, output=False)
 
+    def inference_layers(self, theta, bn_mean=None, bn_var=None):
+        """``(coefs, intercepts)`` of inference, batch normalization folded in.
+
+        Without batch normalization, the views of ``theta``; with it, new arrays
+        ``W' = W * c`` and ``b' = beta + (b - E) * c``, ``c = gamma / sqrt(V +
+        eps)``, from the inference statistics ``E`` (``bn_mean``) and ``V``
+        (``bn_var``): each layer is then one affine map.
+        """
+        coefs, intercepts, gammas, betas = self.unpack(theta)
+        if self.batch_norm:
+            coefs, intercepts = list(coefs), list(intercepts)
+            for i in range(self.n_hidden):
+                c = gammas[i] / np.sqrt(bn_var[i] + self.bn_epsilon)
+                coefs[i] = coefs[i] * c
+                intercepts[i] = betas[i] + (intercepts[i] - bn_mean[i]) * c
+        return coefs, intercepts
+
     def predict(self, theta, X, bn_mean=None, bn_var=None):
         """Output activations (probabilities or regression values)."""
         return self._infer(theta, X, bn_mean, bn_var, output=True)
@@ -313,13 +330,7 @@ class Network:
         bias, nonlinearity and output activation, and memory does not grow with
         the number of rows; each row's result is the same as in one pass.
         """
-        coefs, intercepts, gammas, betas = self.unpack(theta)
-        if self.batch_norm:
-            coefs, intercepts = list(coefs), list(intercepts)
-            for i in range(self.n_hidden):
-                c = gammas[i] / np.sqrt(bn_var[i] + self.bn_epsilon)
-                coefs[i] = coefs[i] * c
-                intercepts[i] = betas[i] + (intercepts[i] - bn_mean[i]) * c
+        coefs, intercepts = self.inference_layers(theta, bn_mean, bn_var)
         hidden = ACTIVATIONS[self.activation]
         n_rows, dtype = X.shape[0], theta.dtype
         out = np.empty((n_rows, self.layer_units[-1]), dtype=dtype)
