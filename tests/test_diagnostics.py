@@ -64,8 +64,8 @@ def test_linear_regressor_measures_match_closed_forms(alpha):
     model, X, y, H, g, loss = _linear_model(alpha)
     measured = gradient_curvature(model, X, y)
     np.testing.assert_allclose(measured.loss, loss, rtol=1e-12)
-    np.testing.assert_allclose(measured.squared_gradient_norm, g @ g, rtol=1e-12)
-    np.testing.assert_allclose(measured.curvature, g @ H @ g, rtol=1e-12)
+    np.testing.assert_allclose(measured.gTg, g @ g, rtol=1e-12)
+    np.testing.assert_allclose(measured.gTHg, g @ H @ g, rtol=1e-12)
     np.testing.assert_allclose(hessian(model, X, y), H, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(
         hessian_eigenvalues(model, X, y, k=2, random_state=0),
@@ -103,6 +103,8 @@ def test_predicted_change_is_exact_on_a_quadratic():
 
 
 def test_critical_learning_rate_is_infinite_without_positive_curvature():
+    assert GradientCurvature(1.0, 2.0, 8.0).curvature == 4.0
+    assert np.isnan(GradientCurvature(1.0, 0.0, 0.0).curvature)
     assert GradientCurvature(1.0, 2.0, -3.0).critical_learning_rate == np.inf
     assert GradientCurvature(1.0, 2.0, 0.0).critical_learning_rate == np.inf
     assert GradientCurvature(1.0, 2.0, 8.0).critical_learning_rate == 0.5
@@ -153,11 +155,11 @@ def test_curvature_along_gradient_matches_second_difference_of_the_loss(batch_no
     measured = gradient_curvature(model, X, y)
     loss, g = _loss_grad(model, X, y, theta)
     assert measured.loss == loss
-    assert measured.squared_gradient_norm == pytest.approx(g @ g, rel=1e-14)
+    assert measured.gTg == pytest.approx(g @ g, rel=1e-14)
     h = 1e-3 / np.sqrt(g @ g)
     second = (_loss_grad(model, X, y, theta + h * g)[0] - 2 * loss
               + _loss_grad(model, X, y, theta - h * g)[0]) / h ** 2
-    assert measured.curvature == pytest.approx(second, rel=1e-5)
+    assert measured.gTHg == pytest.approx(second, rel=1e-5)
 
 
 @pytest.mark.parametrize("which, ends", [("both", [0, 1, -2, -1]),
@@ -193,10 +195,10 @@ def test_weights_enter_as_in_fit_integer_weights_equal_repeated_rows():
     repeated = np.repeat(np.arange(len(X)), weights)
     weighted = gradient_curvature(model, X, y, sample_weight=weights)
     copies = gradient_curvature(model, X[repeated], y[repeated])
-    for name in ("loss", "squared_gradient_norm", "curvature"):
+    for name in ("loss", "gTg", "gTHg"):
         assert getattr(weighted, name) == pytest.approx(getattr(copies, name),
                                                         rel=1e-12)
-    np.testing.assert_allclose(hessian(model, X, y, weights),
+    np.testing.assert_allclose(hessian(model, X, y, sample_weight=weights),
                                hessian(model, X[repeated], y[repeated]),
                                rtol=1e-10, atol=1e-13)
 
@@ -210,7 +212,7 @@ def test_class_weight_enters_the_objective():
                                  sample_weight=np.where(y == 1, 5.0, 1.0))
     assert weighted.loss != plain.loss
     assert weighted.loss == pytest.approx(by_rows.loss, rel=1e-12)
-    assert weighted.curvature == pytest.approx(by_rows.curvature, rel=1e-12)
+    assert weighted.gTHg == pytest.approx(by_rows.gTHg, rel=1e-12)
 
 
 def test_clipping_does_not_enter_the_objective():
@@ -218,7 +220,7 @@ def test_clipping_does_not_enter_the_objective():
     unclipped = gradient_curvature(model, X, y)
     model.set_params(max_grad_norm=1e-6)
     assert gradient_curvature(model, X, y) == unclipped
-    assert unclipped.squared_gradient_norm > 1e-10
+    assert unclipped.gTg > 1e-10
 
 
 def test_sparse_input_gives_the_dense_result():
@@ -239,6 +241,42 @@ def test_float32_model_is_measured_in_float64():
     twin._theta[:] = model32._theta
     assert gradient_curvature(model32, X.astype(np.float32), y) == \
         gradient_curvature(twin, X.astype(np.float32).astype(np.float64), y)
+
+
+def test_rows_are_rounded_to_the_model_dtype_as_fit_rounds_them():
+    X, y = _regression()
+    X32 = X.astype(np.float32)
+    model = _fit(MLPRegressor((5,), max_iter=3, random_state=0), X32, y)
+    assert model._theta.dtype == np.float32
+    assert gradient_curvature(model, X, y) == gradient_curvature(model, X32, y)
+
+
+def test_curvature_along_the_gradient_lies_within_the_spectrum():
+    model, X, y = _small_network()
+    measured = gradient_curvature(model, X, y)
+    low, high = hessian_eigenvalues(model, X, y, k=2, random_state=0)
+    assert low < measured.curvature < high
+    assert measured.curvature == pytest.approx(measured.gTHg / measured.gTg, rel=1e-15)
+    assert measured.critical_learning_rate >= 2 / high
+
+
+def test_eigenvectors_are_unit_eigenvectors_of_the_hessian():
+    model, X, y = _small_network(batch_norm=True)
+    H = hessian(model, X, y)
+    values, vectors = hessian_eigenvalues(model, X, y, k=4, return_eigenvectors=True,
+                                          random_state=0)
+    assert np.array_equal(values, hessian_eigenvalues(model, X, y, k=4,
+                                                      random_state=0))
+    assert vectors.shape == (H.shape[0], 4)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=0), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(H @ vectors, vectors * values,
+                               atol=1e-9 * np.abs(values).max())
+    # the smallest one's direction curves down: the loss falls both ways along it
+    assert values[0] < 0
+    _, grad = _loss_grad(model, X, y, model._theta)
+    step = 1e-2 * vectors[:, 0] * -np.sign(grad @ vectors[:, 0])
+    loss, _ = _loss_grad(model, X, y, model._theta)
+    assert _loss_grad(model, X, y, model._theta + step)[0] < loss
 
 
 def test_estimator_is_left_unchanged():
@@ -263,6 +301,21 @@ def test_same_random_state_gives_identical_results():
 
 
 # --------------------------------------------------------------------- errors
+def test_only_skopt_nn_estimators_are_measured():
+    from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model, X, y = _small_network()
+    others = [_fit(SklearnMLPClassifier((3,), max_iter=5), X, y),
+              _fit(make_pipeline(StandardScaler(), MLPClassifier((3,), max_iter=5)),
+                   X, y)]
+    for other in others:
+        with pytest.raises(TypeError, match="measures a fitted skopt_nn MLPClassifier "
+                                            f"or MLPRegressor, got {type(other).__name__}"):
+            gradient_curvature(other, X, y)
+
+
 def test_unfitted_estimator_is_refused():
     X, y = _regression()
     for measure in (gradient_curvature, hessian, hessian_eigenvalues, hessian_trace):
@@ -274,15 +327,27 @@ def test_bad_arguments_are_named():
     model, X, y = _small_network()
     with pytest.raises(ValueError, match="which must be one of"):
         hessian_eigenvalues(model, X, y, which="middle")
-    with pytest.raises(ValueError, match="k must be an integer >= 2 with which='both'"):
+    with pytest.raises(ValueError, match="k with which='both' must be an integer >= 2"):
         hessian_eigenvalues(model, X, y, k=1)
-    with pytest.raises(ValueError, match="k must be an integer >= 1"):
-        hessian_eigenvalues(model, X, y, k=0, which="largest")
+    for k in (0, True, 2.0):
+        with pytest.raises(ValueError, match="k with which='largest' must be an "
+                                             "integer >= 1"):
+            hessian_eigenvalues(model, X, y, k=k, which="largest")
+    for tol in (-1e-3, np.nan, True):
+        with pytest.raises(ValueError, match="tol must be a number >= 0"):
+            hessian_eigenvalues(model, X, y, tol=tol)
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 1, got 0"):
+        hessian_eigenvalues(model, X, y, max_iter=0)
     n = model._theta.size
     with pytest.raises(ValueError, match=f"smaller than the number of parameters \\({n}\\)"):
         hessian_eigenvalues(model, X, y, k=n, which="largest")
-    with pytest.raises(ValueError, match="n_probes must be a positive integer"):
-        hessian_trace(model, X, y, n_probes=0)
+    for n_probes in (0, True):
+        with pytest.raises(ValueError, match="n_probes must be an integer >= 1"):
+            hessian_trace(model, X, y, n_probes=n_probes)
+    with pytest.raises(ValueError, match="51 parameters, more than max_params=50: "
+                                         "its Hessian "
+                                         "would take"):
+        hessian(model, X, y, max_params=50)
 
 
 def test_data_that_the_model_cannot_take_is_refused():
@@ -302,7 +367,7 @@ def test_data_that_the_model_cannot_take_is_refused():
 def test_lanczos_that_does_not_converge_says_so():
     model, X, y = _small_network()
     with pytest.raises(RuntimeError, match="Lanczos iteration found .* of the 6 "
-                                           "eigenvalues within max_iter=1"):
+                                           "eigenvalues within max_iter=1 restarts"):
         hessian_eigenvalues(model, X, y, k=6, max_iter=1, random_state=0)
 
 
@@ -338,5 +403,5 @@ def test_a_large_batch_split_into_row_shards_gives_the_whole_batch_result():
     loss, _ = network.loss_grad(theta, X, Y, None, model.alpha / len(X), grad)
     curvature = grad @ network.hvp(theta, grad, X, Y, None, model.alpha / len(X))
     assert measured.loss == pytest.approx(loss, rel=1e-13)
-    assert measured.squared_gradient_norm == pytest.approx(grad @ grad, rel=1e-12)
-    assert measured.curvature == pytest.approx(curvature, rel=1e-10)
+    assert measured.gTg == pytest.approx(grad @ grad, rel=1e-12)
+    assert measured.gTHg == pytest.approx(curvature, rel=1e-10)
