@@ -282,15 +282,23 @@ class Network:
             delta = prev
         return loss, ws
 
-    def hvp(self, theta, v, X, Y, s, l2):
+    def hvp(self, theta, v, X, Y, s, l2, point=None):
         """Exact Hessian-vector product ``H @ v`` of :meth:`loss_grad`'s objective.
 
         ``v`` is one direction (n_params,) or a block of directions as columns
         (n_params, k); the R-operator passes of ``_rop`` (no clipping applies).
+        ``point``: :meth:`linearize`'s result at these arguments, or None.
         """
         from ._rop import hessian_vector_product
 
-        return hessian_vector_product(self, theta, v, X, Y, s, l2)
+        return hessian_vector_product(self, theta, v, X, Y, s, l2, point)
+
+    def linearize(self, theta, X, Y, s, l2):
+        """What every :meth:`hvp` at ``theta`` reads (its forward and backward
+        passes): build it once for several products there."""
+        from ._rop import linearize
+
+        return linearize(self, theta, X, Y, s, l2)
 
     def predict_logits(self, theta, X, bn_mean=None, bn_var=None):
         """Inference forward pass; batch normalization folded into the weights.

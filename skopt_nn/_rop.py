@@ -78,7 +78,18 @@ from ._losses import OUTPUT_ACTIVATIONS, output_hessian_vector
 _BLOCK_ELEMENTS = 1 << 17
 
 
-def hessian_vector_product(network, theta, v, X, Y, s, l2):
+def linearize(network, theta, X, Y, s, l2):
+    """The forward and backward passes at ``theta`` that every product there reads.
+
+    Pass it as ``point`` to :func:`hessian_vector_product` for several products
+    at the same ``theta`` (conjugate gradients, Lanczos iteration): building it
+    is about half the cost of a product. It holds views of ``theta``, so it is
+    valid only while ``theta`` keeps its values.
+    """
+    return _Linearization(network, theta, X, Y, s, l2)
+
+
+def hessian_vector_product(network, theta, v, X, Y, s, l2, point=None):
     """Exact Hessian-vector product of the objective of ``network.loss_grad``.
 
     Parameters
@@ -93,6 +104,9 @@ def hessian_vector_product(network, theta, v, X, Y, s, l2):
         Normalized sample weights (summing to one); None means ``1/n_rows``.
     l2 : float
         Coefficient of the penalty ``l2/2 * sum(W**2)``.
+    point : object or None, default=None
+        :func:`linearize`'s result for these arguments, if the caller keeps
+        it; None builds it.
 
     Returns
     -------
@@ -118,7 +132,8 @@ def hessian_vector_product(network, theta, v, X, Y, s, l2):
             f"v must have shape ({network.n_params},) or ({network.n_params}, k), "
             f"got {v.shape}."
         )
-    point = _Linearization(network, theta, X, Y, s, l2)
+    if point is None:
+        point = _Linearization(network, theta, X, Y, s, l2)
     V = v.reshape(network.n_params, -1)
     out = np.empty(V.shape, dtype=theta.dtype)
     units = sum(network.layer_units[1:])

@@ -190,3 +190,48 @@ def test_objective_hvp_on_row_shards_matches_central_differences(weighted, threa
     whole = Objective(net, alpha=0.5).set_batch(X, Y, w)
     np.testing.assert_allclose(hv, whole.hvp(theta, v), rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(H @ v, hv, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_objective_products_at_one_point_share_its_linearization(shards, monkeypatch):
+    from skopt_nn import _objective
+
+    monkeypatch.setattr(_objective, "MIN_SHARD_ROWS", 2)  # split these 7 rows
+    monkeypatch.setattr(_objective, "MIN_SHARD_ACTIVATIONS", 2)
+    net, theta, X, Y, _, rng = _problem("tanh", "softmax", False, False)
+    built = []
+    linearize = net.linearize
+    monkeypatch.setattr(net, "linearize",
+                        lambda *args: built.append(1) or linearize(*args))
+    objective = Objective(net, alpha=0.5, shards=shards).set_batch(X, Y)
+    v, u = rng.randn(2, net.n_params)
+
+    def expected(theta, v):
+        return net.hvp(theta, v, X, Y, None, 0.5 / X.shape[0])
+
+    hv, hu = objective.hvp(theta, v), objective.hvp(theta, u)
+    assert len(built) == shards  # one linearization per shard, for both products
+    np.testing.assert_allclose(hv, expected(theta, v), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(hu, expected(theta, u), rtol=1e-10, atol=1e-13)
+    # a product at the same point returns the same bits as without the cache
+    assert np.array_equal(objective.hvp(theta, v), hv)
+    # theta updated in place: a new linearization, at the new values
+    theta += 0.1 * u
+    np.testing.assert_allclose(objective.hvp(theta, v), expected(theta, v),
+                               rtol=1e-10, atol=1e-13)
+    assert len(built) == 2 * shards
+    # another array with the values the linearization was built at, while the
+    # array it was built from (and holds views of) has changed: rebuilt too
+    copy = theta.copy()
+    theta -= 0.1 * u
+    np.testing.assert_allclose(objective.hvp(copy, v), expected(copy, v),
+                               rtol=1e-10, atol=1e-13)
+    assert len(built) == 3 * shards
+    # an evaluation in between ends the run of products (and frees its memory)
+    objective(copy)
+    objective.hvp(copy, v)
+    assert len(built) == 4 * shards
+    # a new batch, the same theta: rebuilt from the new rows
+    objective.set_batch(X[::-1].copy(), Y[::-1].copy())
+    objective.hvp(copy, v)
+    assert len(built) == 5 * shards
