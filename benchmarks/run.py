@@ -13,7 +13,7 @@ epochs       milliseconds per epoch of ``fit`` (fit time / epochs run) on each
              alone, best of 1 thread and the default threads), achieved GFLOP/s,
              and the accuracy (R^2 for the regressor) of both fitted models
 lbfgs        L-BFGS milliseconds per iteration, full batch (when skopt_nn has it)
-predict      predict and predict_proba on 10,000 rows
+predict      predict and predict_proba on 10,000 rows, predict_proba on one row
 partial_fit  microseconds per partial_fit call of 32 rows
 memory       peak memory of a one-epoch fit (tracemalloc)
 solvers      each skopt_nn solver's time per step relative to SGD's
@@ -264,6 +264,21 @@ def run_predict(quick, state):
         rows.append(Row(f"{method}, {X.shape[0]} rows, (256,256) f64", "ms",
                         medians["ours"], medians["theirs"], limit=limit,
                         notes=pair_ratios(values["ours"], values["theirs"])))
+    # a service's case: one row per call, where validation dominates
+    singles = [X[i:i + 1] for i in range(200)]
+
+    def per_row(estimator):
+        start = time.perf_counter()
+        for row in singles:
+            estimator.predict_proba(row)
+        return 1e6 * (time.perf_counter() - start) / len(singles)
+
+    values = {}
+    medians = interleaved({"ours": lambda: per_row(ours),
+                           "theirs": lambda: per_row(theirs)}, repeats, values=values)
+    rows.append(Row("predict_proba, 1 row per call, (256,256) f64", "us/call",
+                    medians["ours"], medians["theirs"],
+                    notes=pair_ratios(values["ours"], values["theirs"])))
     return rows
 
 

@@ -339,16 +339,30 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         full path accepts unchanged. Anything else, every error message
         included, goes through ``_prepare`` (None is returned).
         """
-        if (type(X) is not np.ndarray or type(y) is not np.ndarray
-                or sample_weight is not None or hasattr(self, "feature_names_in_")
+        if (not self._plain_rows(X) or type(y) is not np.ndarray
+                or sample_weight is not None
                 or getattr(self, "class_weight", None) is not None
-                or X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]
-                or X.shape[0] == 0 or X.shape[1] != self.n_features_in_
-                or X.dtype not in (np.float32, np.float64)
-                or not np.isfinite(X).all()):
+                or y.ndim != 1 or X.shape[0] != y.shape[0]):
             return None
         Y = self._encode_light(y, classes)
         return None if Y is None else (X, Y, y, None, {})
+
+    def _plain_rows(self, X):
+        """Whether ``X`` is rows that validation would accept unchanged.
+
+        A finite float32/float64 ndarray of one or more rows with the fitted
+        number of columns, for a model fitted without feature names (whose
+        check, and its warning, need the full validation). Those take the
+        light paths of ``partial_fit`` and prediction: validating a single row
+        costs several times predicting it.
+        """
+        return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0
+                and X.shape[1] == self.n_features_in_
+                and X.dtype in (np.float32, np.float64)
+                and not hasattr(self, "feature_names_in_")
+                # finite sum, finite entries (a sum that overflows, or a NaN,
+                # leaves it to the full validation), in one pass without a mask
+                and math.isfinite(X.sum()))
 
     def _batch_rows(self, n_samples, full_batch):
         if self.batch_size == "auto":
@@ -911,8 +925,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     # -------------------------------------------------------------- inference
     def _forward(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                          dtype=[np.float64, np.float32])
+        if not self._plain_rows(X):
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=[np.float64, np.float32])
         X = _cast(X, self._theta.dtype)
         bn = self._network.batch_norm
         # Your BLAS threads, whatever the size: unlike a training loop's, one

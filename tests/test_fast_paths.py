@@ -802,3 +802,62 @@ def test_modifying_a_returned_gradient_leaves_the_remembered_one():
         loss, grad = objective(theta)
         np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-15)
         grad *= -0.5                        # a solver's in-place use of it
+
+
+# ---------------------------------------------------------- prediction's light path
+# A finite float ndarray of the fitted width skips the full validation (for one
+# row it cost three times the prediction); everything else goes through it.
+def _no_full_validation(monkeypatch):
+    from skopt_nn import _mlp
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the full validation ran")
+
+    monkeypatch.setattr(_mlp, "validate_data", refuse)
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_prediction_of_plain_rows_skips_the_full_validation_same_result(
+        digits, Est, monkeypatch):
+    X, y = digits
+    est = Est((8,), batch_norm=True, max_iter=3, random_state=0).fit(X, y)
+    methods = ["predict"] + (["predict_proba", "predict_log_proba"]
+                             if Est is MLPClassifier else [])
+    expected = {m: getattr(est, m)(X[:5].tolist()) for m in methods}  # full path
+    one_row = {m: getattr(est, m)(X[3:4].tolist()) for m in methods}
+    _no_full_validation(monkeypatch)
+    for m in methods:
+        for rows in (X[:5], X[:5].astype(np.float32), np.asfortranarray(X[:5])):
+            np.testing.assert_allclose(getattr(est, m)(rows), expected[m],
+                                       rtol=1e-6 if rows.dtype == np.float32 else 0)
+        assert np.array_equal(getattr(est, m)(X[:5]), expected[m])
+        assert np.array_equal(getattr(est, m)(X[3:4]), one_row[m])
+    # what the light path does not take goes through the full validation
+    for rows in (X[:5].tolist(), X[:5].astype(int), X[:5, :10], X[:0]):
+        with pytest.raises(AssertionError, match="the full validation ran"):
+            est.predict(rows)
+
+
+def test_prediction_of_rows_that_need_validation_keeps_its_errors(digits):
+    X, y = digits
+    est = MLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+    bad = X[:4].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        est.predict(bad)
+    bad[1, 2] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        est.predict_proba(bad)
+    with pytest.raises(ValueError, match="X has 10 features, but MLPClassifier is "
+                                         "expecting 64 features as input"):
+        est.predict(X[:4, :10])
+    # finite values whose sum overflows: the full validation accepts them
+    huge = np.full((2, 64), 1e307)
+    assert est.predict(huge).shape == (2,)
+
+
+def test_prediction_on_an_ndarray_after_a_dataframe_warns():
+    frame, X, y = _frame_and_array()
+    est = MLPClassifier((4,), max_iter=3, random_state=0).fit(frame, y)
+    with pytest.warns(UserWarning, match=FEATURE_NAMES_WARNING):
+        est.predict(X)
