@@ -356,13 +356,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         light paths of ``partial_fit`` and prediction: validating a single row
         costs several times predicting it.
         """
-        return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0
+        if not (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0
                 and X.shape[1] == self.n_features_in_
                 and X.dtype in (np.float32, np.float64)
-                and not hasattr(self, "feature_names_in_")
-                # finite sum, finite entries (a sum that overflows, or a NaN,
-                # leaves it to the full validation), in one pass without a mask
-                and math.isfinite(X.sum()))
+                and not hasattr(self, "feature_names_in_")):
+            return False
+        # finite sum, finite entries, in one pass without a mask; a sum that
+        # overflows (silently: the rows may be valid) or a NaN leaves them to
+        # the full validation
+        with np.errstate(over="ignore", invalid="ignore"):
+            return math.isfinite(X.sum())
 
     def _batch_rows(self, n_samples, full_batch):
         if self.batch_size == "auto":

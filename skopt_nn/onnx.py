@@ -12,10 +12,11 @@ batch normalization folded into the layer before it (``W' = W c``, ``b' = beta
 ``bn_mean_`` and ``bn_var_``), the hidden activation, and the output's softmax
 or logistic function. Its outputs:
 
-- a classifier: ``label`` (``predict``: the class labels, in the type of
-  ``classes_``; for multilabel targets a 0/1 indicator matrix of int64) and
-  ``probabilities`` (``predict_proba``, as a tensor of shape ``(n_samples,
-  n_classes)``);
+- a classifier: ``label`` (``predict``: the values of ``classes_``, as int64,
+  double, bool or string labels; for multilabel targets a 0/1 indicator matrix
+  of int64) and ``probabilities`` (``predict_proba``, as a tensor of shape
+  ``(n_samples, n_classes)``, kept as it keeps them: at least the smallest
+  normal number, logistic ones below 1);
 - a regressor: ``variable`` (``predict``), of shape ``(n_samples,
   n_outputs)`` even with one output, as every skl2onnx regressor.
 
@@ -35,6 +36,8 @@ try:
     from skl2onnx.common.data_types import (BooleanTensorType, DoubleTensorType,
                                             FloatTensorType, Int64TensorType,
                                             StringTensorType, guess_tensor_type)
+    from skl2onnx.common.utils import (check_input_and_output_numbers,
+                                       check_input_and_output_types)
     from skl2onnx.proto import onnx_proto
 except ImportError as error:  # pragma: no cover (the extra is installed in CI)
     raise ImportError(
@@ -116,10 +119,13 @@ def register_converters():
     >>> register_converters()
     >>> onx = convert_sklearn(model, initial_types=[("X", FloatTensorType([None, 10]))])
     >>> [node.op_type for node in onx.graph.node]
-    ['Cast', 'MatMul', 'Add', 'Identity']
+    ['MatMul', 'Add', 'Identity']
     """
+    # (zipmap=False, which skl2onnx users pass for scikit-learn's classifiers,
+    # asks for what this converter does anyway: accepted)
     update_registered_converter(MLPClassifier, _CLASSIFIER, _classifier_shapes,
-                                _convert_classifier, parser=_parse_classifier)
+                                _convert_classifier, parser=_parse_classifier,
+                                options={"zipmap": [False]})
     update_registered_converter(MLPRegressor, _REGRESSOR, _regressor_shapes,
                                 _convert_regressor)
 
@@ -134,6 +140,9 @@ def _label_type(model):
     if classes.dtype.kind == "b":
         return BooleanTensorType, classes
     if classes.dtype.kind in "iu":
+        if classes.max() > np.iinfo(np.int64).max:
+            raise ValueError("ONNX export stores integer class labels as int64; "
+                             f"the label {classes.max()} does not fit.")
         return Int64TensorType, classes.astype(np.int64)
     if classes.dtype.kind == "f":
         return DoubleTensorType, classes.astype(np.float64)
@@ -157,7 +166,24 @@ def _parse_classifier(scope, model, inputs, custom_parsers=None):
     return [label, probabilities]
 
 
+def _check_input(operator, n_outputs):
+    """One numeric input of the fitted width (skl2onnx's errors for the count)."""
+    check_input_and_output_numbers(operator, input_count_range=1,
+                                   output_count_range=n_outputs)
+    check_input_and_output_types(operator, good_input_types=[
+        FloatTensorType, DoubleTensorType, Int64TensorType])
+    model = operator.raw_operator
+    shape = operator.inputs[0].type.shape
+    if len(shape) != 2 or shape[1] not in (None, model.n_features_in_):
+        raise ValueError(
+            f"The ONNX input has shape {shape}, but {type(model).__name__} is "
+            f"expecting {model.n_features_in_} features as input: one input of "
+            f"shape [None, {model.n_features_in_}] (a DataFrame gives one input "
+            "per column; convert its values, or put a ColumnTransformer first).")
+
+
 def _classifier_shapes(operator):
+    _check_input(operator, 2)
     model = operator.raw_operator
     n = operator.inputs[0].get_first_dimension()
     label_type, _ = _label_type(model)
@@ -172,36 +198,41 @@ def _convert_classifier(scope, operator, container):
     model = operator.raw_operator
     graph = _Graph(scope, container, operator.inputs[0])
     logits = graph.forward(model)
-    label_name, proba_name = (v.full_name for v in operator.outputs)
+    label, probabilities = (v.full_name for v in operator.outputs)
+    # probabilities kept as predict_proba keeps them: at least the smallest
+    # normal number, logistic ones below 1, so that their logarithms are finite
+    info = np.finfo(graph.dtype)
     if model.out_activation_ == "softmax":
-        container.add_node("Softmax", logits, proba_name, axis=1,
-                           name=scope.get_unique_operator_name("Softmax"))
-        index = graph.node("ArgMax", proba_name, axis=1, keepdims=0)
+        graph.node("Max", graph.node("Softmax", logits, axis=1),
+                   graph.constant(info.tiny), output=probabilities)
+        index = graph.node("ArgMax", probabilities, axis=1, keepdims=0)
     else:  # logistic: binary (one output unit) or multilabel
-        p = graph.node("Sigmoid", logits)
+        # 1 / (1 + exp(-z)), not onnxruntime's Sigmoid, which in double
+        # returns 0 from z = -37 down (expit: 8.5e-17 there)
+        p = graph.node("Reciprocal", graph.node(
+            "Add", graph.constant(1.0), graph.node("Exp", graph.node("Neg", logits))))
+        # predict's rule, P > 0.5 (a probability of exactly 0.5 is negative)
         positive = graph.node("Cast", graph.node("Greater", p, graph.constant(0.5)),
                               to=onnx_proto.TensorProto.INT64)
+        p = graph.node("Min", graph.node("Max", p, graph.constant(info.tiny)),
+                       graph.constant(1 - info.epsneg))
         if model._label_kind == "multilabel":
-            container.add_node("Identity", p, proba_name,
-                               name=scope.get_unique_operator_name("Identity"))
-            container.add_node("Identity", positive, label_name,
-                               name=scope.get_unique_operator_name("Identity"))
+            graph.node("Identity", p, output=probabilities)
+            graph.node("Identity", positive, output=label)
             return
-        container.add_node("Concat", [graph.node("Sub", graph.constant(1.0), p), p],
-                           proba_name, axis=1,
-                           name=scope.get_unique_operator_name("Concat"))
-        # predict's rule, P > 0.5 (a probability of exactly 0.5 is negative)
+        graph.node("Concat", graph.node("Sub", graph.constant(1.0), p), p, axis=1,
+                   output=probabilities)
         index = graph.node("Reshape", positive, graph.initializer(
             np.array([-1], dtype=np.int64), onnx_proto.TensorProto.INT64))
     _, classes = _label_type(model)
-    container.add_node("Gather", [graph.classes(classes), index], label_name, axis=0,
-                       name=scope.get_unique_operator_name("Gather"))
+    graph.node("Gather", graph.classes(classes), index, axis=0, output=label)
 
 
 # ------------------------------------------------------------------- regressor
 def _regressor_shapes(operator):
     model = operator.raw_operator
     check_is_fitted(model)
+    _check_input(operator, 1)
     n = operator.inputs[0].get_first_dimension()
     operator.outputs[0].type = guess_tensor_type(operator.inputs[0].type)
     operator.outputs[0].type.shape = [n, model.n_outputs_]
@@ -210,8 +241,7 @@ def _regressor_shapes(operator):
 def _convert_regressor(scope, operator, container):
     graph = _Graph(scope, container, operator.inputs[0])
     logits = graph.forward(operator.raw_operator)  # (identity output)
-    container.add_node("Identity", logits, operator.outputs[0].full_name,
-                       name=scope.get_unique_operator_name("Identity"))
+    graph.node("Identity", logits, output=operator.outputs[0].full_name)
 
 
 # ------------------------------------------------------------------- the graph
@@ -224,10 +254,13 @@ class _Graph:
         self.proto = onnx_proto.TensorProto.DOUBLE if double else \
             onnx_proto.TensorProto.FLOAT
         self.dtype = np.float64 if double else np.float32
-        self.input = self.node("Cast", input_variable.full_name, to=self.proto)
+        self.input = input_variable.full_name
+        if not isinstance(input_variable.type, (DoubleTensorType, FloatTensorType)):
+            self.input = self.node("Cast", self.input, to=self.proto)
 
-    def node(self, op_type, *inputs, **attributes):
-        output = self.scope.get_unique_variable_name(op_type.lower())
+    def node(self, op_type, *inputs, output=None, **attributes):
+        """Add one node; return its output's name (a new one, or ``output``)."""
+        output = output or self.scope.get_unique_variable_name(op_type.lower())
         self.container.add_node(op_type, list(inputs), output,
                                 name=self.scope.get_unique_operator_name(op_type),
                                 **attributes)

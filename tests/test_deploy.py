@@ -198,3 +198,52 @@ def test_skops_file_predicts_in_a_fresh_process(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True)
     assert np.array_equal(np.load(tmp_path / "P.npy"), model.predict_proba(X))
+
+
+def test_onnx_probabilities_are_kept_as_predict_proba_keeps_them():
+    # confident predictions: softmax zeros raised to tiny, logistic ones kept
+    # below 1, so that their logarithms are finite, as predict_log_proba's
+    for kind in ("multiclass", "binary", "multilabel"):
+        X, y = _data(kind)
+        model = _fit(MLPClassifier((6,), max_iter=30, random_state=0), X, y)
+        model._theta *= 300.0
+        expected = model.predict_proba(X)
+        assert (expected == np.finfo(np.float64).tiny).any()
+        _, probabilities = _run(to_onnx(model, X[:1]), X)
+        np.testing.assert_allclose(probabilities, expected, rtol=1e-12)
+        assert np.isfinite(np.log(probabilities)).all()
+        X32 = X.astype(np.float32)
+        _, probabilities = _run(to_onnx(model, X32[:1]), X32)
+        assert (probabilities > 0).all() and (probabilities <= 1).all()
+
+
+def test_onnx_input_of_another_width_or_one_per_column_is_refused():
+    import pandas as pd
+    from skl2onnx.common.data_types import FloatTensorType
+
+    X, y = _data("multiclass")
+    model = _fit(MLPClassifier((6,), max_iter=30, random_state=0), X, y)
+    with pytest.raises(ValueError, match=r"input has shape \[None, 3\], but "
+                                         "MLPClassifier is expecting 5 features"):
+        to_onnx(model, initial_types=[("X", FloatTensorType([None, 3]))])
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    named = _fit(MLPRegressor((6,), max_iter=30, random_state=0), frame, X[:, 0])
+    with pytest.raises(RuntimeError, match="at most 1 input"):
+        to_onnx(named, frame[:1])
+
+
+def test_onnx_zipmap_false_is_accepted_and_true_refused():
+    X, y = _data("multiclass")
+    model = _fit(MLPClassifier((6,), max_iter=30, random_state=0), X, y)
+    label, probabilities = _run(to_onnx(model, X[:1], options={"zipmap": False}), X)
+    assert np.array_equal(label, model.predict(X))
+    with pytest.raises(Exception, match="zipmap"):
+        to_onnx(model, X[:1], options={"zipmap": True})
+
+
+def test_onnx_integer_labels_beyond_int64_are_refused():
+    X, y = _data("binary")
+    labels = np.array([1, 2 ** 63 + 5], dtype=np.uint64)
+    model = _fit(MLPClassifier((3,), max_iter=5, random_state=0), X, labels[y])
+    with pytest.raises(ValueError, match="does not fit"):
+        to_onnx(model, X[:1])

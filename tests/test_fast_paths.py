@@ -851,9 +851,16 @@ def test_prediction_of_rows_that_need_validation_keeps_its_errors(digits):
     with pytest.raises(ValueError, match="X has 10 features, but MLPClassifier is "
                                          "expecting 64 features as input"):
         est.predict(X[:4, :10])
-    # finite values whose sum overflows: the full validation accepts them
+    # finite values whose sum overflows: the full validation accepts them,
+    # without a warning from the light path's check, for predict and partial_fit
     huge = np.full((2, 64), 1e307)
-    assert est.predict(huge).shape == (2,)
+    with warnings.catch_warnings(), np.errstate(over="raise"):
+        warnings.simplefilter("error")
+        assert est.predict(huge).shape == (2,)
+    clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
+    with warnings.catch_warnings(), np.errstate(over="raise"):
+        warnings.simplefilter("error")
+        clf._plain_rows(huge)
 
 
 def test_prediction_on_an_ndarray_after_a_dataframe_warns():
