@@ -811,6 +811,27 @@ def test_every_module_compiles_without_a_warning():
             compile(path.read_text(), str(path), "exec")
 
 
+def test_api_reference_lists_every_public_name_with_an_existing_template():
+    """The API pages listed no methods while ``:template: class.rst`` named a
+    file autosummary could not find (it is under ``_templates/autosummary/``):
+    autosummary fell back to its base template, silently."""
+    import importlib
+    import pathlib
+    import re
+
+    docs = pathlib.Path(__file__).resolve().parents[1] / "docs"
+    api = (docs / "api.rst").read_text()
+    templates = re.findall(r":template: (\S+)", api)
+    assert templates
+    for template in templates:
+        assert (docs / "_templates" / template).is_file(), template
+    listed = set(re.findall(r"^   (\w+)$", api, flags=re.M))
+    for module in ("skopt_nn", "skopt_nn.solvers", "skopt_nn.schedules",
+                   "skopt_nn.diagnostics", "skopt_nn.onnx"):
+        missing = set(importlib.import_module(module).__all__) - listed
+        assert not missing, (module, missing)
+
+
 # validation_split keys rows by x *and* y: regression rows that share their
 # features but not their target are distinct rows, split one by one, so a tenth
 # of them is held out (not a whole group of equal x, with a warning).
