@@ -82,6 +82,15 @@ class GradientCurvature:
     gTHg : float
         :math:`g^T H g` (negative where the objective curves down along
         :math:`g`).
+
+    Examples
+    --------
+    >>> from skopt_nn.diagnostics import GradientCurvature
+    >>> c = GradientCurvature(loss=1.0, gTg=2.0, gTHg=8.0)
+    >>> c.curvature, c.critical_learning_rate
+    (4.0, 0.5)
+    >>> c.predicted_change(0.25), c.predicted_change(0.5)  # best step, break-even
+    (-0.25, 0.0)
     """
 
     loss: float
@@ -362,7 +371,24 @@ def hessian_eigenvalues(estimator, X, y, *, sample_weight=None, k=6, which="both
 
 @dataclass(frozen=True)
 class TraceEstimate:
-    """An estimate of :math:`\\operatorname{tr} H` and its standard error."""
+    """An estimate of :math:`\\operatorname{tr} H` and its standard error.
+
+    Returned by :func:`hessian_trace`.
+
+    Attributes
+    ----------
+    trace : float
+        The mean of the probes' :math:`v^T H v`.
+    standard_error : float
+        Their standard deviation over the square root of their number.
+
+    Examples
+    --------
+    >>> from skopt_nn.diagnostics import TraceEstimate
+    >>> estimate = TraceEstimate(trace=7.0, standard_error=0.25)
+    >>> estimate.trace + 2 * estimate.standard_error  # about 95% coverage, 32 probes
+    7.5
+    """
 
     trace: float
     standard_error: float
