@@ -39,7 +39,7 @@ try:
     from skl2onnx.common.utils import (check_input_and_output_numbers,
                                        check_input_and_output_types)
     from skl2onnx.proto import onnx_proto
-except ImportError as error:  # pragma: no cover (the extra is installed in CI)
+except ImportError as error:
     raise ImportError(
         "skopt_nn.onnx needs skl2onnx: pip install 'skopt_nn[onnx]'."
     ) from error

@@ -247,3 +247,13 @@ def test_onnx_integer_labels_beyond_int64_are_refused():
     model = _fit(MLPClassifier((3,), max_iter=5, random_state=0), X, labels[y])
     with pytest.raises(ValueError, match="does not fit"):
         to_onnx(model, X[:1])
+
+
+def test_onnx_without_skl2onnx_says_which_extra_to_install(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "skopt_nn.onnx")
+    with pytest.raises(ImportError, match=r"pip install 'skopt_nn\[onnx\]'"):
+        importlib.import_module("skopt_nn.onnx")
