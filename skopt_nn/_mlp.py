@@ -932,18 +932,21 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               dtype=[np.float64, np.float32])
         X = _cast(X, self._theta.dtype)
-        bn = self._network.batch_norm
         # Your BLAS threads, whatever the size: unlike a training loop's, one
         # call's products gain nothing from one thread, and setting the limit
         # cost more than it saved (1 to 500 rows, digits or 784-(1024, 1024)
         # units: 0.98-1.55 times the time without it)
-        return self._network.predict(self._theta, X, self.bn_mean_ if bn else None,
-                                     self.bn_var_ if bn else None)
+        return self._network.predict(self._theta, X, *self._inference_statistics())
+
+    def _inference_statistics(self):
+        """``(bn_mean_, bn_var_)`` with batch normalization, else ``(None, None)``."""
+        if self._network.batch_norm:
+            return self.bn_mean_, self.bn_var_
+        return None, None
 
     def _validation_metrics(self, X, y, sample_weight, Y):
-        logits = self._network.predict_logits(
-            self._theta, X, *( (self.bn_mean_, self.bn_var_)
-                               if self._network.batch_norm else (None, None)))
+        logits = self._network.predict_logits(self._theta, X,
+                                              *self._inference_statistics())
         per_sample = LOSSES[self._network.out_activation](logits, Y)
         val_loss = float(np.average(per_sample, weights=sample_weight))
         # (one forward pass for both: the score's own pass and scikit-learn's

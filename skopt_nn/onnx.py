@@ -288,9 +288,8 @@ class _Graph:
     def forward(self, model):
         """The output layer's logits: ``predict``'s layers, BN folded in."""
         network = model._network
-        bn = network.batch_norm
-        coefs, intercepts = network.inference_layers(
-            model._theta, model.bn_mean_ if bn else None, model.bn_var_ if bn else None)
+        coefs, intercepts = network.inference_layers(model._theta,
+                                                     *model._inference_statistics())
         a = self.input
         for i, (w, b) in enumerate(zip(coefs, intercepts)):
             z = self.node(
