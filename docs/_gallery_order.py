@@ -10,6 +10,7 @@ EXAMPLE_ORDER = [
     "plot_batchnorm_learning_rate.py",
     "plot_grid_search.py",
     "plot_partial_fit_stream.py",
+    "plot_dask_stream.py",
     "plot_custom_solver.py",
     "plot_deploy.py",
 ]

@@ -97,3 +97,18 @@ def test_the_header_warns_when_the_machine_is_busy():
     assert _harness.busy_machine_line(load=0.9, cpus=2) is None
     line = _harness.busy_machine_line(load=1.6, cpus=2)
     assert line.startswith("WARNING") and "1.60 on 2 CPUs" in line
+
+
+def test_dask_stream_measures_both_libraries_on_the_same_lazy_rows():
+    import dask_stream
+
+    X, y = dask_stream.data(rows=3_000, block=1_000)
+    assert X.chunks[0] == (1_000,) * 3  # lazily generated, in blocks
+    results = [dask_stream.run(library, mode, rows=3_000, block=1_000)
+               for library in ("skopt_nn", "scikit-learn")
+               for mode in ("dask stream", "in memory")]
+    assert [(r["library"], r["mode"]) for r in results] == [
+        ("skopt_nn", "dask stream"), ("skopt_nn", "in memory"),
+        ("scikit-learn", "dask stream"), ("scikit-learn", "in memory")]
+    for r in results:
+        assert r["seconds"] > 0 and r["peak_mb"] > 0 and 0.5 <= r["accuracy"] <= 1
