@@ -26,6 +26,7 @@ datasets: {', '.join(BUNDLED_DATASETS)} (scikit-learn's bundled data), or a
 examples:
   {PROG} compare
   {PROG} compare --solvers sgd momentum adam --dataset wine --tune
+  {PROG} compare --solvers sgd adam lbfgs --curvature
   {PROG} compare --dataset data.csv --target price --task regression"""
 
 
@@ -118,6 +119,12 @@ def build_parser():
     compare.add_argument("--tune", action="store_true",
                          help="pick each solver's learning rate by a 3-fold grid "
                               "search on the training rows first")
+    compare.add_argument("--curvature", action="store_true",
+                         help="after each run, measure the largest eigenvalue of "
+                              "the training objective's Hessian (lambda_max, the "
+                              "sharpness of the solution found) and 2/lambda_max, "
+                              "the step size above which gradient descent goes "
+                              "uphill; two more columns")
     compare.add_argument("--test-size", type=_fraction, default=0.25, metavar="F",
                          help="fraction of the rows held out for the test score "
                               "(default: 0.25)")
@@ -157,7 +164,8 @@ def main(argv=None):
     settings = Settings(hidden=tuple(args.hidden), max_iter=args.max_iter,
                         batch_size=args.batch_size, test_size=args.test_size,
                         seed=args.seed, tune=args.tune,
-                        blas_threads=args.blas_threads or None)
+                        blas_threads=args.blas_threads or None,
+                        curvature=args.curvature)
     batch_norm = {"both": (False, True), "off": (False,), "on": (True,)}[args.bn]
     try:
         return run_compare(dataset=args.dataset, target=args.target, task=args.task,

@@ -39,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ._mlp import MLPClassifier, MLPRegressor
+from .diagnostics import hessian_eigenvalues
 from .solvers._base import SOLVER_ALIASES, Solver, resolve_solver
 
 # scikit-learn's bundled datasets (no download) and the task each one poses
@@ -309,6 +310,8 @@ class Settings:
     # spinning BLAS threads made full-batch fits of digits 10x slower (measured):
     # one thread by default, None for the BLAS libraries' own setting.
     blas_threads: object = 1
+    # measure each run's largest Hessian eigenvalue at its end (--curvature)
+    curvature: bool = False
 
 
 @dataclass
@@ -325,10 +328,25 @@ class Run:
     diverged: bool
     loss_curve: list = field(default_factory=list)
     time_curve: list = field(default_factory=list)  # seconds at each epoch's end
+    # the Hessian's largest eigenvalue at the final parameters (--curvature;
+    # NaN where it could not be computed, None where not asked for)
+    lambda_max: float = None
 
     @property
     def label(self):
         return self.solver + (" +BN" if self.batch_norm else "")
+
+    @property
+    def critical_lr(self):
+        """float: ``2 / lambda_max``, above which a gradient step goes uphill
+        along the sharpest direction (``inf`` where no direction curves up, as
+        :attr:`skopt_nn.diagnostics.GradientCurvature.critical_learning_rate`);
+        None without ``lambda_max``."""
+        if self.lambda_max is None:
+            return None
+        if self.lambda_max <= 0:  # (NaN is not: 2 / NaN is NaN)
+            return np.inf
+        return 2.0 / self.lambda_max
 
 
 @dataclass
@@ -503,7 +521,48 @@ def _run(task, name, bn, settings, data, progress):
         diverged=rose or len(history) < len(estimator.history_),
         loss_curve=list(estimator.loss_curve_),
         time_curve=np.cumsum([record["seconds"] for record in history]).tolist(),
+        # after the fit, so that ``seconds`` stays the fit's time alone
+        lambda_max=_largest_curvature(estimator, X_train, y_train, settings.seed)
+        if settings.curvature else None,
     )
+
+
+def _largest_curvature(estimator, X, y, seed):
+    """The largest eigenvalue of the Hessian of the training objective, or NaN.
+
+    Measured by :func:`skopt_nn.diagnostics.hessian_eigenvalues` on the rows
+    ``X, y`` as one batch, at the estimator's final parameters (for a diverged
+    run, the best ones it restored).
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        The fitted estimator of a run.
+    X : ndarray of shape (n_samples, n_features)
+        The (scaled) training rows.
+    y : ndarray
+        Their targets (standardized for regression, as the fit saw them).
+    seed : int
+        Lanczos' starting vector: the same seed, the same value.
+
+    Returns
+    -------
+    lambda_max : float
+        NaN if the parameters are not finite or Lanczos iteration fails: one
+        run's measurement never stops the comparison.
+    """
+    # (ARPACK would print LAPACK errors on non-finite products before failing)
+    if not np.isfinite(estimator._theta).all():
+        return np.nan
+    try:
+        # tol=1e-3 bounds the residual; the eigenvalue is far more accurate
+        # (on digits, the same to 8 digits as tol=0, at 2/3 of the time)
+        with np.errstate(all="ignore"):
+            (value,) = hessian_eigenvalues(estimator, X, y, k=1, which="largest",
+                                           tol=1e-3, random_state=seed)
+    except RuntimeError:  # no convergence, or an Arnoldi factorization breakdown
+        return np.nan
+    return float(value) if np.isfinite(value) else np.nan
 
 
 def _check_tunable(dataset, y_train):
@@ -651,12 +710,15 @@ class Progress:
 # --------------------------------------------------------------------- table
 _COLUMNS = ("solver", "BN", "learning rate", "train loss", "test {score}", "epochs",
             "seconds", "diverged")
+# appended with --curvature (at the end: the other columns keep their places)
+_CURVATURE_COLUMNS = ("lambda_max", "critical lr")
 
 
 def table_rows(comparison):
     """The table as rows of strings, header first."""
+    curvature = comparison.settings.curvature
     header = [c.format(score=comparison.score_name) for c in _COLUMNS]
-    rows = [header]
+    rows = [header + list(_CURVATURE_COLUMNS) if curvature else header]
     for run in comparison.runs:
         rows.append([
             run.solver, "yes" if run.batch_norm else "no",
@@ -664,6 +726,8 @@ def table_rows(comparison):
             _number(run.train_loss, 4), f"{run.test_score:.4f}", str(run.epochs),
             f"{run.seconds:.2f}", "yes" if run.diverged else "no",
         ])
+        if curvature:
+            rows[-1] += [_number(run.lambda_max, 4), _number(run.critical_lr, 3)]
     return rows
 
 
@@ -733,13 +797,16 @@ def write_report(comparison, out_dir):
 
 
 def _csv_rows(comparison):
+    curvature = comparison.settings.curvature
     yield ["solver", "batch_norm", "learning_rate", "train_loss",
-           f"test_{comparison.score_name.lower()}", "epochs", "seconds", "diverged"]
+           f"test_{comparison.score_name.lower()}", "epochs", "seconds", "diverged",
+           *(("lambda_max", "critical_lr") if curvature else ())]
     for run in comparison.runs:
         yield [run.solver, run.batch_norm,
                "" if run.learning_rate is None else run.learning_rate,
                repr(run.train_loss), repr(run.test_score), run.epochs,
-               f"{run.seconds:.4f}", run.diverged]
+               f"{run.seconds:.4f}", run.diverged,
+               *((repr(run.lambda_max), repr(run.critical_lr)) if curvature else ())]
 
 
 def plot_curves(comparison, axis="epoch"):
@@ -838,6 +905,14 @@ def render_html(comparison, images):
                 "(penalty included; regression targets standardized). Epochs count "
                 "passes over the training rows; for full-batch solvers (L-BFGS, "
                 "Newton) they count steps. Seconds: wall-clock time of the fit.</p>")
+    if comparison.settings.curvature:
+        body.append("<p class='note'>lambda_max: the largest eigenvalue of the "
+                    "Hessian of the training objective (all training rows as one "
+                    "batch, penalty included) at the final parameters, the "
+                    "sharpness of the solution found; NaN where it could not be "
+                    "computed. Critical lr = 2 / lambda_max: a gradient step "
+                    "larger than that goes uphill along the sharpest direction."
+                    "</p>")
     titles = {"epoch": "Loss against epochs", "seconds": "Loss against time"}
     for axis, png in images.items():
         data = base64.b64encode(png).decode("ascii")

@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn import _report
 from skopt_nn.__main__ import build_parser, main
+from skopt_nn.diagnostics import hessian, hessian_eigenvalues
 from skopt_nn.solvers import SGD
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -83,6 +84,10 @@ def test_default_dataset_run_matches_an_independent_fit(tmp_path, capsys):
                               "test", "accuracy", "epochs", "seconds", "diverged"]
     assert sum(line.startswith(("sgd ", "adam ")) for line in table) == 4
     assert f"Report: {(tmp_path / 'index.html').resolve()}" in out
+    # no curvature columns without --curvature
+    assert list(rows[0]) == ["solver", "batch_norm", "learning_rate", "train_loss",
+                             "test_accuracy", "epochs", "seconds", "diverged"]
+    assert "lambda_max" not in (tmp_path / "index.html").read_text()
 
 
 def test_report_files_hold_curves_and_embedded_images(tmp_path, capsys):
@@ -225,6 +230,97 @@ def test_a_run_that_ends_far_above_its_starting_loss_is_reported(monkeypatch, tm
     assert code == 0
     (row,) = _read_csv(tmp_path / "results.csv")
     assert row["diverged"] == "True" and row["epochs"] == "2"
+
+
+# --------------------------------------------------------------- curvature
+def test_curvature_is_the_largest_hessian_eigenvalue_of_the_fit(tmp_path, capsys):
+    code, out, _ = _cli(capsys, "--dataset", "iris", "--solvers", "sgd", "lbfgs",
+                        "--max-iter", "5", "--curvature", "--out", str(tmp_path))
+    assert code == 0
+    rows = _read_csv(tmp_path / "results.csv")
+    assert list(rows[0])[-2:] == ["lambda_max", "critical_lr"]
+    header = next(line for line in out.splitlines() if line.startswith("solver"))
+    assert header.split()[-4:] == ["diverged", "lambda_max", "critical", "lr"]
+    assert "<th>lambda_max</th><th>critical lr</th>" in (
+        tmp_path / "index.html").read_text()
+    X, y = load_iris(return_X_y=True)
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.25, random_state=0,
+                                              stratify=y)
+    X_train = StandardScaler().fit_transform(X_train)
+    for row in rows:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = MLPClassifier((64,), solver=row["solver"],
+                                batch_norm=row["batch_norm"] == "True", max_iter=5,
+                                random_state=0).fit(X_train, y_train)
+        lambda_max = float(row["lambda_max"])
+        # the same measurement (up to BLAS summation order) ...
+        assert lambda_max == pytest.approx(hessian_eigenvalues(
+            clf, X_train, y_train, k=1, which="largest", tol=1e-3,
+            random_state=0)[0], rel=1e-8)
+        # ... and the whole spectrum's top, within the tolerance asked for
+        top = np.linalg.eigvalsh(hessian(clf, X_train, y_train))[-1]
+        assert lambda_max == pytest.approx(top, rel=1e-3)
+        assert float(row["critical_lr"]) == 2 / lambda_max
+
+
+def test_curvature_of_a_linear_regression_is_that_of_its_normal_equations(
+        tmp_path, capsys):
+    from sklearn.datasets import load_diabetes
+
+    code, _, _ = _cli(capsys, "--dataset", "diabetes", "--solvers", "adam", "--bn",
+                      "off", "--hidden", "--max-iter", "3", "--curvature",
+                      "--out", str(tmp_path))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "results.csv")
+    X, y = load_diabetes(return_X_y=True)
+    X_train = StandardScaler().fit_transform(
+        train_test_split(X, y, test_size=0.25, random_state=0)[0])
+    n, d = X_train.shape
+    # squared error / 2 and the penalty alpha / (2 n) ||W||^2: a quadratic whose
+    # Hessian is [X 1]^T [X 1] / n, plus alpha / n on the weights, wherever the
+    # fit stopped
+    X1 = np.hstack([X_train, np.ones((n, 1))])
+    H = X1.T @ X1 / n + np.diag(np.r_[np.full(d, MLPRegressor().alpha / n), 0.0])
+    assert float(row["lambda_max"]) == pytest.approx(np.linalg.eigvalsh(H)[-1],
+                                                     rel=1e-3)
+
+
+def test_curvature_of_a_diverged_run_is_that_of_its_restored_parameters(
+        monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(_report, "resolve_solver", lambda name: SGD(learning_rate=1e4))
+    code, _, _ = _cli(capsys, "--dataset", "iris", "--solvers", "sgd", "--bn", "off",
+                      "--max-iter", "5", "--curvature", "--out", str(tmp_path))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "results.csv")
+    assert row["diverged"] == "True"
+    # the estimator restored finite parameters: measured there, and the reason
+    # for the divergence shows (a learning rate far above 2 / lambda_max)
+    assert np.isfinite(float(row["lambda_max"]))
+    assert float(row["critical_lr"]) < float(row["learning_rate"])
+
+
+def test_curvature_that_cannot_be_computed_is_nan(monkeypatch, tmp_path, capsys):
+    def one_restart(*args, **kwargs):  # ARPACK cannot converge in time
+        return hessian_eigenvalues(*args, **{**kwargs, "tol": 0.0, "max_iter": 1})
+
+    monkeypatch.setattr(_report, "hessian_eigenvalues", one_restart)
+    code, out, _ = _cli(capsys, "--dataset", "iris", "--solvers", "sgd", "--bn", "off",
+                        "--max-iter", "2", "--curvature", "--out", str(tmp_path))
+    assert code == 0
+    (row,) = _read_csv(tmp_path / "results.csv")
+    assert row["lambda_max"] == row["critical_lr"] == "nan"
+    line = next(line for line in out.splitlines() if line.startswith("sgd "))
+    assert line.split()[-2:] == ["nan", "nan"]
+
+
+def test_curvature_of_non_finite_parameters_is_nan():
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    clf.coefs_[0][0, 0] = np.inf
+    assert np.isnan(_report._largest_curvature(clf, X, y, seed=0))
 
 
 # ----------------------------------------------------------------- Ctrl-C
