@@ -1,7 +1,7 @@
 """
-=================================
+========================================
 Training on a dask array, block by block
-=================================
+========================================
 
 A dask array need never be computed as a whole: ``dask_ml``'s ``Incremental``
 trains on it one block of rows at a time, through ``partial_fit``, which keeps
