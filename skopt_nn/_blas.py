@@ -14,21 +14,25 @@ thread changes the limits while a fit runs (see below).
 Any thread may set limits, through one process-wide session. The thread pools
 belong to the whole process, so fits running at the same time in several threads
 (a thread pool, joblib's threading backend, dask's threaded scheduler) share
-them: the first to start saves the settings, each lowers a pool to the threads
-it asks for (never raises one another fit has lowered), and the last to finish
-restores the saved settings, where no one else has changed them meanwhile.
-Limits set and restored by each fit on its own left the process on one thread
-after concurrent fits. Not setting limits outside the main thread was slower
-still: a fit in a worker thread ran its small products on two threads and, worse,
-SciPy's idle BLAS threads spun against NumPy's (``partial_fit`` of 20,000 rows,
-100 features, 128 units: 10 s in a worker thread against 0.08 s in the main one).
-threadpoolctl lets one thread at a time control OpenBLAS: while a user's
+them: each lowers a pool to the threads it asks for (never raises one another
+fit has lowered), the session saves a pool's setting when it first changes it,
+and the last fit to finish restores the saved settings, where no one else has
+changed them meanwhile. Limits set and restored by each fit on its own left the
+process on one thread after concurrent fits. Not setting limits outside the main
+thread was slower still: a fit in a worker thread ran its small products on two
+threads and, worse, SciPy's idle BLAS threads spun against NumPy's
+(``partial_fit`` of 20,000 rows, 100 features, 128 units: 2.3 to 10 s in a
+worker thread, depending on the machine's load, against 0.06-0.08 s in the main
+one). threadpoolctl lets one thread at a time control OpenBLAS: while a user's
 ``threadpool_limits`` is held in another thread, the session's changes are
-no-ops and training runs with the user's limits, and the session never keeps
-control between its changes. A ``threadpool_limits`` entered in another thread
-while a fit holds its limits, and left after it, saves and restores the fit's
-limits (scikit-learn's KMeans takes one internally): that race cannot be avoided
-with process-wide pools.
+no-ops and training runs with the user's limits; the session keeps no control
+between its changes, and never releases one its thread held before. A process
+forked while a fit holds limits starts without the session, its limits restored.
+A ``threadpool_limits`` entered in another thread while a fit holds its limits,
+and left after the fit ends, saves and restores the fit's limits (scikit-learn's
+KMeans takes one internally): the process then stays on the fit's limits. That
+race cannot be avoided with process-wide pools; it existed for fits in the main
+thread before, and only costs speed.
 
 axpy. ``y += a * x`` written with NumPy is two passes over memory and a
 temporary (``a * x``, then the add); BLAS ``axpy`` is one pass and no temporary.
@@ -214,52 +218,60 @@ def _numpy_blas_pools():
 class _LimitSession:
     """The thread limits held for the fits and predictions running now.
 
-    One per process at a time (``_session``), entered and left under
-    ``_session_lock``: see the module's docstring.
+    One per process at a time (``_session``), changed under ``_session_lock``:
+    see the module's docstring.
     """
 
     def __init__(self):
         self.holders = 0
         self.saved = {}    # pool's file path -> (controller, threads before)
-        self.applied = {}  # pool's file path -> threads after the last change
+        self.applied = {}  # pool's file path -> threads after the session's change
 
-    def enter(self, limits):
-        self.holders += 1
+    def lower(self, limits):
+        """Lower each pool to its limit (a pool already lower stays so)."""
         for lib, threads in limits:
             now = lib.num_threads
-            self.saved.setdefault(lib.filepath, (lib, now))
-            if threads < now:  # (a pool another holder has lowered stays lowered)
+            if threads < now:
+                # saved when the session first changes the pool, or again when
+                # someone else has changed it since
+                if self.applied.get(lib.filepath) != now:
+                    self.saved[lib.filepath] = (lib, now)
                 _set_threads(lib, threads)
                 self.applied[lib.filepath] = lib.num_threads
 
     def leave(self):
         """Restore the saved settings if this was the last holder; True then."""
         self.holders -= 1
-        if self.holders:
+        if self.holders > 0:
             return False
         for path, (lib, before) in self.saved.items():
             # (not where someone else has changed the setting since)
-            if path in self.applied and lib.num_threads == self.applied[path]:
+            if lib.num_threads == self.applied.get(path):
                 _set_threads(lib, before)
         return True
-
-
-_session = None
-_session_lock = threading.Lock()
 
 
 def _set_threads(lib, threads):
     """Set a pool's threads without keeping threadpoolctl's control of it.
 
-    threadpoolctl lets one thread at a time set OpenBLAS's limits (the first to
-    set one, until it clears its control; a call from any other thread is a
-    no-op): releasing control at once lets the session's next change come from
-    whichever thread makes it, and a user's ``threadpool_limits`` take control.
+    threadpoolctl (3.6 and later) lets one thread at a time set OpenBLAS's
+    limits: the first to set one, until it clears its control; a call from any
+    other thread is a no-op. Releasing the control at once lets the session's
+    next change come from whichever thread makes it, and a user's
+    ``threadpool_limits`` take control; but not a control this thread held
+    before (the user's ``threadpool_limits`` around this fit, which its end
+    releases).
     """
+    control = getattr(type(lib), "_SHARED_STATE", None)
+    held = getattr(control, "controlling_thread", None) is threading.current_thread()
     lib.set_num_threads(threads)
     release = getattr(type(lib), "clear_controlling_thread", None)
-    if release is not None:  # (threadpoolctl >= 3.6, OpenBLAS)
+    if release is not None and not held:
         release()
+
+
+_session = None
+_session_lock = threading.Lock()
 
 
 @contextmanager
@@ -268,15 +280,38 @@ def _held_limits(limits):
     shared with the fits running at the same time (see :class:`_LimitSession`)."""
     global _session
     with _session_lock:
-        if _session is None:
-            _session = _LimitSession()
-        _session.enter(limits)
+        session = _session = _session or _LimitSession()
+        session.holders += 1
+        try:
+            session.lower(limits)
+        except BaseException:  # (an interrupt during a change: leave as well)
+            if session.leave():
+                _session = None
+            raise
     try:
         yield
     finally:
         with _session_lock:
-            if _session.leave():
+            # (a process forked meanwhile has a session of its own, see below)
+            if _session is session and session.leave():
                 _session = None
+
+
+def _after_fork_in_child():
+    """A child has none of its parent's holders: restore what the session changed."""
+    global _session, _session_lock
+    _session_lock = threading.Lock()
+    if _session is not None:
+        _session.holders = 1
+        _session.leave()
+        _session = None
+
+
+if hasattr(os, "register_at_fork"):  # (no fork on Windows)
+    # a fork while another thread changes the limits would copy the lock held
+    os.register_at_fork(before=lambda: _session_lock.acquire(),
+                        after_in_parent=lambda: _session_lock.release(),
+                        after_in_child=_after_fork_in_child)
 
 
 def scipy_blas_single_thread():

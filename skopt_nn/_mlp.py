@@ -1034,9 +1034,9 @@ _COMMON_PARAMETERS_DOC = r"""
         epoch's order, as scikit-learn's MLP does).
     random_state : int, RandomState instance or None, default=None
         Seeds initialization, shuffling and the validation split. The same value
-        gives bit-identical results with the same BLAS threads: fits in a worker
-        thread, which sets no thread limit, or under another
-        ``threadpool_limits``, may differ by rounding errors (see the
+        gives bit-identical results with the same BLAS threads, in any thread:
+        fits under another ``threadpool_limits``, or running at the same time
+        as fits that hold lower limits, may differ by rounding errors (see the
         performance guide's "Choosing settings for speed"). Without early
         stopping, a fit from scratch draws the same initial weights and
         minibatches as scikit-learn's MLP with the same value, so the same

@@ -20,13 +20,15 @@ from scipy import sparse
 from scipy.special import expit, logsumexp, softmax
 from sklearn.datasets import load_digits, make_classification
 from sklearn.neural_network import MLPClassifier as SkMLP
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import (OpenBLASController, ThreadpoolController,
+                           threadpool_info, threadpool_limits)
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
 from skopt_nn._blas import add_to_rows, axpy, shard_threads
 from skopt_nn._data import Minibatches
 from skopt_nn._losses import LOSS_AND_DELTA, LOSSES
 from skopt_nn.solvers import SGD, Adam, Solver
+from skopt_nn.solvers._base import SOLVER_ALIASES
 
 # short fits on purpose: they stop at max_iter
 pytestmark = pytest.mark.filterwarnings(
@@ -435,7 +437,9 @@ def _fit_config(config, seed, X, y):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_fit_in_a_thread_gives_the_bits_of_the_fit_in_the_main_thread(digits):
     X, y = digits
-    for config in _THREAD_CONFIGS:
+    every_solver = [dict(solver=name, hidden_layer_sizes=(10,), max_iter=3)
+                    for name in SOLVER_ALIASES]
+    for config in _THREAD_CONFIGS + every_solver:
         here = _fit_config(config, 0, X, y)
         with ThreadPoolExecutor(1) as one:
             there = one.submit(_fit_config, config, 0, X, y).result()
@@ -570,17 +574,142 @@ class _FakePool:
 def test_limit_session_lowers_shares_and_restores_what_it_changed():
     from skopt_nn._blas import _LimitSession
 
-    a, b = _FakePool("a", 4), _FakePool("b", 2)
+    a, b, c = _FakePool("a", 4), _FakePool("b", 2), _FakePool("c", 2)
     session = _LimitSession()
-    session.enter([(a, 2), (b, 1)])
-    assert (a.num_threads, b.num_threads) == (2, 1)
-    session.enter([(a, 1), (b, 2)])  # lowers a further, never raises b
+    session.holders += 1
+    session.lower([(a, 2), (b, 1), (c, 2)])
+    assert (a.num_threads, b.num_threads, c.num_threads) == (2, 1, 2)
+    session.holders += 1
+    session.lower([(a, 1), (b, 2)])  # lowers a further, never raises b
     assert (a.num_threads, b.num_threads) == (1, 1)
     assert not session.leave()       # another holder remains: nothing restored
     assert (a.num_threads, b.num_threads) == (1, 1)
     b.num_threads = 3                # someone else's change, kept
+    c.num_threads = 1                # never changed by the session: not restored
     assert session.leave()
-    assert (a.num_threads, b.num_threads) == (4, 3)
+    assert (a.num_threads, b.num_threads, c.num_threads) == (4, 3, 1)
+
+
+def test_limit_session_saves_a_pool_when_it_first_changes_it():
+    from skopt_nn._blas import _LimitSession
+
+    a = _FakePool("a", 1)            # lowered by someone else when the session opens
+    session = _LimitSession()
+    session.holders += 1
+    session.lower([(a, 1)])          # nothing to change: nothing saved
+    a.num_threads = 2                # their limit left
+    session.holders += 1
+    session.lower([(a, 1)])          # the session's change: 2 is saved
+    session.leave()
+    session.leave()
+    assert a.num_threads == 2
+
+
+def test_an_interrupt_while_limits_are_set_leaves_no_session_open(monkeypatch):
+    from skopt_nn import _blas
+
+    before = _blas_threads()
+
+    def interrupted(lib, threads):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_blas, "_set_threads", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with _blas.limit_blas_threads(1):
+            pass
+    assert _blas._session is None
+    monkeypatch.undo()
+    with _blas.limit_blas_threads(1):
+        assert _blas._session.holders == 1
+    assert _blas._session is None and _blas_threads() == before
+
+
+@pytest.fixture
+def blas_on_one_thread():
+    """The process's BLAS set to one thread, as ``OPENBLAS_NUM_THREADS=1`` does."""
+    controller = ThreadpoolController()
+    pools = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+    before = [lib.num_threads for lib in pools]
+
+    def set_all(values):
+        for lib, n in zip(pools, values):
+            lib.set_num_threads(n)
+        if hasattr(OpenBLASController, "clear_controlling_thread"):
+            OpenBLASController.clear_controlling_thread(force=True)
+
+    set_all([1] * len(pools))
+    yield
+    set_all(before)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_inside_a_users_limit_keeps_the_user_in_control(digits,
+                                                             blas_on_one_thread):
+    # The user's limit (2 threads) is held in the main thread, which fits inside
+    # it; another fit starts in a thread while it is held and ends after the user
+    # has left it. The user's limit must apply until they leave it, and the
+    # setting they left must stay.
+    X, y = digits
+    before = _blas_threads()
+    other = _gated_fit(X, y, "inside")
+    with ThreadPoolExecutor(1) as pool:
+        with threadpool_limits(limits=2, user_api="blas"):
+            MLPClassifier((16,), max_iter=2, random_state=0).fit(X, y)
+            done = pool.submit(other.fit, X, y)
+            assert _GATES["inside"][0].wait(60)
+            assert _blas_threads() == dict.fromkeys(before, 2)  # still the user's
+        _GATES["inside"][1].set()
+        done.result()
+    assert _blas_threads() == before
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_limit_left_before_the_session_changes_anything_is_not_restored(digits):
+    X, y = digits
+    before = _blas_threads()
+    first, second = _gated_fit(X, y, "early"), _gated_fit(X, y, "late")
+    with ThreadPoolExecutor(2) as pool:
+        with threadpool_limits(limits=1, user_api="blas"):  # e.g. KMeans's
+            done_first = pool.submit(first.fit, X, y)      # starts under it
+            assert _GATES["early"][0].wait(60)
+        done_second = pool.submit(second.fit, X, y)         # lowers the pools
+        assert _GATES["late"][0].wait(60)
+        _GATES["early"][1].set()
+        done_first.result()
+        _GATES["late"][1].set()
+        done_second.result()
+    assert _blas_threads() == before
+
+
+def _fit_in_child(X, y, queue):
+    before = _blas_threads()
+    MLPClassifier((16,), max_iter=2, random_state=0).fit(X, y)
+    queue.put((before, _blas_threads()))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # (fork with threads)
+def test_a_child_forked_while_a_fit_holds_limits_fits_and_restores_them(digits):
+    import multiprocessing
+
+    X, y = digits
+    before = _blas_threads()
+    fit = _gated_fit(X, y, "fork")
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(fit.fit, X, y)
+        assert _GATES["fork"][0].wait(60)   # the parent's limits are held
+        child = context.Process(target=_fit_in_child, args=(X[:300], y[:300], queue))
+        child.start()
+        child_before, child_after = queue.get(timeout=120)  # no deadlock
+        child.join(60)
+        _GATES["fork"][1].set()
+        done.result()
+    assert child.exitcode == 0
+    # the child restored the parent's limits when forked, and keeps its setting
+    assert child_before == child_after == before
+    assert _blas_threads() == before
 
 
 # ----------------------------------------------- full-batch objective reuse
