@@ -11,9 +11,11 @@ the blocks, in an order shuffled anew (a ``RandomState`` instance, not an
 integer, so that each pass draws another order).
 
 The rows here are generated lazily: 400,000 rows of 20 features in blocks of
-20,000, whose label is a nonlinear rule of four features. Only one block is
-in memory at a time. After each pass, the model is scored on held-out rows,
-and at the end ``ParallelPostFit`` predicts a dask array lazily, block by block.
+20,000, whose label is a nonlinear rule of four features; the array is never
+computed as a whole (with ``dask.config.set(scheduler="sync")``, at most one
+block is in memory; dask's default threaded scheduler computes a few ahead).
+After each pass, the model is scored on held-out rows, and at the end
+``ParallelPostFit`` predicts a dask array lazily, block by block.
 """
 
 import dask.array as da

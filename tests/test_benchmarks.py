@@ -104,11 +104,12 @@ def test_dask_stream_measures_both_libraries_on_the_same_lazy_rows():
 
     X, y = dask_stream.data(rows=3_000, block=1_000)
     assert X.chunks[0] == (1_000,) * 3  # lazily generated, in blocks
+    modes = ("dask stream", "dask stream, sync", "in memory")
     results = [dask_stream.run(library, mode, rows=3_000, block=1_000)
-               for library in ("skopt_nn", "scikit-learn")
-               for mode in ("dask stream", "in memory")]
+               for library in ("skopt_nn", "scikit-learn") for mode in modes]
     assert [(r["library"], r["mode"]) for r in results] == [
-        ("skopt_nn", "dask stream"), ("skopt_nn", "in memory"),
-        ("scikit-learn", "dask stream"), ("scikit-learn", "in memory")]
+        (library, mode) for library in ("skopt_nn", "scikit-learn") for mode in modes]
     for r in results:
         assert r["seconds"] > 0 and r["peak_mb"] > 0 and 0.5 <= r["accuracy"] <= 1
+    # the two schedulers train on the same blocks in the same order
+    assert results[0]["accuracy"] == results[1]["accuracy"]

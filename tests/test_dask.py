@@ -3,7 +3,7 @@
 skopt_nn needs no code of its own for dask; these tests pin down what the
 standard tools give with it. ``dask_ml.wrappers.Incremental`` trains on a dask
 array block by block through ``partial_fit`` (the solver's state carried from
-block to block, each call holding one block in memory), exactly as the same
+block to block, each call getting one block), exactly as the same
 ``partial_fit`` calls on NumPy blocks; ``ParallelPostFit`` predicts lazily,
 block by block; ``GridSearchCV`` under joblib's dask backend fits on a cluster's
 worker processes and scores as it does locally.
@@ -199,3 +199,16 @@ def test_a_stream_under_the_distributed_scheduler_trains_as_locally(digits):
         assert dask.config.get("scheduler", None) == "dask.distributed"
         remote = stream()
     _assert_same_training(remote, local)
+
+
+def test_incremental_passes_only_the_first_chunk_of_columns(digits):
+    # dask-ml's documented-by-us pitfall: X must be one chunk wide
+    X, y = digits
+    narrow = Incremental(MLPClassifier((8,), random_state=0), shuffle_blocks=False)
+    narrow.fit(da.from_array(X, chunks=(BLOCK, 32)), da.from_array(y, chunks=BLOCK),
+               classes=CLASSES)
+    assert narrow.estimator_.n_features_in_ == 32
+    whole = Incremental(MLPClassifier((8,), random_state=0), shuffle_blocks=False)
+    whole.fit(da.from_array(X, chunks=(BLOCK, 32)).rechunk({1: -1}),
+              da.from_array(y, chunks=BLOCK), classes=CLASSES)
+    assert whole.estimator_.n_features_in_ == 64
