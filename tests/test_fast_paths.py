@@ -499,6 +499,32 @@ def test_a_fit_in_a_thread_runs_with_a_users_limit_held_in_the_main_thread(digit
     assert _blas_threads() == before
 
 
+def test_a_prediction_in_a_thread_holds_scipys_blas_to_one_thread(digits,
+                                                                 monkeypatch):
+    # the biases of many rows are added with SciPy's BLAS (ger): its idle threads
+    # would spin against NumPy's, in a worker thread as in the main one
+    from skopt_nn import _network
+
+    X, y = digits
+    model = MLPClassifier((16,), max_iter=1, random_state=0).fit(X, y)
+    seen = []
+
+    def recorded(z, b, ones):
+        seen.append(_blas_threads())
+        return add_to_rows(z, b, ones)
+
+    monkeypatch.setattr(_network, "add_to_rows", recorded)
+    before = _blas_threads()
+    rows = np.tile(X, (3, 1))  # enough rows for ger
+    with ThreadPoolExecutor(1) as pool:
+        in_thread = pool.submit(model.predict_proba, rows).result()
+    assert seen and all(
+        t == {path: 1 if _scipy_own(path) else n for path, n in before.items()}
+        for t in seen)
+    assert _blas_threads() == before
+    np.testing.assert_array_equal(in_thread, model.predict_proba(rows))
+
+
 _GATES = {}
 
 
