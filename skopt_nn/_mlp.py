@@ -24,13 +24,23 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import (
     _assert_all_finite,
+    _check_feature_names,
+    _check_n_features,
     _check_sample_weight,
     _num_samples,
+    check_consistent_length,
     check_is_fitted,
     validate_data,
 )
 
 from ._blas import training_threads
+from ._chunked import (
+    ChunkedObjective,
+    ChunkedRows,
+    encode_targets,
+    is_dask_array,
+    summarize_chunk,
+)
 from ._batchnorm import (
     BatchNorm,
     check_frequency_weights,
@@ -329,6 +339,94 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 sample_weight = None
         return X, Y, y, sample_weight, fitted
 
+    def _evaluates_chunks(self, X, y, solver, bn):
+        """Whether this fit evaluates a dask array's rows chunk by chunk.
+
+        For a full-batch solver on all rows, without batch normalization (its
+        statistics need every row at once), early stopping (a validation split
+        of the rows) or class weights, with rows of a numeric, dense dask array
+        whose chunk sizes are known, and targets of one column (or several for
+        a regressor). Otherwise the rows are computed into memory, as any
+        array-like is.
+        """
+        if not (is_dask_array(X) and X.ndim == 2 and solver.full_batch
+                and bn is None and not self.early_stopping
+                and getattr(self, "class_weight", None) is None
+                and X.dtype.kind in "biuf" and isinstance(X._meta, np.ndarray)
+                and not any(math.isnan(rows) for rows in X.chunks[0])
+                and (self.batch_size == "auto" or self.batch_size >= X.shape[0])):
+            return False
+        n_dimensions = getattr(y, "ndim", np.ndim(y))
+        return n_dimensions == 1 or (n_dimensions == 2
+                                     and not isinstance(self, ClassifierMixin))
+
+    def _prepare_chunks(self, X, y, sample_weight, reset, warm_start):
+        """``_prepare`` for a dask array's rows, which stay in their chunks.
+
+        One pass over the chunks checks the rows, targets and weights as
+        validation does, and finds the classes; the arrays returned are lazy: X
+        in the model's dtype and one chunk wide, Y encoded chunk by chunk, the
+        weights as float64, all on X's chunks of rows. ``y`` returned holds the
+        labels found (classification) or is None.
+        """
+        import dask
+        import dask.array as da
+
+        _check_feature_names(self, X, reset=reset)
+        _check_n_features(self, X, reset=reset)
+        rows = X.chunks[0]
+
+        def on_rows(v):  # (a dask array on X's chunks of rows)
+            v = v if is_dask_array(v) else np.asarray(v)
+            check_consistent_length(X, v)
+            v = da.asarray(v)
+            return v.rechunk((rows,) + (-1,) * (v.ndim - 1))
+
+        y = on_rows(y)
+        classify = isinstance(self, ClassifierMixin)
+        if not classify and y.dtype.kind in "SU":
+            raise ValueError(
+                f"y must be numeric for regression, got strings (dtype "
+                f"{y.dtype}); convert them explicitly, e.g. y.astype(float).")
+        if not classify:
+            _is_column_vector(y)  # (warns; one output either way)
+        w = None if sample_weight is None else on_rows(sample_weight)
+        dtype = (np.float32 if X.dtype == np.float32 else np.float64) if reset \
+            else self._theta.dtype
+        X = X.rechunk({1: -1})
+        parts = zip(X.to_delayed().ravel(), y.to_delayed().ravel(),
+                    [None] * len(rows) if w is None else w.to_delayed().ravel())
+        summaries = dask.compute(*[dask.delayed(summarize_chunk)(
+            x_k, y_k, w_k, dtype, classify) for x_k, y_k, w_k in parts])
+        _raise_flaws([s["X"] for s in summaries], "X", dtype)
+        if w is not None:
+            _raise_flaws([s["w"] for s in summaries], "sample_weight", np.float64)
+            if any(s["w_negative"] for s in summaries):
+                raise ValueError("Negative values in data passed to `sample_weight`.")
+            total = sum(s["w_sum"] for s in summaries)
+            if total == 0:
+                raise ValueError("All sample weights are zero: there is nothing to fit.")
+            if not math.isfinite(total):
+                raise ValueError(
+                    "The sample weights sum to infinity: scale them down (the fit "
+                    "depends on their ratios, and on their sum through the L2 "
+                    "penalty's alpha / sum(sample_weight)).")
+        if classify:
+            labels = np.unique(np.concatenate([s["labels"] for s in summaries]))
+            _, fitted = self._encode_targets(labels, reset, classes=None)
+            if warm_start:
+                self._check_warm_start_targets(labels)
+            classes = fitted.get("classes_", getattr(self, "classes_", None))
+            n_outputs = 1 if len(classes) == 2 else len(classes)
+        else:
+            _raise_flaws([s["y"] for s in summaries], "y", dtype)
+            labels, fitted, classes = None, {}, None
+            n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        Y = y.map_blocks(encode_targets, classes, dtype, dtype=dtype,
+                         chunks=(rows, (n_outputs,)),
+                         **({"new_axis": 1} if y.ndim == 1 else {}))
+        return X.astype(dtype), Y, labels, w, fitted
+
     def _prepare_light(self, X, y, sample_weight, classes):
         """``_prepare`` for partial_fit's common case in one light pass, or None.
 
@@ -448,6 +546,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         hidden = self._hidden_sizes()
         prepared = self._prepare_light(X, y, sample_weight, classes) \
             if incremental and reuse else None
+        chunked = not incremental and self._evaluates_chunks(X, y, solver, bn)
+        if chunked:
+            prepared = self._prepare_chunks(X, y, sample_weight, reset=not reuse,
+                                            warm_start=reuse)
         X, Y, y, sample_weight, fitted = prepared or self._prepare(
             X, y, sample_weight, reset=not reuse, classes=classes,
             warm_start=reuse and not incremental,
@@ -488,9 +590,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         dense = solver._uses_dense_linear_algebra(self._network.n_params)
         # a full batch of enough rows is evaluated in two row shards (Objective),
         # on two threads where the machine has them
-        threaded = threaded_shards(self._network, X, step_rows, solver.full_batch,
-                                   dense)
-        with training_threads(self._network.layer_units, step_rows, dense, threaded), \
+        threaded = not chunked and threaded_shards(
+            self._network, X, step_rows, solver.full_batch, dense)
+        # (the chunks' tasks run on dask's threads: each BLAS call on one)
+        with training_threads(self._network.layer_units, step_rows, dense,
+                              threaded or chunked), \
                 (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self._train(X, Y, y, sample_weight, incremental, bn, executor,
@@ -620,9 +724,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         saved_statistics = (([m.copy() for m in self.bn_mean_],
                              [v.copy() for v in self.bn_var_], self._bn_counts)
                             if incremental and bn is not None else None)
-        objective = Objective(network, self.alpha, self.max_grad_norm,
-                              remember_last=solver.full_batch,
-                              shards=2 if solver.full_batch else 1, executor=executor)
+        chunked = is_dask_array(X)  # (see _evaluates_chunks)
+        objective = (ChunkedObjective if chunked else Objective)(
+            network, self.alpha, self.max_grad_norm, remember_last=solver.full_batch,
+            shards=2 if solver.full_batch else 1, executor=executor)
         n_epochs = 1 if incremental else self.max_iter
         # best validated (early stopping) or lowest loss. A partial_fit call's
         # copy of its starting parameters (which _fit keeps to undo a failed
@@ -653,11 +758,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         no_improvement = 0
         converged = restored = False
         stop, small_steps = "", 0  # (full-batch solvers' criteria)
-        batches = Minibatches(X, Y, sample_weight, batch_rows)
+        batches = ChunkedRows(X, Y, sample_weight) if chunked else \
+            Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
         divergence = DivergenceTest(
-            n_batches, n_samples if sample_weight is None else sample_weight.sum(),
-            self.loss_)
+            n_batches, batches.weight_total if chunked else n_samples
+            if sample_weight is None else sample_weight.sum(), self.loss_)
         # Each shuffled epoch permutes the previous epoch's row order, as
         # scikit-learn's MLP does: the same random_state then draws the same
         # minibatches. Each call starts from the rows' own order, as there,
@@ -1570,6 +1676,22 @@ def _raise_non_finite_start(loss):
         f"The loss of the first minibatch is not finite ({loss}) at the parameters "
         "training starts from: the input data may contain large values and need "
         "to be preprocessed (scaled).")
+
+
+def _raise_flaws(flaws, name, dtype):
+    """scikit-learn's error for NaN or infinity found in ``name`` (the chunks'
+    ``(NaN, infinity, overflow)``), or ``_cast``'s for values beyond ``dtype``."""
+    nan, inf, overflow = (any(f[i] for f in flaws) for i in range(3))
+    if nan:
+        raise ValueError(f"Input {name} contains NaN.")
+    if inf:
+        raise ValueError(f"Input {name} contains infinity or a value too large for "
+                         f"{np.dtype(np.float64)!r}.")
+    if overflow:
+        raise ValueError(
+            f"{name} has values too large for the model's {np.dtype(dtype).name} "
+            "parameters (a model takes the dtype of the X it is fitted on): "
+            f"scale {name}, or fit on float64 data.")
 
 
 def _is_column_vector(y):

@@ -10,6 +10,7 @@ The network knows nothing of solvers: it computes forward passes, the loss and i
 gradient (and, for second-order solvers, Hessian-vector products).
 """
 
+import copy
 from contextlib import nullcontext
 
 import numpy as np
@@ -174,6 +175,13 @@ class Network:
         """Drop the per-batch buffers: after a fit they would keep activations
         of a whole full batch (every training row) alive with the model."""
         self._workspaces = {}
+
+    def private_copy(self):
+        """A copy with per-batch buffers of its own, for a pass that may run at
+        the same time as another one on this network (a dask task)."""
+        network = copy.copy(self)
+        network._workspaces = {}
+        return network
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -233,11 +233,7 @@ class Objective:
                 norm = vector_norm(grad)
         else:
             grad = np.empty_like(theta)
-            if self._row_shards is None:
-                loss, ws = self.network.loss_grad(theta, self.X, self.Y, self.s,
-                                                  self.l2, grad)
-            else:
-                loss, ws = self._sharded_loss_grad(theta, grad)
+            loss, ws = self._loss_grad(theta, grad)
             # (kept for the step's first evaluation, and with the remembered one)
             wanted = self.batch_statistics is None or self.remember_last
             statistics = ([m.copy() for m in ws["bn_mean"]],
@@ -257,6 +253,13 @@ class Objective:
             self.batch_statistics = statistics
         self.last_grad_norm = norm
         return loss, grad
+
+    def _loss_grad(self, theta, grad):
+        """The loss, with the gradient written into ``grad``, and the workspace
+        of the forward pass (None for a split batch)."""
+        if self._row_shards is None:
+            return self.network.loss_grad(theta, self.X, self.Y, self.s, self.l2, grad)
+        return self._sharded_loss_grad(theta, grad)
 
     def hvp(self, theta, v):
         """Hessian-vector product :math:`H(\\theta)\\, v` of the objective.

@@ -1,7 +1,8 @@
 """At scale on dask: streams of blocks, lazy prediction, searches on a cluster.
 
-skopt_nn needs no code of its own for dask; these tests pin down what the
-standard tools give with it. ``dask_ml.wrappers.Incremental`` trains on a dask
+These tests pin down what the standard tools give with skopt_nn (a full-batch
+solver's own evaluation of a dask array's chunks is tested in
+tests/test_chunked.py). ``dask_ml.wrappers.Incremental`` trains on a dask
 array block by block through ``partial_fit`` (the solver's state carried from
 block to block, each call getting one block), exactly as the same
 ``partial_fit`` calls on NumPy blocks; ``ParallelPostFit`` predicts lazily,
@@ -150,8 +151,10 @@ def test_lazy_prediction_block_by_block_equals_predict(digits, model):
                                    model.predict_proba(X), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+@pytest.mark.parametrize("solver", ["adam", "momentum"])
 def test_fit_on_a_dask_array_computes_it_and_trains_as_on_numpy(digits, solver):
+    # (stochastic solvers; a full-batch solver evaluates the chunks where they
+    # are instead: tests/test_chunked.py)
     X, y = digits
     X_blocks, y_blocks = _blocks(X, y)
     params = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=15, random_state=0)

@@ -1,0 +1,210 @@
+r"""A full batch held in a dask array, evaluated chunk by chunk where it lives.
+
+A full-batch solver (L-BFGS, Newton) evaluates the objective on every training
+row at each step. When ``fit`` gets its rows as a dask array, each evaluation
+is one dask computation: a task per chunk of rows computes that chunk's share
+of the loss and gradient (or of a Hessian-vector product) where the chunk is,
+and the shares are added pairwise in a fixed tree, so that one gradient reaches
+the process that runs the solver and the rows never do. With chunk weights
+:math:`c_k` (the chunk's share of the rows, or of the sample weight) and
+:math:`J_k` the mean loss of chunk :math:`k`,
+
+.. math:: J(\theta) = \sum_k c_k J_k(\theta)
+          + \frac{\alpha}{2 \sum_i w_i} \sum_l \|W_l\|_F^2,
+
+as :class:`~skopt_nn._objective.Objective` splits an in-memory batch into row
+shards. The tree's shape depends on the chunks alone: a fit is reproducible bit
+for bit on the same chunks, under any scheduler.
+
+dask is imported only when such rows arrive (it is an optional dependency).
+"""
+
+import uuid
+
+import numpy as np
+
+from ._objective import Objective
+
+
+def is_dask_array(X):
+    """Whether ``X`` is a dask array (without importing dask)."""
+    return type(X).__module__.startswith("dask.array") and hasattr(X, "to_delayed")
+
+
+def encode_targets(y, classes, dtype):
+    """A chunk's targets as the network reads them.
+
+    Class indicators (a single column for two classes) when ``classes`` is
+    given, as the in-memory encoding makes them; else the targets as floats, a
+    column per output.
+    """
+    if classes is None:
+        y = np.asarray(y, dtype=dtype)
+        return y.reshape(len(y), -1)
+    if len(classes) == 2:
+        return (y == classes[1]).astype(dtype)[:, None]
+    return (y[:, None] == classes).astype(dtype)
+
+
+def summarize_chunk(X, y, w, dtype, classify):
+    """What validating a chunk needs, in one pass over it (a dask task).
+
+    Whether ``X`` (and regression targets) hold NaN or infinities, or values
+    beyond the model's ``dtype``; the chunk's labels (classification); the
+    sample weights' flaws and sum.
+    """
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        summary = {"X": _flaws(X, dtype)}
+        if classify:
+            summary["labels"] = np.unique(y)
+        else:
+            summary["y"] = _flaws(np.asarray(y), dtype)
+        if w is not None:
+            w = np.asarray(w, dtype=np.float64)
+            summary["w"] = _flaws(w, np.dtype(np.float64))
+            summary["w_negative"] = bool((w < 0).any())
+            summary["w_sum"] = float(w.sum())
+    return summary
+
+
+def _flaws(a, dtype):
+    """``(has NaN, has infinity, overflows dtype)`` of a numeric array."""
+    if a.dtype.kind != "f":
+        return False, False, False
+    nan, inf = bool(np.isnan(a).any()), bool(np.isinf(a).any())
+    overflow = (not (nan or inf) and a.dtype.itemsize > dtype.itemsize
+                and not np.isfinite(a.astype(dtype)).all())
+    return nan, inf, overflow
+
+
+class ChunkedRows:
+    """Training rows in dask arrays, as the chunks a full batch is summed over.
+
+    ``X`` (in the model's dtype, one chunk wide), the encoded targets ``Y`` and
+    the sample weights share their chunks of rows. Chunks without weight are
+    left out. Quacks like the in-memory minibatches for a full-batch solver:
+    ``epoch`` yields the batch, which is this object itself.
+
+    Parameters
+    ----------
+    X, Y : dask arrays of shape (n_samples, n_features) and (n_samples, n_outputs)
+    sample_weight : dask array of shape (n_samples,) or None
+    """
+
+    def __init__(self, X, Y, sample_weight):
+        import dask
+
+        self.shape, self.dtype = X.shape, X.dtype
+        x_parts = X.to_delayed().ravel()
+        y_parts = Y.to_delayed().ravel()
+        if sample_weight is None:
+            w_parts = [None] * len(x_parts)
+            totals = [float(n) for n in X.chunks[0]]
+        else:
+            w_parts = list(sample_weight.to_delayed().ravel())
+            totals = dask.compute(*[dask.delayed(_weight_sum)(w) for w in w_parts])
+        self.weight_total = float(sum(totals))
+        self.chunks = [(total / self.weight_total, x, y, w)
+                       for total, x, y, w in zip(totals, x_parts, y_parts, w_parts)
+                       if total > 0]
+
+    def epoch(self, order=None):
+        """Yield the one full batch ``(self, None, None)``."""
+        yield self, None, None
+
+
+def _weight_sum(w):
+    return float(np.asarray(w, dtype=np.float64).sum())
+
+
+def _chunk_rows(network, theta, X, Y, w):
+    """A chunk as one pass reads it, and a network with buffers of its own."""
+    network = network.private_copy()
+    X = np.ascontiguousarray(X, dtype=theta.dtype)
+    Y = np.ascontiguousarray(Y, dtype=theta.dtype)
+    s = None if w is None else \
+        (np.asarray(w, dtype=np.float64) / _weight_sum(w)).astype(theta.dtype)
+    return network, X, Y, s
+
+
+def chunk_loss_grad(network, theta, X, Y, w, c, l2):
+    """``(c J_k, c grad J_k)`` of one chunk (a dask task)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        network, X, Y, s = _chunk_rows(network, theta, X, Y, w)
+        grad = np.empty_like(theta)
+        loss, _ = network.loss_grad(theta, X, Y, s, l2, grad)
+        grad *= c
+        return c * loss, grad
+
+
+def chunk_hvp(network, theta, X, Y, w, c, l2, v):
+    """``c H_k v`` of one chunk (a dask task)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        network, X, Y, s = _chunk_rows(network, theta, X, Y, w)
+        product = network.hvp(theta, v, X, Y, s, l2)
+        product *= c
+        return product
+
+
+def _add(a, b):
+    """``a + b`` of two chunks' shares (into ``a``, a task's own result)."""
+    if isinstance(a, tuple):
+        return a[0] + b[0], _add(a[1], b[1])
+    a += b
+    return a
+
+
+class ChunkedObjective(Objective):
+    """:class:`~skopt_nn._objective.Objective` over :class:`ChunkedRows`.
+
+    Every evaluation and Hessian-vector product is one dask computation over
+    the chunks, added pairwise in a fixed tree. The penalty enters with the
+    first chunk (``l2 / c_0``, weighed by ``c_0``), as it enters the first of an
+    in-memory batch's shards.
+    """
+
+    def set_batch(self, rows, Y=None, sample_weight=None):
+        """Bind the objective to the rows (a :class:`ChunkedRows`)."""
+        self.batch_statistics = None
+        if rows is self.X:
+            return self
+        self._last = None
+        self._linearized = None
+        self.X, self.Y, self.sample_weight, self.s = rows, None, None, None
+        self.weight_total = rows.weight_total
+        self.l2 = self.alpha / rows.weight_total
+        return self
+
+    def _loss_grad(self, theta, grad):
+        loss, grad[...] = self._over_chunks(chunk_loss_grad, theta)
+        return loss, None
+
+    def hvp(self, theta, v):
+        """Hessian-vector product :math:`H v = \\sum_k c_k H_k v`, chunk by chunk."""
+        return self._over_chunks(chunk_hvp, theta, v)
+
+    def _over_chunks(self, task, theta, *args):
+        import dask
+
+        prefix = f"skopt_nn-{task.__name__}-{uuid.uuid4().hex}"
+        # one key each for the parameters, the network and the arguments
+        # (on a cluster, sent once rather than with every chunk's task)
+        network = dask.delayed(self.network, name=f"{prefix}-network", traverse=False)
+        theta = dask.delayed(theta, name=f"{prefix}-theta", traverse=False)
+        args = [dask.delayed(a, name=f"{prefix}-arg{i}", traverse=False)
+                for i, a in enumerate(args)]
+        chunks = self.X.chunks
+        l2_first = self.l2 / chunks[0][0]
+        shares = [dask.delayed(task, pure=True)(
+            network, theta, X, Y, w, c, l2_first if k == 0 else 0.0, *args,
+            dask_key_name=f"{prefix}-{k}")
+            for k, (c, X, Y, w) in enumerate(chunks)]
+        level = 0
+        while len(shares) > 1:  # pairwise, in a tree fixed by the chunk count
+            level += 1
+            shares = [dask.delayed(_add, pure=True)(
+                shares[i], shares[i + 1], dask_key_name=f"{prefix}-sum{level}-{i}")
+                if i + 1 < len(shares) else shares[i]
+                for i in range(0, len(shares), 2)]
+        return dask.compute(shares[0])[0]
