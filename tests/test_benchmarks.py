@@ -113,3 +113,20 @@ def test_dask_stream_measures_both_libraries_on_the_same_lazy_rows():
         assert r["seconds"] > 0 and r["peak_mb"] > 0 and 0.5 <= r["accuracy"] <= 1
     # the two schedulers train on the same blocks in the same order
     assert results[0]["accuracy"] == results[1]["accuracy"]
+
+
+def test_dask_full_batch_measures_chunks_and_memory_on_the_same_rows():
+    import dask_full_batch
+
+    results = [dask_full_batch.run(library, mode, rows=3_000, block=1_000,
+                                   iterations=3)
+               for library, mode in [("skopt_nn", m) for m in dask_full_batch.MODES]
+               + [("scikit-learn", "in memory")]]
+    for r in results:
+        assert r["ms_per_iteration"] > 0 and r["peak_mb"] > 0
+        assert 0.5 <= r["accuracy"] <= 1
+    # chunks, lazy or persisted, follow the in-memory fit to rounding
+    ours = [r["loss"] for r in results[:3]]
+    assert ours[0] == ours[1]  # the same chunks, the same bits
+    assert abs(ours[0] - ours[2]) <= 1e-9 * ours[2]
+
