@@ -250,13 +250,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         except AttributeError as error:
             if "object has no attribute 'set_params'" not in str(error):
                 raise
-            # solver__learning_rate__tau=5 with a number as learning_rate
-            nested = sorted(key for key in params if key.count("__") >= 2)
+            # solver__learning_rate__tau=5 with a number as learning_rate, or
+            # solver__momentum=0.9 with solver=None
+            nested = sorted(key for key in params if "__" in key)
+            hint = " For instance, solver__learning_rate__tau needs a schedule as " \
+                "learning_rate, e.g. solver__learning_rate=LinearDecay(initial=0.01)." \
+                if any(key.count("__") >= 2 for key in nested) else ""
             raise ValueError(
                 f"Invalid nested parameter(s) {nested}: a value along the path is "
-                f"not an estimator ({error}). For instance, "
-                "solver__learning_rate__tau needs a schedule as learning_rate, "
-                "e.g. solver__learning_rate=LinearDecay(initial=0.01).") from None
+                f"not an estimator ({error}).{hint}") from None
 
     # ---------------------------------------------------------------- subclass
     @abstractmethod
@@ -318,6 +320,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         factors = [] if sample_weight is None else [sample_weight]
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
+            if isinstance(class_weight, dict) and np.ndim(y) == 2:
+                # (scikit-learn's message asks for a list of dicts, which the
+                # parameter's constraints refuse)
+                raise ValueError(
+                    "class_weight as a dict weighs the classes of 1-D labels; for a "
+                    "multilabel indicator y, use class_weight='balanced' or pass "
+                    "sample_weight.")
             cw = compute_sample_weight(class_weight, y)
             # (a weight of 0 drops the class's rows, as a sample weight of 0 does;
             # NaN did too, silently)
@@ -689,7 +698,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     "The validation split of early_stopping left no rows to "
                     f"{'train on' if held_out.all() else 'validate on'} with "
                     f"n_samples={X.shape[0]}; change validation_fraction or "
-                    "provide more samples."
+                    "provide more samples." + ("" if held_out.any() else
+                    " Identical rows stay on one side of the split, which never "
+                    "holds out all the rows of a class (of a regressor, all the "
+                    "rows): it needs two distinct rows in a class, or in all.")
                 )
             val = (X[held_out], y[held_out],
                    None if sample_weight is None else sample_weight[held_out],
@@ -761,6 +773,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         batches = ChunkedRows(X, Y, sample_weight) if chunked else \
             Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
+        # epochs of one update, which their own loss (taken before it) cannot judge
+        one_update = n_batches == 1 and not solver.full_batch
+
+        def constant():  # the loss of the best constant prediction on these rows
+            return constant_prediction_loss(network.out_activation, Y, sample_weight)
         divergence = DivergenceTest(
             n_batches, batches.weight_total if chunked else n_samples
             if sample_weight is None else sample_weight.sum(), self.loss_)
@@ -826,7 +843,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 if divergence.wants_start_loss() else None
             if start_loss is not None:  # the starting parameters' loss, measured
                 best_fit_loss = start_loss
-            if divergence.diverged(start_loss) or not np.isfinite(theta).all():
+            diverged = divergence.diverged(start_loss) or not np.isfinite(theta).all()
+            if not diverged and incremental and one_update:
+                # the call's one update, measured before it: where did it lead?
+                end_loss = objective.loss(theta)
+                if divergence.update_diverged(end_loss, constant):
+                    diverged, epoch_loss = True, end_loss
+            if diverged:
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 if incremental and shuffled:  # the call is undone, its draw too
@@ -904,9 +927,18 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print(f"{what} did not improve more than tol={self.tol} for "
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
+        if one_update and not (incremental or early_stopping or restored):
+            # Each epoch's loss was measured before its one update, and the next
+            # epoch's on the same rows judged it; the last update, no epoch did.
+            end_loss = objective.loss(theta)
+            if divergence.update_diverged(end_loss, constant):
+                self._recover_from_divergence(best_theta, state_copy, end_loss,
+                                              objective.last_grad_norm, 0.0,
+                                              epoch=self.n_iter_)
+                restored = True
         if not (incremental or early_stopping or restored) and \
-                divergence.ended_above_start(self.loss_) and self.loss_ > END_FLOOR \
-                * constant_prediction_loss(network.out_activation, Y, sample_weight):
+                divergence.ended_above_start(self.loss_) and \
+                self.loss_ > END_FLOOR * constant():
             self._recover_from_rise(best_theta, state_copy, best_fit_loss,
                                     divergence.start_loss)
         elif not (incremental or converged or restored):
@@ -954,13 +986,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return (data + n_batches * penalty) / total_weight
 
     def _recover_from_divergence(self, best_theta, best_state, epoch_loss,
-                                 grad_norm, seconds):
+                                 grad_norm, seconds, epoch=None):
         """Restore the best parameters of this fit, with the solver state kept for
-        them if any (see ``_restore_state``)."""
+        them if any (see ``_restore_state``). ``epoch``: the estimator's epoch
+        that diverged, by default the one after the last counted."""
+        epoch = self.n_iter_ + 1 if epoch is None else epoch
         self._theta[:] = best_theta
         self._restore_state(best_state)
         warnings.warn(
-            f"Training diverged in epoch {self.n_iter_ + 1} (loss = {epoch_loss}, "
+            f"Training diverged in epoch {epoch} (loss = {epoch_loss}, "
             f"not finite or over {DIVERGENCE_FACTOR:g} times the losses this "
             "call of fit started from): "
             "training stopped and the parameters were restored to the best ones "
@@ -970,7 +1004,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             ConvergenceWarning,
         )
         self.history_.append({
-            "epoch": self.n_iter_ + 1, "loss": float(epoch_loss),
+            "epoch": epoch, "loss": float(epoch_loss),
             "learning_rate": self.solver_.current_learning_rate(self.solver_state_),
             "grad_norm": grad_norm, "val_loss": None, "val_score": None,
             "diverged": True, "seconds": seconds,
@@ -1277,7 +1311,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Weights of the classes, multiplied into ``sample_weight``; "balanced" uses
         ``n_samples / (n_classes * np.bincount(y))`` of the rows given to
         ``fit`` (``partial_fit`` refuses it, as scikit-learn's ``SGDClassifier``
-        does: pass weights computed on the whole stream's labels instead).
+        does: pass weights computed on the whole stream's labels instead). For
+        a multilabel indicator ``y``, "balanced" only (or ``sample_weight``).
 
     Attributes
     ----------

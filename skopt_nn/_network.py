@@ -223,6 +223,22 @@ class Network:
             a = hidden(z)
         return ws
 
+    def loss(self, theta, X, Y, s, l2):
+        """:meth:`loss_grad`'s loss alone: a forward pass, no backward pass."""
+        return self._forward_loss(theta, X, Y, s, l2, self.unpack(theta))[0]
+
+    def _forward_loss(self, theta, X, Y, s, l2, params, slot=0):
+        """The loss, and the workspace of the forward pass, whose output delta
+        holds dL/dz_out of each row (not yet weighted by ``s``)."""
+        ws = self.forward_train(theta, X, s, params, slot)
+        # dL/dz_out = p_i - y_i for every output/loss pairing
+        per_sample = LOSS_AND_DELTA[self.out_activation](ws["act"][-1], Y,
+                                                         ws["delta"][-1])
+        loss = float(per_sample.sum() / X.shape[0] if s is None else s @ per_sample)
+        if l2:  # (alpha=0: no pass over the weights)
+            loss += 0.5 * l2 * sum(float(np.vdot(w, w)) for w in params[0])
+        return loss, ws
+
     def loss_grad(self, theta, X, Y, s, l2, grad, slot=0):
         """Mean loss plus L2 penalty, and its gradient written into ``grad``.
 
@@ -251,14 +267,9 @@ class Network:
         """
         params = self.unpack(theta)
         coefs, _, gammas, _ = params
-        ws = self.forward_train(theta, X, s, params, slot)
+        loss, ws = self._forward_loss(theta, X, Y, s, l2, params, slot)
         g_coefs, g_intercepts, g_gammas, g_betas = self.unpack(grad)
-        # dL/dz_out = s_i (p_i - y_i) for every output/loss pairing
         delta = ws["delta"][-1]
-        per_sample = LOSS_AND_DELTA[self.out_activation](ws["act"][-1], Y, delta)
-        loss = float(per_sample.sum() / X.shape[0] if s is None else s @ per_sample)
-        if l2:  # (alpha=0: no pass over the weights)
-            loss += 0.5 * l2 * sum(float(np.vdot(w, w)) for w in coefs)
         if s is None:
             delta /= X.shape[0]
         else:

@@ -254,6 +254,11 @@ class Objective:
         self.last_grad_norm = norm
         return loss, grad
 
+    def loss(self, theta):
+        """The loss alone (a forward pass) of an unsplit batch; no clipping
+        applies, none is counted in ``n_evaluations``."""
+        return self.network.loss(theta, self.X, self.Y, self.s, self.l2)
+
     def _loss_grad(self, theta, grad):
         """The loss, with the gradient written into ``grad``, and the workspace
         of the forward pass (None for a split batch)."""

@@ -88,6 +88,15 @@ def test_a_nested_parameter_through_a_number_names_the_schedule_it_needs():
     assert clf.solver.learning_rate.tau == 5
 
 
+@pytest.mark.parametrize("solver", [None, "bogus"])
+def test_a_nested_parameter_of_no_solver_names_the_key(solver):
+    # the key list was empty, and the hint about schedules beside the point
+    with pytest.raises(ValueError, match=r"Invalid nested parameter\(s\) "
+                                         r"\['solver__learning_rate'\]: .* not an "
+                                         r"estimator \([^)]*\)\.$"):
+        MLPClassifier(solver=solver).set_params(solver__learning_rate=0.1)
+
+
 def test_search_over_momentum_prefers_momentum_at_a_small_rate(iris):
     """With a small eps the velocity's terminal speed eps |g| / (1 - alpha) makes
     alpha = 0.9 ten times faster than plain SGD (alpha = 0)."""

@@ -227,6 +227,25 @@ def test_fit_rejects_negative_class_weight():
         MLPClassifier(class_weight={0: -1.0, 1: 1.0, 2: 1.0}).fit(X_GOOD, Y_GOOD)
 
 
+def test_a_dict_class_weight_with_multilabel_targets_says_what_works():
+    # scikit-learn's message asked for a list of dicts, which is refused
+    X, Y = make_multilabel_classification(40, 4, n_classes=3, random_state=0)
+    with pytest.raises(ValueError, match="for a multilabel indicator y, use "
+                                         "class_weight='balanced' or pass sample_weight"):
+        MLPClassifier(class_weight={0: 1, 1: 2}).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((3,), class_weight="balanced", max_iter=2).fit(X, Y)
+
+
+def test_an_early_stopping_split_of_identical_rows_says_why_it_is_empty():
+    X = np.repeat([[0.0], [1.0]], 500, axis=0)
+    with pytest.raises(ValueError, match="left no rows to validate on with "
+                                         "n_samples=1000; .* Identical rows stay on "
+                                         "one side of the split"):
+        MLPClassifier((3,), early_stopping=True).fit(X, X.ravel().astype(int))
+
+
 def test_validation_fraction_zero_is_valid_without_early_stopping_only():
     MLPClassifier(validation_fraction=0.0, max_iter=2).fit(X_GOOD, Y_GOOD)
     with pytest.raises(ValueError, match="early_stopping needs validation_fraction "
@@ -816,6 +835,53 @@ def test_a_single_epoch_that_explodes_is_caught():
     assert np.abs(stream.predict(X)).max() < 100
 
 
+@pytest.mark.parametrize("n_calls", [1, 6])
+def test_a_stream_of_one_update_per_call_catches_the_update_that_diverges(n_calls):
+    """With one minibatch per partial_fit call, each call's loss is measured
+    before its one update, at the parameters the last call left: the losses
+    went 43, 2e11, 1e45, 9e146 with no warning, then every call raised an
+    error blaming the input data. Each call now measures where its update led
+    (its rows' loss after it): the update is undone, with a warning, and the
+    model stays as it was."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 3), 10 * rng.randn(40)
+    est = MLPRegressor(hidden_layer_sizes=(5,), solver=SGD(learning_rate=1e3),
+                       random_state=0)
+    start = MLPRegressor(hidden_layer_sizes=(5,), random_state=0)
+    start._initialize(X, y.reshape(-1, 1), [5], None)
+    for _ in range(n_calls):  # 40 rows: one minibatch of "auto"'s 200
+        with pytest.warns(ConvergenceWarning, match="diverged in epoch 1"):
+            est.partial_fit(X, y)
+    np.testing.assert_array_equal(est._theta, start._theta)
+    assert est.n_iter_ == 0 and est.solver_state_["step"] == 0
+    assert [r["diverged"] for r in est.history_] == [True] * n_calls
+    assert est.history_[-1]["loss"] > 1e3 * 10 ** 2 / 2  # after the update
+    # a sound learning rate then trains from there
+    est.set_params(solver=SGD(learning_rate=1e-3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.partial_fit(X, y)
+    assert est.n_iter_ == 1
+
+
+def test_the_last_update_of_a_fit_of_one_minibatch_per_epoch_is_judged():
+    """Each epoch's loss is the next epoch's judge of the update before it, but
+    the last update has no next epoch: max_iter=1 left a training error of
+    4e11 with only the warning that max_iter was reached."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 3), 10 * rng.randn(40)
+    params = dict(hidden_layer_sizes=(5,), max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch 1") as caught:
+        est = MLPRegressor(solver=SGD(learning_rate=1e3), **params).fit(X, y)
+    assert not any("Maximum iterations" in str(w.message) for w in caught)
+    with pytest.warns(UserWarning, match="steps are too small to change them"):
+        untrained = MLPRegressor(solver=SGD(learning_rate=1e-300), **params).fit(X, y)
+    np.testing.assert_array_equal(est._theta, untrained._theta)
+    assert est.n_iter_ == 1 and est.history_[-1] == {**est.history_[-1],
+                                                      "epoch": 1, "diverged": True}
+    assert np.mean((est.predict(X) - y) ** 2) < 2 * np.var(y)
+
+
 def test_a_loss_not_finite_from_the_start_is_an_error_about_the_data():
     X, y = _data()
     est = _fitted(MLPRegressor)
@@ -1069,6 +1135,28 @@ def test_full_batch_solvers_keep_no_state_copies_and_restart_fresh():
     n_iter = est.n_iter_
     est.set_params(warm_start=True, early_stopping=False, max_iter=5).fit(X, y)
     assert est.solver_state_["step"] == est.n_iter_ - n_iter > 0  # from the fresh state
+
+
+def test_divergence_test_of_the_one_update_of_an_epoch():
+    """Against the loss before it (or the call, or the first epoch), and above
+    a constant prediction's loss."""
+    def never():
+        pytest.fail("the constant prediction's loss was not needed")
+
+    test = DivergenceTest(n_batches=1, total_weight=10, previous_loss=0.5)
+    test.add(2.0, 10)  # the call's first epoch: the loss before its update
+    assert not test.update_diverged(1999.0, never)
+    assert test.update_diverged(2001.0, lambda: 3.0)
+    assert not test.update_diverged(2001.0, lambda: 3000.0)  # still below it
+    assert test.update_diverged(np.inf, never) and test.update_diverged(np.nan, never)
+    test = DivergenceTest(n_batches=1, total_weight=10, previous_loss=5.0)
+    test.add(1e-4, 10)  # a tiny loss: the loss before the call is the reference
+    assert not test.update_diverged(4999.0, never)
+    test.end_epoch()  # later: against the first epoch's loss, like a later epoch
+    test.start_epoch()
+    test.add(1e-6, 10)
+    assert test.update_diverged(5001.0, lambda: 1.0)
+    assert not test.update_diverged(4999.0, never)
 
 
 def test_divergence_test_of_a_first_epoch_half_against_half():

@@ -55,6 +55,34 @@ def _run(solver, objective, theta, n_steps):
 # ---------------------------------------------------------------- Newton
 
 
+def test_newton_on_data_too_large_for_float64_names_the_data():
+    """Newton built its Hessian before the estimator could report a loss that
+    is not finite: numpy's "Eigenvalues did not converge" LinAlgError was all
+    the user saw (L-BFGS and Adam named the data)."""
+    rng = np.random.RandomState(0)
+    X, y = 1e200 * rng.randn(10, 2), np.r_[np.zeros(5), np.ones(5)]
+    for solver in (Newton(), LBFGS()):
+        with pytest.raises(ValueError, match="The loss of the first minibatch is "
+                                             "not finite .* need to be preprocessed"):
+            MLPRegressor((2,), solver=solver, max_iter=3, random_state=0).fit(X, y)
+    state = Newton().init_state(np.ones(2))
+    assert Newton().step(np.ones(2), lambda x: (np.inf, np.ones(2)), state) == np.inf
+    assert state["step"] == 1
+
+
+def test_a_hessian_that_overflows_is_an_error_naming_the_data():
+    class Overflowing(Quadratic):
+        def hvp(self, x, v):
+            return np.full_like(v, np.inf)
+
+    theta = np.ones(3)
+    objective = Overflowing(np.eye(3), np.zeros(3))
+    with pytest.raises(ValueError, match="the Hessian at the current parameters is "
+                                         "not finite"):
+        Newton().step(theta, objective, Newton().init_state(theta))
+    np.testing.assert_array_equal(theta, np.ones(3))
+
+
 def test_newton_lecture_mode_reaches_quadratic_minimum_in_one_step():
     A, b = _spd(6, 1e3), np.arange(6.0)
     theta = np.ones(6)

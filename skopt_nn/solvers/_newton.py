@@ -345,6 +345,9 @@ class Newton(Solver):
         loss, grad = objective(theta)
         state["converged"] = False
         state["line_search"] = None
+        if not math.isfinite(loss):  # no curvature to model: the caller reports it
+            state["step"] += 1
+            return loss
         exact = theta.size <= self.max_exact_params
         # where the gradient leads nowhere, negative curvature still may
         leaves_saddles = self.saddle_free and self.line_search and exact
@@ -393,6 +396,11 @@ class Newton(Solver):
         H = np.asarray(objective.hvp(theta, np.eye(n, dtype=theta.dtype)),
                        dtype=np.float64)
         H = 0.5 * (H + H.T)
+        if not np.isfinite(H).all():  # (eigh would fail with a LinAlgError)
+            raise ValueError(
+                "Newton: the Hessian at the current parameters is not finite (its "
+                "entries overflow): the input data may contain large values and "
+                "need to be preprocessed (scaled).")
         eigenvalues, Q = np.linalg.eigh(H)
         shifted = eigenvalues + self.damping  # of H + damping I
         # numerically zero: below matrix_rank's threshold
