@@ -246,7 +246,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 "set_params(solver__learning_rate=0.01) (see the user guide's "
                 "'Differences from scikit-learn's MLP').")
         try:
-            return super().set_params(**params)
+            super().set_params(**params)
         except AttributeError as error:
             if "object has no attribute 'set_params'" not in str(error):
                 raise
@@ -259,6 +259,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"Invalid nested parameter(s) {nested}: a value along the path is "
                 f"not an estimator ({error}).{hint}") from None
+        self._params_set = True  # (validated by the next partial_fit call)
+        return self
+
+    def _validate_params_if_new(self):
+        """Validate the parameters on the first ``partial_fit`` call and on the
+        first after ``set_params``. Other calls skip it, as scikit-learn's do:
+        it costs more than the update of a small call."""
+        if not hasattr(self, "_theta") or self.__dict__.get("_params_set", False):
+            self._validate_params()
+            self.__dict__.pop("_params_set", None)
 
     # ---------------------------------------------------------------- subclass
     @abstractmethod
@@ -1394,6 +1404,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self : MLPClassifier
         """
         self._validate_params()
+        self.__dict__.pop("_params_set", None)
         return self._fit(X, y, sample_weight)
 
     @available_if(BaseMLP._partial_fit_available)
@@ -1426,11 +1437,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 "large enough sample of the full training set target to properly "
                 "estimate the class frequency distributions. Pass the resulting "
                 "weights as the class_weight parameter.")
-        if not hasattr(self, "_theta"):
-            self._validate_params()
-            if classes is None:
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit.")
+        self._validate_params_if_new()
+        if not hasattr(self, "_theta") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _output_activation(self, Y):
@@ -1861,6 +1870,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self : MLPRegressor
         """
         self._validate_params()
+        self.__dict__.pop("_params_set", None)
         return self._fit(X, y, sample_weight)
 
     @available_if(BaseMLP._partial_fit_available)
@@ -1879,8 +1889,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         -------
         self : MLPRegressor
         """
-        if not hasattr(self, "_theta"):
-            self._validate_params()
+        self._validate_params_if_new()
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _output_activation(self, Y):

@@ -867,3 +867,23 @@ def test_a_group_equal_to_the_remaining_deficit_is_taken():
     # 1 is taken (deficit 4), 5 overshoots, 4 == 4 fits exactly: total 5
     taken = _fill(np.array([1.0, 5.0, 4.0]), 5.0)
     np.testing.assert_array_equal(taken, [True, False, True])
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_a_parameter_set_between_partial_fit_calls_is_validated(Estimator):
+    """Later calls skip validation, as scikit-learn's do; max_grad_norm=-1 set
+    between them once turned the gradient around silently (the loss rose at
+    every call) and batch_size=0 raised a ZeroDivisionError."""
+    X, y = make_classification(60, 4, random_state=0)
+    est = Estimator((5,), solver=SGD(learning_rate=0.1), random_state=0)
+    est.partial_fit(X, y, **({"classes": [0, 1]} if Estimator is MLPClassifier else {}))
+    theta = est._theta.copy()
+    for name, bad in [("max_grad_norm", -1.0), ("batch_size", 0)]:
+        est.set_params(**{name: bad})
+        for _ in range(2):  # (not only the first call after set_params)
+            with pytest.raises(ValueError, match=f"The '{name}' parameter of "):
+                est.partial_fit(X, y)
+        est.set_params(**{name: Estimator().get_params()[name]})
+    np.testing.assert_array_equal(est._theta, theta)
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 2
