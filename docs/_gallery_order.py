@@ -11,6 +11,7 @@ EXAMPLE_ORDER = [
     "plot_grid_search.py",
     "plot_partial_fit_stream.py",
     "plot_dask_stream.py",
+    "plot_dask_full_batch.py",
     "plot_custom_solver.py",
     "plot_deploy.py",
 ]
