@@ -78,6 +78,16 @@ def _flaws(a, dtype):
     return nan, inf, overflow
 
 
+def delayed_chunks(a):
+    """A dask array's chunks of rows as delayed objects, in order.
+
+    From the unoptimized graph, so that arrays computed from one another
+    (``y`` from ``X``) keep sharing their keys: computed together, each chunk
+    of ``X`` is then computed once.
+    """
+    return list(a.to_delayed(optimize_graph=False).ravel())
+
+
 class ChunkedRows:
     """Training rows in dask arrays, as the chunks a full batch is summed over.
 
@@ -90,23 +100,17 @@ class ChunkedRows:
     ----------
     X, Y : dask arrays of shape (n_samples, n_features) and (n_samples, n_outputs)
     sample_weight : dask array of shape (n_samples,) or None
+    totals : list of float
+        Each chunk's number of rows, or sum of sample weights.
     """
 
-    def __init__(self, X, Y, sample_weight):
-        import dask
-
+    def __init__(self, X, Y, sample_weight, totals):
         self.shape, self.dtype = X.shape, X.dtype
-        x_parts = X.to_delayed().ravel()
-        y_parts = Y.to_delayed().ravel()
-        if sample_weight is None:
-            w_parts = [None] * len(x_parts)
-            totals = [float(n) for n in X.chunks[0]]
-        else:
-            w_parts = list(sample_weight.to_delayed().ravel())
-            totals = dask.compute(*[dask.delayed(_weight_sum)(w) for w in w_parts])
+        weights = [None] * len(totals) if sample_weight is None \
+            else delayed_chunks(sample_weight)
         self.weight_total = float(sum(totals))
-        self.chunks = [(total / self.weight_total, x, y, w)
-                       for total, x, y, w in zip(totals, x_parts, y_parts, w_parts)
+        self.chunks = [(total / self.weight_total, x, y, w) for total, x, y, w in
+                       zip(totals, delayed_chunks(X), delayed_chunks(Y), weights)
                        if total > 0]
 
     def epoch(self, order=None):

@@ -5,6 +5,7 @@ import math
 import numbers
 import time
 import warnings
+import weakref
 from abc import ABCMeta, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -37,6 +38,7 @@ from ._blas import training_threads
 from ._chunked import (
     ChunkedObjective,
     ChunkedRows,
+    delayed_chunks,
     encode_targets,
     is_dask_array,
     summarize_chunk,
@@ -64,6 +66,11 @@ _SKLEARN_SOLVER_PARAMETERS = {
     "learning_rate", "learning_rate_init", "power_t", "momentum",
     "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "max_fun",
 }
+
+
+# Estimators whose parameters set_params has changed since they were last
+# validated (outside their __dict__: set_params leaves the fitted state alone)
+_PARAMETERS_SET = weakref.WeakSet()
 
 
 def _state_carries_over(a, b):
@@ -259,16 +266,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"Invalid nested parameter(s) {nested}: a value along the path is "
                 f"not an estimator ({error}).{hint}") from None
-        self._params_set = True  # (validated by the next partial_fit call)
+        _PARAMETERS_SET.add(self)  # (validated by the next partial_fit call)
         return self
 
     def _validate_params_if_new(self):
         """Validate the parameters on the first ``partial_fit`` call and on the
         first after ``set_params``. Other calls skip it, as scikit-learn's do:
         it costs more than the update of a small call."""
-        if not hasattr(self, "_theta") or self.__dict__.get("_params_set", False):
+        if not hasattr(self, "_theta") or self in _PARAMETERS_SET:
             self._validate_params()
-            self.__dict__.pop("_params_set", None)
+            _PARAMETERS_SET.discard(self)
 
     # ---------------------------------------------------------------- subclass
     @abstractmethod
@@ -358,35 +365,64 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 sample_weight = None
         return X, Y, y, sample_weight, fitted
 
-    def _evaluates_chunks(self, X, y, solver, bn):
+    def _evaluates_chunks(self, X, y, sample_weight, solver, bn):
         """Whether this fit evaluates a dask array's rows chunk by chunk.
 
-        For a full-batch solver on all rows, without batch normalization (its
-        statistics need every row at once), early stopping (a validation split
-        of the rows) or class weights, with rows of a numeric, dense dask array
-        whose chunk sizes are known, and targets of one column (or several for
-        a regressor). Otherwise the rows are computed into memory, as any
-        array-like is.
+        A full-batch solver on a dask array does, unless
+        :meth:`_chunks_refused` gives a reason, which a warning names: the rows
+        are then computed into memory, as any array-like's are (and as a
+        stochastic solver's are, without a warning: ``partial_fit`` through
+        ``dask_ml.wrappers.Incremental`` is their route).
         """
-        if not (is_dask_array(X) and X.ndim == 2 and solver.full_batch
-                and bn is None and not self.early_stopping
-                and getattr(self, "class_weight", None) is None
-                and X.dtype.kind in "biuf" and isinstance(X._meta, np.ndarray)
-                and not any(math.isnan(rows) for rows in X.chunks[0])
-                and (self.batch_size == "auto" or self.batch_size >= X.shape[0])):
+        if not (is_dask_array(X) and solver.full_batch):
             return False
-        n_dimensions = getattr(y, "ndim", np.ndim(y))
-        return n_dimensions == 1 or (n_dimensions == 2
-                                     and not isinstance(self, ClassifierMixin))
+        reason = self._chunks_refused(X, y, sample_weight, bn)
+        if reason:
+            warnings.warn(
+                f"{type(solver).__name__} on a dask array: the rows are computed "
+                f"into memory, not evaluated chunk by chunk, because {reason} (see "
+                "the user guide, 'At scale with dask').", UserWarning)
+        return not reason
+
+    def _chunks_refused(self, X, y, sample_weight, bn):
+        """Why a full-batch fit cannot evaluate the dask array ``X`` chunk by
+        chunk, or ""."""
+        classify = isinstance(self, ClassifierMixin)
+        y_shape = np.shape(y) if not hasattr(y, "shape") else y.shape
+        y_kind = getattr(getattr(y, "dtype", None) or np.asarray(y).dtype, "kind", "O")
+        unknown = any(math.isnan(n) for a in (X, y, sample_weight)
+                      if is_dask_array(a) for n in a.shape)
+        refusals = (
+            (X.ndim != 2, "X is not two-dimensional"),
+            (X.dtype.kind not in "biuf", "X is not numeric"),
+            (not isinstance(X._meta, np.ndarray), "its chunks are not NumPy arrays"),
+            (unknown, "some chunk sizes are unknown (compute_chunk_sizes() finds them)"),
+            (X.shape[0] == 0, "it has no rows"),
+            (bn is not None, "batch normalization needs the statistics of all rows "
+                             "at once"),
+            (self.early_stopping, "early_stopping holds out a validation split of "
+                                  "the rows"),
+            (getattr(self, "class_weight", None) is not None, "of class_weight"),
+            (self.batch_size != "auto" and self.batch_size < X.shape[0],
+             "batch_size makes minibatches"),
+            (len(y_shape) not in (1, 2) or (classify and len(y_shape) == 2
+                                            and y_shape[1] != 1),
+             "y is neither one column of labels nor targets as columns"),
+            (not classify and y_kind not in "biuf", "y is not numeric"),
+            (sample_weight is not None and np.ndim(sample_weight) != 1,
+             "sample_weight is not one-dimensional"),
+        )
+        return next((reason for refused, reason in refusals if refused), "")
 
     def _prepare_chunks(self, X, y, sample_weight, reset, warm_start):
         """``_prepare`` for a dask array's rows, which stay in their chunks.
 
         One pass over the chunks checks the rows, targets and weights as
-        validation does, and finds the classes; the arrays returned are lazy: X
-        in the model's dtype and one chunk wide, Y encoded chunk by chunk, the
-        weights as float64, all on X's chunks of rows. ``y`` returned holds the
-        labels found (classification) or is None.
+        validation does, finds the classes and sums the weights of each chunk;
+        what it returns is lazy: a :class:`ChunkedRows` of X in the model's
+        dtype, Y encoded chunk by chunk and the weights as float64, on X's
+        chunks of rows, with Y as the second item (its shape and dtype) and
+        the labels found (classification) or None as the third.
         """
         import dask
         import dask.array as da
@@ -396,36 +432,39 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         rows = X.chunks[0]
 
         def on_rows(v):  # (a dask array on X's chunks of rows)
-            v = v if is_dask_array(v) else np.asarray(v)
+            if not is_dask_array(v):
+                v = np.asarray(v)
+                check_consistent_length(X, v)
+                return da.from_array(v, chunks=(rows,) + v.shape[1:])
             check_consistent_length(X, v)
-            v = da.asarray(v)
             return v.rechunk((rows,) + (-1,) * (v.ndim - 1))
 
         y = on_rows(y)
         classify = isinstance(self, ClassifierMixin)
-        if not classify and y.dtype.kind in "SU":
-            raise ValueError(
-                f"y must be numeric for regression, got strings (dtype "
-                f"{y.dtype}); convert them explicitly, e.g. y.astype(float).")
-        if not classify:
+        if classify and y.ndim == 2:  # one column, as 1-D labels (warns)
+            y = y[:, 0] if _is_column_vector(y) else y
+        elif not classify:
             _is_column_vector(y)  # (warns; one output either way)
         w = None if sample_weight is None else on_rows(sample_weight)
         dtype = (np.float32 if X.dtype == np.float32 else np.float64) if reset \
             else self._theta.dtype
         X = X.rechunk({1: -1})
-        parts = zip(X.to_delayed().ravel(), y.to_delayed().ravel(),
-                    [None] * len(rows) if w is None else w.to_delayed().ravel())
+        # Unoptimized graphs keep X's keys in y and w derived from X: a chunk
+        # of X is then computed once per pass, not once per array.
+        parts = list(zip(delayed_chunks(X), delayed_chunks(y),
+                         [None] * len(rows) if w is None else delayed_chunks(w)))
         summaries = dask.compute(*[dask.delayed(summarize_chunk)(
             x_k, y_k, w_k, dtype, classify) for x_k, y_k, w_k in parts])
         _raise_flaws([s["X"] for s in summaries], "X", dtype)
+        totals = [float(n) for n in rows]
         if w is not None:
             _raise_flaws([s["w"] for s in summaries], "sample_weight", np.float64)
             if any(s["w_negative"] for s in summaries):
                 raise ValueError("Negative values in data passed to `sample_weight`.")
-            total = sum(s["w_sum"] for s in summaries)
-            if total == 0:
+            totals = [s["w_sum"] for s in summaries]
+            if sum(totals) == 0:
                 raise ValueError("All sample weights are zero: there is nothing to fit.")
-            if not math.isfinite(total):
+            if not math.isfinite(sum(totals)):
                 raise ValueError(
                     "The sample weights sum to infinity: scale them down (the fit "
                     "depends on their ratios, and on their sum through the L2 "
@@ -444,7 +483,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         Y = y.map_blocks(encode_targets, classes, dtype, dtype=dtype,
                          chunks=(rows, (n_outputs,)),
                          **({"new_axis": 1} if y.ndim == 1 else {}))
-        return X.astype(dtype), Y, labels, w, fitted
+        chunks = ChunkedRows(X.astype(dtype), Y, w, totals)
+        return chunks, Y, labels, None, fitted
 
     def _prepare_light(self, X, y, sample_weight, classes):
         """``_prepare`` for partial_fit's common case in one light pass, or None.
@@ -565,7 +605,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         hidden = self._hidden_sizes()
         prepared = self._prepare_light(X, y, sample_weight, classes) \
             if incremental and reuse else None
-        chunked = not incremental and self._evaluates_chunks(X, y, solver, bn)
+        chunked = not incremental and self._evaluates_chunks(X, y, sample_weight,
+                                                             solver, bn)
         if chunked:
             prepared = self._prepare_chunks(X, y, sample_weight, reset=not reuse,
                                             warm_start=reuse)
@@ -746,7 +787,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         saved_statistics = (([m.copy() for m in self.bn_mean_],
                              [v.copy() for v in self.bn_var_], self._bn_counts)
                             if incremental and bn is not None else None)
-        chunked = is_dask_array(X)  # (see _evaluates_chunks)
+        chunked = isinstance(X, ChunkedRows)  # (see _prepare_chunks)
         objective = (ChunkedObjective if chunked else Objective)(
             network, self.alpha, self.max_grad_norm, remember_last=solver.full_batch,
             shards=2 if solver.full_batch else 1, executor=executor)
@@ -780,8 +821,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         no_improvement = 0
         converged = restored = False
         stop, small_steps = "", 0  # (full-batch solvers' criteria)
-        batches = ChunkedRows(X, Y, sample_weight) if chunked else \
-            Minibatches(X, Y, sample_weight, batch_rows)
+        batches = X if chunked else Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
         # epochs of one update, which their own loss (taken before it) cannot judge
         one_update = n_batches == 1 and not solver.full_batch
@@ -821,7 +861,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                         raise TypeError(
                             f"{type(solver).__name__}.step must return the loss it "
                             f"evaluated (a float), got {loss!r}.")
-                    divergence.add(loss, Xb.shape[0] if w is None else w.sum())
+                    divergence.add(loss, Xb.weight_total if chunked else
+                                   Xb.shape[0] if w is None else w.sum())
                     if not math.isfinite(loss):
                         if epoch == 0 and k == 0:
                             _raise_non_finite_start(loss)
@@ -1404,7 +1445,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self : MLPClassifier
         """
         self._validate_params()
-        self.__dict__.pop("_params_set", None)
+        _PARAMETERS_SET.discard(self)
         return self._fit(X, y, sample_weight)
 
     @available_if(BaseMLP._partial_fit_available)
@@ -1870,7 +1911,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self : MLPRegressor
         """
         self._validate_params()
-        self.__dict__.pop("_params_set", None)
+        _PARAMETERS_SET.discard(self)
         return self._fit(X, y, sample_weight)
 
     @available_if(BaseMLP._partial_fit_available)

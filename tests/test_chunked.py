@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from distributed import Client
 from sklearn.datasets import load_digits, make_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
@@ -42,10 +42,10 @@ def _lazy(*arrays, chunk=CHUNK):
 def _objectives(model, X, y, sample_weight=None, chunk=CHUNK):
     """The chunked objective and the in-memory one of a fitted ``model``."""
     lazy_w = None if sample_weight is None else _lazy(sample_weight, chunk=chunk)[0]
-    Xc, Yc, _, w, _ = model._prepare_chunks(*_lazy(X, y, chunk=chunk), lazy_w,
-                                            reset=False, warm_start=False)
-    chunked = ChunkedObjective(model._network, alpha=0.3).set_batch(
-        ChunkedRows(Xc, Yc, w))
+    rows = model._prepare_chunks(*_lazy(X, y, chunk=chunk), lazy_w, reset=False,
+                                 warm_start=False)[0]
+    assert isinstance(rows, ChunkedRows)
+    chunked = ChunkedObjective(model._network, alpha=0.3).set_batch(rows)
     Xm, Ym, _, wm, _ = model._prepare(X, y, sample_weight, reset=False)
     in_memory = Objective(model._network, alpha=0.3).set_batch(
         Xm, Ym.astype(Xm.dtype), wm)
@@ -168,12 +168,14 @@ def test_every_task_reads_one_chunk_and_training_never_holds_the_rows(digits,
 
     original = ChunkedObjective._loss_grad
     monkeypatch.setattr(ChunkedObjective, "_loss_grad", counted)
-    X_lazy, y_lazy = _lazy(X, y)
-    X_lazy = X_lazy.map_blocks(record, dtype=X.dtype)
+    X_lazy = _lazy(X)[0].map_blocks(record, dtype=X.dtype)
+    # targets and weights computed from X: its chunks once per pass all the same
+    y_lazy = (X_lazy[:, 36] > 0.25).astype(int)
+    w_lazy = 1.0 + X_lazy[:, 20]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPClassifier((8,), solver=LBFGS(), max_iter=3, random_state=0).fit(
-            X_lazy, y_lazy)
+            X_lazy, y_lazy, sample_weight=w_lazy)
     # the validation pass, then one pass per evaluation, chunk by chunk
     assert len(evaluations) >= 3
     assert len(seen) == -(-len(X) // CHUNK) * (1 + len(evaluations))
@@ -251,7 +253,8 @@ def test_bad_chunks_raise_and_leave_the_model_as_it_was(digits, corrupt, message
 
 def test_a_regressor_refuses_strings_and_values_beyond_float32(digits):
     X, _ = digits
-    with pytest.raises(ValueError, match="y must be numeric for regression"):
+    with pytest.warns(UserWarning, match="y is not numeric"), \
+            pytest.raises(ValueError, match="y must be numeric for regression"):
         MLPRegressor(solver=LBFGS()).fit(_lazy(X)[0], np.array(["1.0"] * len(X)))
     y = np.full(len(X), 1e300)
     with pytest.raises(ValueError, match="y has values too large for the model's "
@@ -278,7 +281,90 @@ def test_other_fits_compute_the_rows_and_train_as_on_numpy(digits, params):
     params = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # (the warning that says why: the test below)
+        warnings.filterwarnings("ignore", "LBFGS on a dask array", UserWarning)
         from_dask = MLPClassifier(**params).fit(*_lazy(X, y))
         from_numpy = MLPClassifier(**params).fit(X, y)
     assert np.array_equal(from_dask._theta, from_numpy._theta)
     assert from_dask.loss_curve_ == from_numpy.loss_curve_
+
+
+@pytest.mark.parametrize("weights", ["twos", "normalized", "uneven"])
+def test_a_weighted_fit_records_the_losses_and_stops_as_in_memory(digits, weights):
+    """The epoch's loss was once weighed by the rows, not the weights: loss_
+    half of in memory with weights of 2, the stopping rule's comparisons off
+    (772 iterations against 64), and weights summing to 1 crashed the fit."""
+    X, y = digits
+    w = {"twos": np.full(len(y), 2.0), "normalized": np.full(len(y), 1 / len(y)),
+         "uneven": np.random.RandomState(0).uniform(0, 3, len(y))}[weights]
+    params = dict(hidden_layer_sizes=(8,), solver=LBFGS(), max_iter=60,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        chunked = MLPClassifier(**params).fit(*_lazy(X, y), sample_weight=_lazy(w)[0])
+        in_memory = MLPClassifier(**params).fit(X, y, sample_weight=w)
+    assert chunked.n_iter_ == in_memory.n_iter_
+    np.testing.assert_allclose(chunked.loss_curve_, in_memory.loss_curve_, rtol=1e-9)
+    assert chunked.loss_ == pytest.approx(in_memory.loss_, rel=1e-9)
+
+
+def test_labels_and_weights_of_any_form_follow_the_chunks(digits):
+    X, y = digits
+    names = np.array([f"digit {d}" for d in range(10)], dtype=object)[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        params = dict(hidden_layer_sizes=(8,), solver=LBFGS(), max_iter=3,
+                      random_state=0)
+        # object labels in memory (as a DataFrame's column holds strings)
+        by_name = MLPClassifier(**params).fit(_lazy(X)[0], names)
+        # one column of labels, as 1-D labels (with scikit-learn's warning)
+        with pytest.warns(DataConversionWarning, match="column-vector y"):
+            column = MLPClassifier(**params).fit(*_lazy(X, y[:, None]))
+        plain = MLPClassifier(**params).fit(*_lazy(X, y))
+    np.testing.assert_array_equal(by_name.classes_, np.unique(names))
+    np.testing.assert_array_equal(by_name._theta, plain._theta)
+    np.testing.assert_array_equal(column._theta, plain._theta)
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("batch_norm", "batch normalization needs the statistics of all rows"),
+    ("early_stopping", "early_stopping holds out a validation split"),
+    ("class_weight", "of class_weight"),
+    ("batch_size", "batch_size makes minibatches"),
+    ("unknown_chunks", "some chunk sizes are unknown"),
+    ("scalar_weight", "sample_weight is not one-dimensional"),
+])
+def test_a_full_batch_fit_that_computes_the_rows_says_why(digits, case, reason):
+    X, y = digits
+    X_lazy, y_lazy = _lazy(X, y)
+    params, weight = dict(hidden_layer_sizes=(8,), solver=LBFGS(), max_iter=2,
+                          random_state=0), None
+    if case == "batch_norm":
+        params["batch_norm"] = True
+    elif case in ("early_stopping", "batch_size"):
+        params[case] = True if case == "early_stopping" else 500
+    elif case == "class_weight":
+        params["class_weight"] = "balanced"
+    elif case == "unknown_chunks":
+        y_lazy = y_lazy[y_lazy >= 0]  # (all rows, in chunks of unknown size)
+    else:
+        weight = 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="LBFGS on a dask array: the rows are "
+                                             f"computed into memory.*{reason}"):
+            model = MLPClassifier(**params).fit(X_lazy, y_lazy, sample_weight=weight)
+        in_memory = MLPClassifier(**params).fit(X, y, sample_weight=weight)
+    np.testing.assert_array_equal(model._theta, in_memory._theta)
+
+
+def test_bad_shapes_fall_back_to_the_in_memory_errors(digits):
+    X, y = digits
+    with pytest.warns(UserWarning, match="not one-dimensional"), \
+            pytest.raises(ValueError, match="Sample weights must be 1D"):
+        MLPClassifier(solver=LBFGS()).fit(*_lazy(X, y),
+                                          sample_weight=np.ones((len(y), 1)))
+    with pytest.warns(UserWarning, match="it has no rows"), \
+            pytest.raises(ValueError, match="Found array with 0 sample"):
+        MLPClassifier(solver=LBFGS()).fit(*_lazy(X[:0], y[:0]))
+
