@@ -64,7 +64,7 @@ def summarize_chunk(X, y, w, dtype, classify):
             w = np.asarray(w, dtype=np.float64)
             summary["w"] = _flaws(w, np.dtype(np.float64))
             summary["w_negative"] = bool((w < 0).any())
-            summary["w_sum"] = float(w.sum())
+            summary["w_sum"] = _weight_sum(w)  # (as the passes normalize them)
     return summary
 
 

@@ -388,8 +388,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """Why a full-batch fit cannot evaluate the dask array ``X`` chunk by
         chunk, or ""."""
         classify = isinstance(self, ClassifierMixin)
-        y_shape = np.shape(y) if not hasattr(y, "shape") else y.shape
-        y_kind = getattr(getattr(y, "dtype", None) or np.asarray(y).dtype, "kind", "O")
+        y_shape = y.shape if hasattr(y, "shape") else np.shape(y)
+        y_kind = getattr(y.dtype if hasattr(y, "dtype") else np.asarray(y).dtype,
+                         "kind", "O")  # (a pandas extension dtype may have none)
         unknown = any(math.isnan(n) for a in (X, y, sample_weight)
                       if is_dask_array(a) for n in a.shape)
         refusals = (
