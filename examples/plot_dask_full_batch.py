@@ -1,7 +1,7 @@
 """
-=====================================
+======================================
 L-BFGS on a dask array, chunk by chunk
-=====================================
+======================================
 
 A full-batch solver (L-BFGS, Newton) evaluates the objective on every row at
 every step. When ``fit`` gets the rows as a dask array, each evaluation (and
