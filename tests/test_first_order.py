@@ -508,6 +508,30 @@ def test_zero_epsilon_leaves_a_coordinate_without_gradient_in_place(name):
     np.testing.assert_allclose(iterates[:, 0], expected[:, 0], rtol=1e-12, atol=0)
 
 
+class FlatInOneCoordinateFloat32(FlatInOneCoordinate):
+    theta0 = FlatInOneCoordinate.theta0.astype(np.float32)
+
+    def loss_grad(self, x, k):
+        loss, grad = super().loss_grad(x, k)
+        return loss, grad.astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["AdaGrad", "RMSProp", "RMSPropNesterov_epsilon0",
+                                  "Adam"])
+def test_epsilon_that_rounds_to_zero_in_float32_acts_as_zero(name):
+    """delta = 1e-50 is 0 in float32: the update is the delta = 0 one (the
+    coordinate without gradient stays put), not 0/0 = NaN."""
+    Solver, params, _, _ = CASES[name]
+    problem = FlatInOneCoordinateFloat32()
+    with np.errstate(all="raise"):
+        tiny, _ = _run_solver(Solver(learning_rate=0.05, **{**params, "epsilon": 1e-50}),
+                              problem, 10)
+        zero, _ = _run_solver(Solver(learning_rate=0.05, **{**params, "epsilon": 0.0}),
+                              problem, 10)
+    assert tiny.dtype == np.float32 and (tiny[:, 1] == np.float32(0.5)).all()
+    np.testing.assert_array_equal(tiny, zero)
+
+
 # --------------------------------------------------------------- statelessness
 ALL_SOLVERS = [SGD(), Momentum(), Nesterov(), AdaGrad(), RMSProp(), RMSPropNesterov(),
                Adam()]

@@ -18,7 +18,8 @@ from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 from skopt_nn.solvers import LBFGS, Newton
 from skopt_nn.solvers._lbfgs import _push, pairs_oldest_first, two_loop
-from skopt_nn.solvers._line_search import backtracking, wolfe
+from skopt_nn.solvers import _lbfgs
+from skopt_nn.solvers._line_search import LineSearchResult, backtracking, wolfe
 from skopt_nn.solvers._newton import truncated_cg
 
 LECTURE = dict(damping=0.0, saddle_free=False, line_search=False)
@@ -307,6 +308,23 @@ def test_newton_saddle_free_damping_is_added_to_the_absolute_eigenvalues():
     solver.step(theta, Quadratic(A, b), solver.init_state(theta))
     np.testing.assert_allclose(theta, [1 - g[0] / (2.5 + r), 1 - g[1] / (1.5 + r)],
                                rtol=1e-14)
+
+
+def test_newton_saddle_free_uses_absolute_eigenvalues_where_damping_alone_fixes_them():
+    # H = diag(2, -1) + 3 I is positive definite: no regularization (r = 0),
+    # but the step still uses |lambda_i| + damping = (5, 4), not (5, 2); the
+    # record gives H's spectrum and the negative count of H + damping I
+    A, b = np.diag([2.0, -1.0]), np.array([1.0, 1.0])
+    theta = np.array([1.0, 1.0])
+    g = A @ theta - b  # (1, -2)
+    solver = Newton(damping=3.0, saddle_free=True, line_search=False)
+    state = solver.init_state(theta)
+    solver.step(theta, Quadratic(A, b), state)
+    np.testing.assert_allclose(theta, [1 - g[0] / 5.0, 1 - g[1] / 4.0], rtol=1e-14)
+    info = state["hessian"]
+    assert info["regularization"] == 0.0 and info["n_negative"] == 0
+    assert info["min_eigenvalue"] == pytest.approx(-1.0, rel=1e-14)
+    assert info["max_eigenvalue"] == pytest.approx(2.0, rel=1e-14)
 
 
 def test_newton_lecture_mode_warns_on_indefinite_hessian():
@@ -737,6 +755,33 @@ def test_lbfgs_step_follows_its_pairs_inverse_hessian():
     step, direction = theta - start, -H @ g
     cosine = step @ direction / np.linalg.norm(step) / np.linalg.norm(direction)
     assert cosine == pytest.approx(1.0, abs=1e-12)
+
+
+def test_lbfgs_records_the_search_that_took_its_quasi_newton_step(monkeypatch):
+    # Wolfe's search takes the quasi-Newton steps of a quadratic; where it
+    # fails, Armijo backtracking takes the step, and the record says so (it
+    # said "wolfe", though the step need not meet the curvature condition)
+    A, b = _spd(6, 10, seed=3), np.ones(6)
+    theta = np.zeros(6)
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    solver.step(theta, Quadratic(A, b), state)
+    assert state["line_search"]["method"] == "steepest_descent"  # no pairs yet
+    solver.step(theta, Quadratic(A, b), state)
+    assert state["line_search"]["method"] == "wolfe"
+    calls = []
+
+    def failing_wolfe(objective, theta, loss, grad, direction, max_evals):
+        calls.append(1)
+        return LineSearchResult(False, 0.0, None, loss, None, 3)
+
+    monkeypatch.setattr(_lbfgs, "wolfe", failing_wolfe)
+    before = Quadratic(A, b)(theta)[0]
+    solver.step(theta, Quadratic(A, b), state)
+    assert calls and state["line_search"]["accepted"]
+    assert state["line_search"]["method"] == "backtracking"
+    assert state["line_search"]["evaluations"] > 3  # the failed search's too
+    assert Quadratic(A, b)(theta)[0] < before
 
 
 def test_lbfgs_forgets_its_pairs_when_the_objective_changes():

@@ -7,7 +7,8 @@ A solver holds hyperparameters and nothing else; all training state lives in the
     loss = solver.step(theta, objective, state)  # updates theta and state in place
 
 ``objective(theta)`` returns ``(loss, grad)`` for the current (mini)batch, penalty
-included, and ``objective.hvp(theta, v)`` the exact Hessian-vector product
+included (``grad`` a fresh array at every call, which the solver may overwrite:
+Adam does), and ``objective.hvp(theta, v)`` the exact Hessian-vector product
 ``H @ v`` (``v`` of shape (n_params,), or (n_params, k) for ``k`` directions as
 columns, as a matrix product would take them).
 
@@ -99,7 +100,8 @@ class Solver(BaseEstimator):
         theta : ndarray of shape (n_params,)
             Parameters, updated in place.
         objective : callable
-            ``objective(theta) -> (loss, grad)``; ``objective.hvp(theta, v)``.
+            ``objective(theta) -> (loss, grad)``, ``grad`` a fresh array the
+            solver may overwrite; ``objective.hvp(theta, v)``.
         state : dict
             The state made by :meth:`~Solver.init_state`, updated in place.
 

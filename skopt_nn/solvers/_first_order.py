@@ -23,7 +23,8 @@ _NONNEG = Interval(numbers.Real, 0, None, closed="left")
 
 
 def _divide(numerator, denominator, out, epsilon):
-    """``numerator / denominator`` into ``out``; with ``epsilon = 0``, 0/0 is 0.
+    """``numerator / denominator`` into ``out``; where the ``epsilon`` added to
+    the denominators is 0 in their dtype, 0/0 is 0.
 
     The denominators of the adaptive methods vanish only where the squared
     gradient accumulator is exactly 0, that is where every gradient so far was 0
@@ -33,9 +34,10 @@ def _divide(numerator, denominator, out, epsilon):
     coordinate does not move (instead of NaN poisoning the whole fit); for an
     underflowed one, the exact formula would move it by about the learning
     rate, a step the arithmetic cannot compute. Everywhere else the formula is
-    unchanged.
+    unchanged. A positive epsilon that rounds to 0 in the parameters' dtype
+    (below ~1.4e-45 in float32) adds nothing either: the same guard applies.
     """
-    if epsilon == 0:
+    if denominator.dtype.type(epsilon) == 0:
         return np.divide(numerator, denominator, out=out, where=denominator > 0)
     return np.divide(numerator, denominator, out=out)
 
@@ -483,7 +485,7 @@ class Adam(Solver):
         denom = np.sqrt(r, out=grad)
         if self.epsilon:
             denom += self.epsilon / c
-        ratio = _divide(s, denom, denom, self.epsilon)
+        ratio = _divide(s, denom, denom, self.epsilon / c)
         axpy(theta, ratio, -learning_rate_at(self.learning_rate, state["step"]) / (
             (1 - self.beta_1**t) * c))
         state["step"] = t

@@ -79,7 +79,9 @@ class LBFGS(Solver):
     ``(history_size, n_params)`` / ``(history_size,)``, a ring: the newest at
     index ``newest``, the ``n_pairs`` valid ones before it, cyclically; see
     ``pairs_oldest_first``), ``loss`` (at the current parameters, as last
-    evaluated), ``line_search`` (method, step size, evaluations),
+    evaluated), ``line_search`` (step size, evaluations, and ``method``:
+    ``"wolfe"`` or ``"backtracking"``, the search that took the quasi-Newton
+    step, or ``"steepest_descent"`` for a step along :math:`-g`),
     ``n_skipped``, ``n_resets``, ``n_negligible`` and ``converged``; all of it
     pickles.
 
@@ -157,16 +159,16 @@ class LBFGS(Solver):
             state["step"] += 1
             return loss
 
-        result, method = None, "wolfe"
+        result = None
         if state["n_pairs"]:
             direction = -_two_loop_state(grad, state)
             if float(grad @ direction) < 0:
-                result = self._search(objective, theta, loss, grad, direction)
+                result, method = self._search(objective, theta, loss, grad, direction)
             if result is None or not result.accepted:
                 _forget(state)  # a bad quasi-Newton model: start over from -g
         if result is None or not result.accepted:
             direction = grad / -np.linalg.norm(grad)
-            result = self._search(objective, theta, loss, grad, direction)
+            result, _ = self._search(objective, theta, loss, grad, direction)
             method = "steepest_descent"
         state["line_search"] = result.record(method)
         if not result.accepted:
@@ -218,12 +220,14 @@ class LBFGS(Solver):
                                       promised, theta.dtype)
 
     def _search(self, objective, theta, loss, grad, direction):
+        """The line search's result, and which search gave it."""
         result = wolfe(objective, theta, loss, grad, direction, self.max_linesearch)
-        if not result.accepted:
-            spent = result.evaluations
-            result = backtracking(objective, theta, loss, grad, direction)
-            result.evaluations += spent
-        return result
+        if result.accepted:
+            return result, "wolfe"
+        spent = result.evaluations
+        result = backtracking(objective, theta, loss, grad, direction)
+        result.evaluations += spent
+        return result, "backtracking"
 
 
 def two_loop(grad, S, Y):

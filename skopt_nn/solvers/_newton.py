@@ -121,12 +121,19 @@ class Newton(Solver):
     dropped :math:`|\mu_i| \le \tau` (singular :math:`H`: the step ignores the
     part of :math:`g` in the null space) is never solved silently: a
     ``UserWarning`` says which, once per solver state, and ``state["hessian"]``
-    records the spectrum of every step.
+    records the spectrum of every step: ``min_eigenvalue`` and
+    ``max_eigenvalue`` of :math:`H`, ``n_negative`` eigenvalues of
+    :math:`H + \text{damping}\, I` below :math:`-\tau`, ``n_dropped``,
+    ``n_floored`` and ``regularization`` (below).
 
-    **Negative curvature** (``saddle_free``, exact regime). Where
-    :math:`H + \text{damping}\,I` has an eigenvalue below :math:`-\tau`, the
-    step uses :math:`|\lambda_i|` (Dauphin et al. 2014) *and* the gradient
-    regularization :math:`r = 0.01\,\|g\|^{1/2}` (Mishchenko 2023: the step
+    **Negative curvature** (``saddle_free``, exact regime). The step always
+    uses :math:`|\lambda_i|` (Dauphin et al. 2014), damping added after:
+    :math:`\mu_i = |\lambda_i| + \text{damping}`, so a negative eigenvalue of
+    :math:`H` counts as the positive curvature :math:`|\lambda_i|` even where
+    damping alone would have made :math:`\lambda_i + \text{damping}` positive.
+    Where :math:`H + \text{damping}\,I` has an eigenvalue below :math:`-\tau`,
+    the step also takes the gradient regularization
+    :math:`r = 0.01\,\|g\|^{1/2}` (Mishchenko 2023: the step
     :math:`-(H + \sqrt{L\|g\|}\, I)^{-1} g`, here with :math:`L = 10^{-4}`);
     with :math:`H` positive semi-definite, :math:`r = 0` and the step is the
     lecture's. Without :math:`r`, the eigenvalues that change sign near a
