@@ -493,17 +493,28 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         A streaming caller sends many small batches: the full validation (and
         label checks) would cost several times the update itself. Handled here:
         a finite float ndarray X with the fitted number of columns and 1-D
-        targets that ``_encode_light`` accepts, which is exactly input that the
-        full path accepts unchanged. Anything else, every error message
-        included, goes through ``_prepare`` (None is returned).
+        targets that ``_encode_light`` accepts, and sample weights that
+        ``_light_weights`` accepts, which is exactly input that the full path
+        accepts unchanged. Anything else, every error message included, goes
+        through ``_prepare`` (None is returned).
         """
         if (not self._plain_rows(X) or type(y) is not np.ndarray
-                or sample_weight is not None
                 or getattr(self, "class_weight", None) is not None
                 or y.ndim != 1 or X.shape[0] != y.shape[0]):
             return None
         Y = self._encode_light(y, classes)
-        return None if Y is None else (X, Y, y, None, {})
+        if Y is None:
+            return None
+        if sample_weight is None:
+            return X, Y, y, None, {}
+        weights = _light_weights(sample_weight, X)
+        if weights is None:
+            return None
+        keep = weights > 0  # (as _prepare: a weight of 0 drops its row)
+        if not keep.all():
+            X, Y, y, weights = X[keep], Y[keep], y[keep], weights[keep]
+        # unit weights: the unweighted path, as in _prepare
+        return X, Y, y, None if np.all(weights == 1) else weights, {}
 
     def _plain_rows(self, X):
         """Whether ``X`` is rows that validation would accept unchanged.
@@ -1692,6 +1703,32 @@ def _cast(X, dtype, name="X"):
             "parameters (a model takes the dtype of the X it is fitted on): "
             f"scale {name}, or fit on float64 data.")
     return cast
+
+
+def _light_weights(sample_weight, X):
+    """``_prepare``'s row weights for a float ndarray ``sample_weight`` that it
+    accepts unchanged, in ``X``'s dtype; None for anything else (the full
+    validation decides, and words the errors).
+
+    Accepted: one finite, non-negative weight per row of ``X``, some of them
+    positive, all of the positive ones still positive in ``X``'s dtype, with a
+    finite sum there: what ``_check_sample_weight`` and ``_weights_in`` pass.
+    """
+    if not (type(sample_weight) is np.ndarray and sample_weight.ndim == 1
+            and sample_weight.shape[0] == X.shape[0]
+            and sample_weight.dtype in (np.float32, np.float64)):
+        return None
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        # (a NaN or an infinity makes the sum non-finite)
+        if not (math.isfinite(sample_weight.sum()) and sample_weight.min() >= 0):
+            return None
+        weights = sample_weight.astype(X.dtype)
+        total = weights.sum()
+    if not (math.isfinite(total) and total > 0) or (
+            weights.dtype != sample_weight.dtype
+            and np.count_nonzero(weights) != np.count_nonzero(sample_weight)):
+        return None  # all zero, an overflowing sum, or weights lost to underflow
+    return weights
 
 
 def _weights_in(dtype, *factors):

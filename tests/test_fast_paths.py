@@ -250,6 +250,62 @@ def test_regressor_partial_fit_light_validation_gives_the_full_paths_result(digi
     np.testing.assert_array_equal(a._theta, b._theta)
 
 
+def _weighted_stream(estimator, X, y, weights, as_list=False):
+    for k, w in enumerate(weights):
+        rows = slice(32 * k, 32 * k + 32)
+        estimator.partial_fit(X[rows], y[rows],
+                              sample_weight=w.tolist() if as_list else w)
+    return estimator
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_partial_fit_light_validation_of_sample_weight_gives_the_full_paths_result(
+        digits, Est, dtype, monkeypatch):
+    X, y = digits
+    X = X.astype(dtype)
+    target = y if Est is MLPClassifier else y / 10.0
+    rng = np.random.default_rng(0)
+    weights = [rng.uniform(0.5, 2.0, 32) for _ in range(8)]
+    weights[1][[0, 5, 6]] = 0.0           # rows dropped
+    weights[2] = np.ones(32)              # the unweighted path
+    weights[3] = weights[3].astype(np.float32 if dtype == np.float64 else np.float64)
+    weights[4] = np.full(32, 3.0)         # uniform, yet not unit: sum(w) counts
+    fits, full_validations = [], []
+    prepare = Est._prepare
+    monkeypatch.setattr(Est, "_prepare", lambda self, *args, **kwargs: (
+        full_validations.append(1), prepare(self, *args, **kwargs))[1])
+    for as_list in (False, True):         # lists: the full validation
+        est = Est((12,), random_state=0)
+        est.partial_fit(X[:32], target[:32],
+                        **({"classes": np.arange(10)} if Est is MLPClassifier else {}))
+        fits.append(_weighted_stream(est, X[32:], target[32:], weights, as_list))
+    assert len(full_validations) == 2 + 8  # the first calls, and the lists'
+    light, full = fits
+    assert light._theta.dtype == dtype
+    np.testing.assert_array_equal(light._theta, full._theta)
+    assert light.loss_curve_ == full.loss_curve_
+    assert light.t_ == full.t_ == 32 + 8 * 32 - 3
+
+
+@pytest.mark.parametrize("weights, message", [
+    (np.r_[np.nan, np.ones(31)], "NaN"),
+    (np.r_[-1.0, np.ones(31)], "[Nn]egative"),
+    (np.zeros(32), "at least one non-zero"),
+    (np.ones(31), "sample_weight.shape"),
+    (np.r_[1e-60, np.ones(31)], "positive sample weights are 0 in float32"),
+])
+def test_partial_fit_light_validation_leaves_bad_sample_weight_to_the_full_errors(
+        digits, weights, message):
+    X, y = digits
+    X = X.astype(np.float32)
+    clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
+    before = clf._theta.copy()
+    with pytest.raises(ValueError, match=message):
+        clf.partial_fit(X[32:64], y[32:64], sample_weight=weights)
+    np.testing.assert_array_equal(clf._theta, before)
+
+
 def test_partial_fit_rejects_an_unknown_label_after_the_first_call(digits):
     X, y = digits
     clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
