@@ -19,6 +19,7 @@ for bit on the same chunks, under any scheduler.
 dask is imported only when such rows arrive (it is an optional dependency).
 """
 
+import math
 import uuid
 
 import numpy as np
@@ -59,7 +60,9 @@ def summarize_chunk(X, y, w, dtype, classify):
         if classify:
             summary["labels"] = np.unique(y)
         else:
-            summary["y"] = _flaws(np.asarray(y), dtype)
+            y = np.asarray(y)
+            summary["y"] = _flaws(y, dtype)
+            summary["y_min"] = float(y.min()) if y.size else math.inf
         if w is not None:
             w = np.asarray(w, dtype=np.float64)
             summary["w"] = _flaws(w, np.dtype(np.float64))

@@ -9,7 +9,10 @@ output        prediction ``p``     loss per sample
 ``softmax``   softmax(z)           :math:`-\\sum_k y_k \\log p_k`
 ``logistic``  sigmoid(z)           :math:`-\\sum_k [y_k\\log p_k + (1-y_k)\\log(1-p_k)]`
 ``identity``  z                    :math:`\\tfrac12 \\sum_k (y_k - p_k)^2`
+``exp``       exp(z)               :math:`\\sum_k [y_k \\log(y_k / p_k) - y_k + p_k]`
 ============  ===================  =========================================
+
+(``exp`` with half the Poisson deviance: scikit-learn's ``loss="poisson"``.)
 
 The losses are computed from the logits ``z`` (log-sum-exp, softplus), so they are
 exact where clipping the probabilities would not be.
@@ -61,7 +64,12 @@ def _identity(z):
     return z
 
 
-OUTPUT_ACTIVATIONS = {"softmax": _softmax, "logistic": _logistic, "identity": _identity}
+def _exp(z):
+    return np.exp(z, out=z)
+
+
+OUTPUT_ACTIVATIONS = {"softmax": _softmax, "logistic": _logistic, "identity": _identity,
+                      "exp": _exp}
 
 
 def _softmax_loss_delta(z, y, delta):
@@ -94,12 +102,24 @@ def _squared_loss_delta(z, y, delta):
     return 0.5 * np.einsum("ij,ij->i", delta, delta)
 
 
+def _poisson_loss_delta(z, y, delta):
+    # half the Poisson deviance with the log link, from the logits:
+    # exp(z) - y z + (y log y - y), which is 0 where exp(z) = y
+    np.exp(z, out=delta)
+    loss = delta - y * z
+    loss += xlogy(y, y)
+    loss -= y
+    delta -= y
+    return loss.sum(axis=1)
+
+
 # Per-sample loss from the output *logits* z, with dL/dz = p - y written into
 # ``delta`` (an array of z's shape; it may not be z itself).
 LOSS_AND_DELTA = {
     "softmax": _softmax_loss_delta,
     "logistic": _logistic_loss_delta,
     "identity": _squared_loss_delta,
+    "exp": _poisson_loss_delta,
 }
 
 
@@ -116,8 +136,9 @@ def constant_prediction_loss(out_activation, Y, sample_weight=None):
 
     The mean target :math:`\bar y` (weighted), whose loss is the entropy
     :math:`-\sum_k \bar y_k \log \bar y_k` (softmax), the sum of the outputs'
-    binary entropies (logistic), or half the sum of the outputs' variances
-    (identity): what any network can reach with its output bias alone.
+    binary entropies (logistic), half the sum of the outputs' variances
+    (identity), or :math:`\sum_k \overline{y_k \log y_k} - \bar y_k \log \bar y_k`
+    (exp): what any network can reach with its output bias alone.
 
     Examples
     --------
@@ -131,6 +152,9 @@ def constant_prediction_loss(out_activation, Y, sample_weight=None):
     if out_activation == "identity":
         variances = np.average((Y - mean) ** 2, axis=0, weights=sample_weight)
         return 0.5 * float(variances.sum())
+    if out_activation == "exp":  # the mean's loss: mean(y log y) - ybar log ybar
+        entropy = np.average(xlogy(Y, Y), axis=0, weights=sample_weight)
+        return float((entropy - xlogy(mean, mean)).sum())
     entropy = -xlogy(mean, mean)
     if out_activation == "logistic":
         entropy -= xlogy(1 - mean, 1 - mean)
@@ -142,7 +166,7 @@ def output_hessian_vector(out_activation, p, rz):
 
     Parameters
     ----------
-    out_activation : {"softmax", "logistic", "identity"}
+    out_activation : {"softmax", "logistic", "identity", "exp"}
     p : ndarray of shape (n_samples, n_outputs)
         Output activations (probabilities or predictions).
     rz : ndarray of shape (n_samples, n_outputs) or (k, n_samples, n_outputs)
@@ -151,12 +175,12 @@ def output_hessian_vector(out_activation, p, rz):
     Returns
     -------
     ndarray of shape (n_samples, n_outputs)
-        ``(diag(p) - p p^T) rz`` for softmax, ``p (1 - p) rz`` for logistic and
-        ``rz`` for identity.
+        ``(diag(p) - p p^T) rz`` for softmax, ``p (1 - p) rz`` for logistic,
+        ``p rz`` for exp and ``rz`` for identity.
     """
     if out_activation == "softmax":
         prz = p * rz
         return prz - p * prz.sum(axis=-1, keepdims=True)
-    if out_activation == "logistic":
-        return p * (1 - p) * rz
+    if out_activation in ("logistic", "exp"):  # (the derivative of p, elementwise)
+        return (p * (1 - p) if out_activation == "logistic" else p) * rz
     return rz.copy()

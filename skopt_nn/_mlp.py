@@ -351,7 +351,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 raise ValueError("class_weight must be finite and non-negative, "
                                  f"got {class_weight!r}.")
             factors.append(cw)
-        sample_weight = _weights_in(X.dtype, *factors) if factors else None
+        # (in the model's dtype: a continued fit's, whatever X's)
+        sample_weight = _weights_in(dtype, *factors) if factors else None
         if sample_weight is not None:
             # zero weight means the row is absent: drop it before batching
             keep = sample_weight > 0
@@ -479,6 +480,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             n_outputs = 1 if len(classes) == 2 else len(classes)
         else:
             _raise_flaws([s["y"] for s in summaries], "y", dtype)
+            self._check_target_range(min(s["y_min"] for s in summaries))
             labels, fitted, classes = None, {}, None
             n_outputs = 1 if y.ndim == 1 else y.shape[1]
         Y = y.map_blocks(encode_targets, classes, dtype, dtype=dtype,
@@ -507,7 +509,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             return None
         if sample_weight is None:
             return X, Y, y, None, {}
-        weights = _light_weights(sample_weight, X)
+        weights = _light_weights(sample_weight, X.shape[0], self._theta.dtype)
         if weights is None:
             return None
         keep = weights > 0  # (as _prepare: a weight of 0 drops its row)
@@ -637,6 +639,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     f"{n_hidden_fitted} and {self.n_outputs_} outputs, got "
                     f"{hidden} and {Y.shape[1]} outputs."
                 )
+            if self._output_activation(Y) != self._network.out_activation:
+                raise ValueError(
+                    "loss cannot change between warm-started or partial fits: "
+                    f"fitted with the {self._network.out_activation!r} output, got "
+                    f"loss={getattr(self, 'loss', None)!r}.")
             if (bn is None) != (not self._network.batch_norm):
                 raise ValueError("batch_norm cannot be switched on or off when "
                                  "warm-starting or in partial_fit.")
@@ -719,9 +726,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # pickled, each would be a copy of its part of the parameters.
         for name in _PARAMETER_VIEWS:
             state.pop(ParameterViews.slot(name), None)
+        if self in _PARAMETERS_SET:  # a copy validates them too (see set_params)
+            state["_parameters_set"] = True
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        if state.pop("_parameters_set", False):
+            _PARAMETERS_SET.add(self)
         super().__setstate__(state)
         if "_theta" in state:
             # joblib.load(mmap_mode="r") maps arrays read-only; training updates
@@ -941,6 +953,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 record["seconds"] = time.perf_counter() - start_time
                 self.history_.append(record)
                 self.best_loss_ = min(self.best_loss_, self.loss_)
+                if self.verbose:  # (as scikit-learn's: a line per call)
+                    self._print_progress(record)
                 break
             if early_stopping:
                 if bn is not None:  # validate with the statistics predict will use
@@ -1284,7 +1298,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
     n_outputs_ : int
         Number of outputs.
     out_activation_ : str
-        Output activation ("softmax", "logistic" or "identity").
+        Output activation ("softmax", "logistic", "identity" or, with
+        ``loss="poisson"``, "exp").
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -1705,24 +1720,24 @@ def _cast(X, dtype, name="X"):
     return cast
 
 
-def _light_weights(sample_weight, X):
+def _light_weights(sample_weight, n_rows, dtype):
     """``_prepare``'s row weights for a float ndarray ``sample_weight`` that it
-    accepts unchanged, in ``X``'s dtype; None for anything else (the full
-    validation decides, and words the errors).
+    accepts unchanged, in the model's ``dtype``; None for anything else (the
+    full validation decides, and words the errors).
 
-    Accepted: one finite, non-negative weight per row of ``X``, some of them
-    positive, all of the positive ones still positive in ``X``'s dtype, with a
-    finite sum there: what ``_check_sample_weight`` and ``_weights_in`` pass.
+    Accepted: one finite, non-negative weight per row (of ``n_rows``), some of
+    them positive, all of the positive ones still positive in ``dtype``, with
+    a finite sum there: what ``_check_sample_weight`` and ``_weights_in`` pass.
     """
     if not (type(sample_weight) is np.ndarray and sample_weight.ndim == 1
-            and sample_weight.shape[0] == X.shape[0]
+            and sample_weight.shape[0] == n_rows
             and sample_weight.dtype in (np.float32, np.float64)):
         return None
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         # (a NaN or an infinity makes the sum non-finite)
         if not (math.isfinite(sample_weight.sum()) and sample_weight.min() >= 0):
             return None
-        weights = sample_weight.astype(X.dtype)
+        weights = sample_weight.astype(dtype)
         total = weights.sum()
     if not (math.isfinite(total) and total > 0) or (
             weights.dtype != sample_weight.dtype
@@ -1868,12 +1883,19 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Identity output and squared error
     :math:`\frac12 \sum_k (y_k - \hat y_k)^2` per sample, averaged over samples;
-    multi-output targets are supported.
+    multi-output targets are supported. With ``loss="poisson"``, the output
+    :math:`\hat y = e^z` and half the Poisson deviance
+    :math:`\sum_k [y_k \log(y_k / \hat y_k) - y_k + \hat y_k]`, for counts and
+    other non-negative targets, as scikit-learn's.
 
     Parameters
     ----------""" + _COMMON_PARAMETERS_DOC + r"""
-    loss : {"squared_error"}, default="squared_error"
-        The loss.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        The loss: squared error with the identity output, or half the Poisson
+        deviance with the exponential output (the log link; the targets must be
+        non-negative). It cannot change between warm-started or partial fits.
+        Last in the signature, after ``max_grad_norm``, where scikit-learn's
+        takes it first: pass it by name.
 
     Attributes
     ----------""" + _COMMON_ATTRIBUTES_DOC + r"""
@@ -1898,7 +1920,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     _parameter_constraints = {
         **BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error"})],
+        "loss": [StrOptions({"squared_error", "poisson"})],
     }
 
     def __init__(
@@ -1972,17 +1994,24 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _output_activation(self, Y):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _stratify(self):
         return False
 
+    def _check_target_range(self, y_min):
+        """The Poisson loss needs targets >= 0 (``y_min``: their minimum)."""
+        if self.loss == "poisson" and y_min < 0:
+            raise ValueError("Some value(s) of y are negative which is not allowed "
+                             "for Poisson regression.")
+
     def _encode_light(self, y, classes):
-        """Finite 1-D float targets within the model's dtype's range, as a
-        column; None for anything else."""
+        """Finite 1-D float targets within the model's dtype's range (and not
+        negative, for the Poisson loss), as a column; None for anything else."""
         if y.dtype.kind != "f" or not np.isfinite(y).all() or (
                 y.dtype.itemsize > self._theta.dtype.itemsize
-                and np.abs(y).max() > np.finfo(self._theta.dtype).max):
+                and np.abs(y).max() > np.finfo(self._theta.dtype).max) or (
+                self.loss == "poisson" and y.min() < 0):
             return None
         return y.reshape(-1, 1)
 
@@ -1999,12 +2028,16 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             _assert_all_finite(y, input_name="y")
         _is_column_vector(y)  # (warns; one output either way)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if Y.size:  # (finite: validation has checked them)
+            self._check_target_range(Y.min())
         return Y, {}
 
     def _validation_score(self, logits, y, sample_weight):
         # (identity output: the logits are the predictions)
-        return _r2_score(np.asarray(y, dtype=float).reshape(len(logits), -1), logits,
-                         sample_weight)
+        predictions = np.exp(logits) if self._network.out_activation == "exp" \
+            else logits
+        return _r2_score(np.asarray(y, dtype=float).reshape(len(logits), -1),
+                         predictions, sample_weight)
 
     def _shape_output(self, P):
         return P.ravel() if P.shape[1] == 1 else P
@@ -2026,4 +2059,5 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags

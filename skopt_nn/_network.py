@@ -58,7 +58,7 @@ class Network:
         ``[n_features, hidden_1, ..., n_outputs]``.
     activation : str
         Hidden activation name.
-    out_activation : {"softmax", "logistic", "identity"}
+    out_activation : {"softmax", "logistic", "identity", "exp"}
         Output activation; it fixes the loss (see ``_losses``).
     batch_norm_epsilon : float or None
         ``epsilon`` of batch normalization on every hidden layer, None for none.

@@ -22,7 +22,10 @@ or logistic function. Its outputs:
 
 The graph computes in the type of its input: a ``double`` input runs in float64
 and reproduces ``predict_proba`` to rounding; a ``float`` input runs in float32,
-the weights rounded to float32.
+the weights rounded to float32. An ``int64`` input is cast to float and runs in
+float32 whatever the model's precision, with float outputs (skl2onnx's
+convention for integer inputs); to compute in float64, give it ``double``
+rows.
 """
 
 import numpy as np
@@ -240,8 +243,9 @@ def _regressor_shapes(operator):
 
 def _convert_regressor(scope, operator, container):
     graph = _Graph(scope, container, operator.inputs[0])
-    logits = graph.forward(operator.raw_operator)  # (identity output)
-    graph.node("Identity", logits, output=operator.outputs[0].full_name)
+    logits = graph.forward(operator.raw_operator)
+    output = "Exp" if operator.raw_operator.out_activation_ == "exp" else "Identity"
+    graph.node(output, logits, output=operator.outputs[0].full_name)
 
 
 # ------------------------------------------------------------------- the graph

@@ -262,6 +262,22 @@ def test_a_regressor_refuses_strings_and_values_beyond_float32(digits):
         MLPRegressor(solver=LBFGS()).fit(_lazy(X.astype(np.float32))[0], y)
 
 
+def test_a_poisson_regressor_on_chunks_refuses_negative_targets_and_fits_counts(
+        digits):
+    X, y = digits
+    counts = y.astype(float)
+    with pytest.raises(ValueError, match="negative which is not allowed for Poisson"):
+        MLPRegressor(solver=LBFGS(), loss="poisson").fit(*_lazy(X, counts - 1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [MLPRegressor((8,), solver=LBFGS(), loss="poisson", max_iter=5,
+                             random_state=0).fit(*rows)
+                for rows in (_lazy(X, counts), (X, counts))]
+    assert fits[0].n_iter_ == fits[1].n_iter_ == 5
+    np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(fits[0]._theta, fits[1]._theta, rtol=1e-8, atol=1e-8)
+
+
 def test_a_warm_start_checks_the_columns(digits):
     X, y = digits
     model = _fitted(MLPClassifier((8,), solver=LBFGS(), warm_start=True), X, y)

@@ -65,11 +65,14 @@ def test_onnx_classifier_in_float64_reproduces_predict(kind, activation, batch_n
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
-@pytest.mark.parametrize("kind", ["regression", "two targets"])
+@pytest.mark.parametrize("kind", ["regression", "two targets", "poisson"])
 def test_onnx_regressor_in_float64_reproduces_predict(kind, batch_norm):
-    X, y = _data(kind)
+    X, y = _data("regression" if kind == "poisson" else kind)
+    loss = "squared_error"
+    if kind == "poisson":  # counts, predicted through exp
+        y, loss = np.random.RandomState(1).poisson(np.exp(0.3 * y)), "poisson"
     model = _fit(MLPRegressor((7, 4), batch_norm=batch_norm, max_iter=30,
-                              random_state=0), X, y)
+                              random_state=0, loss=loss), X, y)
     (predicted,) = _run(to_onnx(model, X[:1]), X)
     assert predicted.shape == (len(X), model.n_outputs_)  # skl2onnx's convention
     np.testing.assert_allclose(predicted.reshape(model.predict(X).shape),

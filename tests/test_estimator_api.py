@@ -1,6 +1,8 @@
 """The estimators' API: partial_fit, warm_start, weights, dtypes, sparse input,
 target kinds, fitted attributes, history_, verbose output and stopping rules."""
 
+import copy
+import pickle
 import re
 import warnings
 
@@ -598,6 +600,17 @@ def test_verbose_prints_one_line_per_epoch(capsys):
         assert line == f"Iteration {epoch}, loss = {loss:.8f}"
 
 
+def test_verbose_prints_one_line_per_partial_fit_call(capsys):
+    X, y = _classification()
+    clf = _small(MLPClassifier, verbose=True)
+    for start in (0, 40, 80):
+        clf.partial_fit(X[start:start + 40], y[start:start + 40], classes=np.unique(y))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"Iteration {epoch}, loss = {loss:.8f}"
+                     for epoch, loss in enumerate(clf.loss_curve_, start=1)]
+    assert len(lines) == 3
+
+
 def test_verbose_prints_validation_loss_and_score_and_stopping_reason(capsys):
     X, y = _classification(200)
     clf = _small(MLPClassifier, verbose=True, early_stopping=True, tol=10.0,
@@ -887,3 +900,43 @@ def test_a_parameter_set_between_partial_fit_calls_is_validated(Estimator):
     np.testing.assert_array_equal(est._theta, theta)
     est.partial_fit(X, y)
     assert est.n_iter_ == 2
+
+
+@pytest.mark.parametrize("copy_of", [
+    lambda est: pickle.loads(pickle.dumps(est)), copy.deepcopy],
+    ids=["pickle", "deepcopy"])
+def test_a_copy_validates_a_parameter_set_before_it_was_made(copy_of):
+    X, y = make_classification(60, 4, random_state=0)
+    est = MLPClassifier((5,), solver=SGD(learning_rate=0.1), random_state=0)
+    est.partial_fit(X, y, classes=[0, 1])
+    est.set_params(max_grad_norm=-1.0)
+    copied = copy_of(est)
+    with pytest.raises(ValueError, match="The 'max_grad_norm' parameter of "):
+        copied.partial_fit(X, y)
+    assert copied.n_iter_ == 1
+    assert "_parameters_set" not in vars(copied)
+    fresh = copy_of(copied.set_params(max_grad_norm=None))
+    fresh.partial_fit(X, y)  # validated once: later copies need not
+    assert fresh.n_iter_ == 2
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_sample_weights_of_a_continued_fit_are_in_the_models_dtype(Estimator):
+    # the same values as float32 or float64 rows train a float64 model alike:
+    # the weights were cast to the rows' dtype (float32 arithmetic, 1e-9 apart)
+    X, y = make_classification(200, 5, random_state=0)
+    X32 = X.astype(np.float32)
+    w = np.random.RandomState(0).uniform(0.5, 2.0, 200)
+    fits = []
+    for rows in (X32, X32.astype(np.float64)):
+        est = Estimator((5,), solver=SGD(learning_rate=0.05), max_iter=3,
+                        random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X32.astype(np.float64), y)
+            est.partial_fit(rows, y, sample_weight=w)         # the light path
+            est.partial_fit(rows, y, sample_weight=list(w))   # the full one
+            est.set_params(warm_start=True).fit(rows, y, sample_weight=w)
+        fits.append(est)
+    assert fits[0]._theta.dtype == np.float64
+    np.testing.assert_array_equal(fits[0]._theta, fits[1]._theta)

@@ -187,14 +187,16 @@ def test_a_fitted_model_keeps_no_buffers_of_its_batches(digits, solver):
 
 # --------------------------------------------------------- early stopping
 @pytest.mark.parametrize("case", ["multiclass", "strings", "binary", "column",
-                                  "multilabel", "regression", "two outputs"])
+                                  "multilabel", "regression", "two outputs",
+                                  "poisson"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_validation_metrics_from_the_loss_logits_equal_scikit_learns(
         digits, case, weighted):
     # the score came from a second forward pass and accuracy_score / r2_score,
     # 9 times a small fit's epoch; now from the loss's logits
     from sklearn.datasets import make_multilabel_classification
-    from sklearn.metrics import accuracy_score, log_loss, r2_score
+    from sklearn.metrics import (accuracy_score, log_loss, mean_poisson_deviance,
+                                 r2_score)
 
     X, y = digits
     X, y = X[:300], y[:300]
@@ -202,17 +204,25 @@ def test_validation_metrics_from_the_loss_logits_equal_scikit_learns(
                "binary": y > 4, "column": (y > 4)[:, None].astype(int),
                "multilabel": make_multilabel_classification(300, 5, n_classes=4,
                                                             random_state=0)[1],
-               "regression": y / 9.0, "two outputs": np.c_[y / 9.0, X[:, 20]]}
+               "regression": y / 9.0, "two outputs": np.c_[y / 9.0, X[:, 20]],
+               "poisson": y.astype(float)}
     target = targets[case]
-    Est = MLPRegressor if case in ("regression", "two outputs") else MLPClassifier
+    regression = case in ("regression", "two outputs", "poisson")
+    Est = MLPRegressor if regression else MLPClassifier
     w = np.random.default_rng(0).integers(1, 4, 300).astype(float) if weighted else None
-    est = Est((10,), max_iter=3, random_state=0).fit(X, target)
+    est = Est((10,), max_iter=3, random_state=0,
+              **({"loss": "poisson"} if case == "poisson" else {})).fit(X / 16, target)
+    X = X / 16
     Y = np.asarray(target, dtype=float).reshape(300, -1) if Est is MLPRegressor \
         else est._encode_known(target, None)
     score, loss = est._validation_metrics(X, target, w, Y)
     if Est is MLPRegressor:
         expected = r2_score(target, est.predict(X), sample_weight=w)
         assert score == pytest.approx(expected, rel=1e-12)
+        if case == "poisson":
+            P = est.predict(X)
+            expected = 0.5 * mean_poisson_deviance(target, P, sample_weight=w)
+            assert loss == pytest.approx(expected, rel=1e-10)
     else:
         assert score == accuracy_score(target, est.predict(X), sample_weight=w)
         if case in ("multiclass", "strings"):

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from scipy.special import expit, softmax
-from sklearn.metrics import log_loss, mean_squared_error
+from sklearn.metrics import log_loss, mean_poisson_deviance, mean_squared_error
 
 from skopt_nn import _objective
 from skopt_nn._losses import constant_prediction_loss
@@ -39,6 +39,7 @@ PROBLEMS = {
     "logistic_multilabel": ("logistic", 3, "multilabel"),
     "identity_regression": ("identity", 1, "regression"),
     "identity_multioutput": ("identity", 2, "regression"),
+    "exp_poisson": ("exp", 2, "counts"),
 }
 # Rows whose hidden pre-activations are closer to 0 than this are dropped, so that
 # a finite-difference step never crosses a kink of relu.
@@ -87,6 +88,8 @@ def _problem(activation, problem, weighted, seed=0):
         Y = np.eye(n_outputs)[rng.randint(n_outputs, size=n)]
     elif kind in ("binary", "multilabel"):
         Y = (rng.uniform(size=(n, n_outputs)) < 0.5).astype(float)
+    elif kind == "counts":
+        Y = rng.poisson(2.0, size=(n, n_outputs)).astype(float)
     else:
         Y = rng.standard_normal((n, n_outputs))
     weights = rng.uniform(0.2, 3.0, size=n) if weighted else None
@@ -105,6 +108,11 @@ def _reference_loss(theta, units, activation, problem, X, Y, weights, alpha):
         p = expit(logits)
         data_loss = sum(log_loss(Y[:, k], p[:, k], sample_weight=weights,
                                  labels=[0, 1]) for k in range(n_outputs))
+    elif kind == "counts":
+        # half the Poisson deviance of exp(logits), summed over outputs
+        data_loss = sum(0.5 * mean_poisson_deviance(Y[:, k], np.exp(logits[:, k]),
+                                                    sample_weight=weights)
+                        for k in range(n_outputs))
     else:
         # squared error is 1/2 per sample, summed over outputs
         data_loss = 0.5 * n_outputs * mean_squared_error(Y, logits,
@@ -206,6 +214,11 @@ def test_constant_prediction_loss_is_scikit_learns_loss_of_the_mean(weighted):
                                         multioutput="raw_values").sum()
     assert constant_prediction_loss("identity", T, w) == pytest.approx(expected,
                                                                       rel=1e-12)
+    C = rng.poisson([0.5, 3.0], size=(50, 2)).astype(float)
+    M = np.tile(np.average(C, axis=0, weights=w), (50, 1))
+    expected = sum(0.5 * mean_poisson_deviance(C[:, k], M[:, k], sample_weight=w)
+                   for k in range(2))
+    assert constant_prediction_loss("exp", C, w) == pytest.approx(expected, rel=1e-12)
 
 
 def test_loss_grad_writes_gradient_into_buffer_and_leaves_theta_unchanged():

@@ -11,7 +11,7 @@ from skopt_nn._network import Network
 from skopt_nn._objective import Objective
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-OUTPUTS = ("softmax", "logistic", "identity")
+OUTPUTS = ("softmax", "logistic", "identity", "exp")
 L2 = 0.3
 
 
@@ -29,6 +29,8 @@ def _problem(activation, out, weighted, batch_norm, hidden=(4, 3), seed=0,
         Y = np.eye(3)[rng.randint(0, 3, m)]
     elif out == "logistic":
         Y = (rng.rand(m, 2) > 0.5).astype(float)
+    elif out == "exp":
+        Y = rng.poisson(2.0, size=(m, 3)).astype(float)
     else:
         Y = rng.randn(m, 3)
     s = None

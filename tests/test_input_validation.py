@@ -3,6 +3,7 @@ fitted estimator whose refit or partial_fit fails is left exactly as it was.
 Divergence is reported, and the estimator still predicts finite values."""
 
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -128,6 +129,38 @@ def test_regressor_rejects_missing_targets_given_as_none():
 def test_regressor_rejects_string_targets():
     with pytest.raises(ValueError, match="y must be numeric for regression"):
         MLPRegressor().fit(X_GOOD, X_GOOD[:, 0].astype(str))
+
+
+def test_poisson_regressor_rejects_negative_targets_and_is_left_as_it_was():
+    y = np.abs(X_GOOD[:, 0])
+    message = "Some value(s) of y are negative which is not allowed for Poisson"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MLPRegressor(loss="poisson").fit(X_GOOD, -y)
+    reg = MLPRegressor((3,), loss="poisson", random_state=0).partial_fit(X_GOOD, y)
+    before = reg._theta.copy()
+    bad = y.copy()
+    bad[3] = -1e-3
+    for targets in (bad, list(bad)):  # the light path, and the full one
+        with pytest.raises(ValueError, match=re.escape(message)):
+            reg.partial_fit(X_GOOD, targets)
+    np.testing.assert_array_equal(reg._theta, before)
+    MLPRegressor((3,), random_state=0).fit(X_GOOD, -y)  # squared error takes them
+
+
+def test_loss_cannot_change_between_warm_started_or_partial_fits():
+    y = np.abs(X_GOOD[:, 0])
+    reg = MLPRegressor((3,), random_state=0, warm_start=True, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X_GOOD, y)
+        reg.set_params(loss="poisson")
+        with pytest.raises(ValueError, match="loss cannot change between "
+                                             "warm-started or partial fits"):
+            reg.fit(X_GOOD, y)
+        with pytest.raises(ValueError, match="loss cannot change"):
+            reg.partial_fit(X_GOOD, y)
+        reg.set_params(warm_start=False).fit(X_GOOD, y)  # a fit from scratch may
+    assert reg.out_activation_ == "exp"
 
 
 def test_classifier_partial_fit_warns_on_a_column_vector_at_every_call():

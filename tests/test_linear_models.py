@@ -15,7 +15,10 @@ Multiplying by the constant :math:`\sum_i w_i` does not move the minimizer:
   :math:`C \sum_i w_i L_i + \frac12 \|W\|^2` divided by :math:`C`;
 * squared error, whose per-sample loss is :math:`\frac12 \|y_i - \hat y_i\|^2`:
   :math:`\frac12 (\sum_i w_i \|y_i - \hat y_i\|^2 + \alpha \|W\|^2)`, half of
-  ``Ridge(alpha=alpha)``'s objective.
+  ``Ridge(alpha=alpha)``'s objective;
+* half the Poisson deviance (``loss="poisson"``): :math:`J` itself is
+  ``PoissonRegressor``'s objective with its ``alpha`` equal to
+  :math:`\alpha / \sum_i w_i` (it normalizes the weights to sum to 1).
 
 The multinomial softmax has one weight column and one intercept per class in
 both libraries. The loss is unchanged by adding a constant to every intercept
@@ -39,11 +42,11 @@ along the direction only the penalty determines.)
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import MLPClassifier, MLPRegressor
-from skopt_nn.solvers import Nesterov
+from skopt_nn.solvers import Nesterov, Newton
 
 RTOL = 1e-5  # far above both solvers' final accuracy (~1e-7), far below any bug
 
@@ -140,3 +143,23 @@ def test_no_hidden_layer_weighted_regressor_matches_weighted_ridge():
     ref = Ridge(alpha=alpha).fit(X, y, sample_weight=weights)
     _assert_close(ours.coefs_[0].T, ref.coef_)
     _assert_close(ours.intercepts_[0], ref.intercept_)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_no_hidden_layer_poisson_regressor_matches_poisson_regression(weighted):
+    # exact Newton steps on a convex objective: quadratic convergence, to the
+    # floating-point floor within a few steps
+    rng = np.random.RandomState(3)
+    X = StandardScaler().fit_transform(rng.randn(300, 4))
+    y = rng.poisson(np.exp(X @ [0.4, -0.3, 0.2, 0.0] + 0.5)).astype(float)
+    weights = rng.uniform(0.1, 4.0, size=len(y)) if weighted else None
+    total = len(y) if weights is None else weights.sum()
+    alpha = 0.05
+    ours = MLPRegressor((), solver=Newton(), loss="poisson", alpha=alpha * total,
+                        tol=0.0, max_iter=50, random_state=0)
+    ours.fit(X, y, sample_weight=weights)
+    ref = PoissonRegressor(alpha=alpha, tol=1e-12, max_iter=1000).fit(
+        X, y, sample_weight=weights)
+    _assert_close(ours.coefs_[0].ravel(), ref.coef_)
+    _assert_close(ours.intercepts_[0], np.atleast_1d(ref.intercept_))
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=RTOL)

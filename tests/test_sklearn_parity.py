@@ -92,6 +92,17 @@ def test_regressor_trains_the_same_network(rule):
     _assert_same_fit(ours, reference)
 
 
+@pytest.mark.parametrize("rule", [_SGD, _ADAM], ids=["sgd", "adam"])
+def test_poisson_regressor_trains_the_same_network(rule):
+    X, _ = _standardized(load_diabetes)
+    y = np.random.RandomState(0).poisson(np.exp(0.3 * X[:, 2] + 0.5)).astype(float)
+    ours, reference = _fit_both(MLPRegressor, SklearnMLPRegressor, rule, X, y,
+                                hidden_layer_sizes=(8,), loss="poisson")
+    assert ours.out_activation_ == reference.out_activation_ == "exp"
+    _assert_same_fit(ours, reference)
+    np.testing.assert_allclose(ours.predict(X), reference.predict(X), rtol=1e-12)
+
+
 def test_binary_classifier_trains_the_same_network():
     X, y = _standardized(load_breast_cancer)
     ours, reference = _fit_both(MLPClassifier, SklearnMLPClassifier, _MOMENTUM, X, y,
