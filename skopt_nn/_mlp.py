@@ -500,7 +500,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         accepts unchanged. Anything else, every error message included, goes
         through ``_prepare`` (None is returned).
         """
-        if (not self._plain_rows(X) or type(y) is not np.ndarray
+        X, named = self._frame_values(X)
+        y = _series_values(y)
+        if (not self._plain_rows(X, named) or type(y) is not np.ndarray
                 or getattr(self, "class_weight", None) is not None
                 or y.ndim != 1 or X.shape[0] != y.shape[0]):
             return None
@@ -518,25 +520,48 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # unit weights: the unweighted path, as in _prepare
         return X, Y, y, None if np.all(weights == 1) else weights, {}
 
-    def _plain_rows(self, X):
+    def _plain_rows(self, X, named=False):
         """Whether ``X`` is rows that validation would accept unchanged.
 
         A finite float32/float64 ndarray of one or more rows with the fitted
         number of columns, for a model fitted without feature names (whose
-        check, and its warning, need the full validation). Those take the
-        light paths of ``partial_fit`` and prediction: validating a single row
-        costs several times predicting it.
+        check, and its warning, need the full validation), or ``named``: the
+        values of a DataFrame whose columns are the fitted feature names (see
+        :meth:`_frame_values`). Those take the light paths of ``partial_fit``
+        and prediction: validating a single row costs several times
+        predicting it.
         """
         if not (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0
                 and X.shape[1] == self.n_features_in_
                 and X.dtype in (np.float32, np.float64)
-                and not hasattr(self, "feature_names_in_")):
+                and named == hasattr(self, "feature_names_in_")):
             return False
         # finite sum, finite entries, in one pass without a mask; a sum that
         # overflows (silently: the rows may be valid) or a NaN leaves them to
         # the full validation
         with np.errstate(over="ignore", invalid="ignore"):
             return math.isfinite(X.sum())
+
+    def _frame_values(self, X):
+        """``(values, True)`` for a pandas DataFrame whose columns are the
+        fitted feature names, in order, all of NumPy float dtypes; ``(X,
+        False)`` for anything else.
+
+        The values are ``np.asarray(X)``, the array validation makes of such a
+        frame (the same dtype and memory layout, so the same results): its
+        feature-name check passes, and :meth:`_plain_rows` does the rest. A
+        stream of DataFrame chunks then validates each in about 50 us, where
+        the full validation took 3 ms per 32-row call (2.9 of them checking
+        the names and dtypes).
+        """
+        names = getattr(self, "feature_names_in_", None)
+        if names is None or not _is_data_frame(X) or len(X.columns) != len(names) \
+                or not np.array_equal(X.columns.to_numpy(), names):
+            return X, False
+        if not all(isinstance(dtype, np.dtype) and dtype.kind == "f"
+                   for dtype in X.dtypes):
+            return X, False
+        return np.asarray(X), True
 
     def _batch_rows(self, n_samples, full_batch):
         if self.batch_size == "auto":
@@ -1145,7 +1170,10 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     # -------------------------------------------------------------- inference
     def _forward(self, X):
         check_is_fitted(self)
-        if not self._plain_rows(X):
+        values, named = self._frame_values(X)
+        if self._plain_rows(values, named):
+            X = values
+        else:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               dtype=[np.float64, np.float32])
         X = _cast(X, self._theta.dtype)
@@ -1718,6 +1746,22 @@ def _cast(X, dtype, name="X"):
             "parameters (a model takes the dtype of the X it is fitted on): "
             f"scale {name}, or fit on float64 data.")
     return cast
+
+
+def _is_data_frame(X):
+    """Whether ``X`` is a pandas DataFrame (without importing pandas)."""
+    kind = type(X)
+    return kind.__name__ == "DataFrame" and kind.__module__.startswith("pandas")
+
+
+def _series_values(y):
+    """The values of a pandas Series of a NumPy dtype (as validation takes
+    them); anything else unchanged."""
+    kind = type(y)
+    if kind.__name__ == "Series" and kind.__module__.startswith("pandas") \
+            and isinstance(y.dtype, np.dtype):
+        return np.asarray(y)
+    return y
 
 
 def _light_weights(sample_weight, n_rows, dtype):

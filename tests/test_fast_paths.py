@@ -316,6 +316,86 @@ def test_partial_fit_light_validation_leaves_bad_sample_weight_to_the_full_error
     np.testing.assert_array_equal(clf._theta, before)
 
 
+def _frame(X, dtypes=None):
+    frame = pd.DataFrame(X, columns=[f"pixel{j}" for j in range(X.shape[1])])
+    return frame if dtypes is None else frame.astype(dtypes)
+
+
+@pytest.mark.parametrize("dtypes", [None, np.float32, "mixed"])
+def test_partial_fit_on_data_frames_takes_the_light_path_with_the_full_paths_result(
+        digits, dtypes, monkeypatch):
+    X, y = digits
+    frame = _frame(X, {"pixel3": np.float32} if dtypes == "mixed" else dtypes)
+    labels = pd.Series(y, name="digit")
+    fits, full_validations = [], []
+    prepare = MLPClassifier._prepare
+    monkeypatch.setattr(MLPClassifier, "_prepare", lambda self, *args, **kwargs: (
+        full_validations.append(1), prepare(self, *args, **kwargs))[1])
+    for light in (True, False):
+        if not light:  # every call through the full validation
+            monkeypatch.setattr(MLPClassifier, "_frame_values",
+                                lambda self, X: (X, False))
+        clf = MLPClassifier((12,), random_state=0)
+        clf.partial_fit(frame.iloc[:32], labels.iloc[:32], classes=np.arange(10))
+        for k in range(1, 10):
+            rows = slice(32 * k, 32 * k + 32)
+            clf.partial_fit(frame.iloc[rows], labels.iloc[rows])
+        fits.append(clf)
+    assert len(full_validations) == 1 + 10  # the first call, then the full run's
+    light, full = fits
+    np.testing.assert_array_equal(light._theta, full._theta)
+    assert light.loss_curve_ == full.loss_curve_
+    np.testing.assert_array_equal(light.feature_names_in_, frame.columns)
+
+
+def test_data_frames_the_light_path_refuses_get_the_full_validation(digits):
+    X, y = digits
+    frame = _frame(X)
+    clf = MLPClassifier((8,), random_state=0).partial_fit(frame[:32], y[:32],
+                                                         np.arange(10))
+    before = clf._theta.copy()
+    reordered = frame[[*frame.columns[1:], frame.columns[0]]]
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.partial_fit(reordered[32:64], y[32:64])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.partial_fit(frame[32:64].assign(pixel5=np.nan), y[32:64])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        clf.partial_fit(X[32:64], y[32:64])
+    integers = (frame[64:96] * 16).round().astype(int) / 16  # (floats again)
+    clf.partial_fit(integers.astype({"pixel0": int}), y[64:96])  # full path: fits
+    assert clf.n_iter_ == 3 and not np.array_equal(clf._theta, before)
+    unnamed = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32],
+                                                             np.arange(10))
+    with pytest.warns(UserWarning, match="X has feature names, but MLPClassifier "
+                                         "was fitted without feature names"):
+        unnamed.predict(frame[:5])
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_prediction_of_a_data_frame_takes_the_light_path(digits, Est, monkeypatch):
+    from skopt_nn import _mlp
+
+    X, y = digits
+    frame = _frame(X)
+    model = Est((12,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(frame, y)
+    predict = model.predict_proba if Est is MLPClassifier else model.predict
+    calls = []
+    validate = _mlp.validate_data
+    monkeypatch.setattr(_mlp, "validate_data", lambda *args, **kwargs: (
+        calls.append(1), validate(*args, **kwargs))[1])
+    frame_values = Est._frame_values
+    monkeypatch.setattr(Est, "_frame_values", lambda self, X: (X, False))
+    expected = predict(frame.iloc[100:140])  # the full validation
+    assert calls == [1]
+    monkeypatch.setattr(Est, "_frame_values", frame_values)
+    got = predict(frame.iloc[100:140])
+    assert calls == [1]  # not again
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_partial_fit_rejects_an_unknown_label_after_the_first_call(digits):
     X, y = digits
     clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
