@@ -26,8 +26,8 @@ START_CHECK_FACTOR = 10.0
 END_FACTOR = 10.0
 
 # ... and whose loss is also over this fraction of the loss of the best constant
-# prediction: a training R^2 (for regression; its analogue for the
-# cross-entropy) below 0.9. A fit that started near a loss of zero and ended at
+# prediction: a training R^2 (for the squared error; its analogue D^2 for the
+# cross-entropy and the Poisson deviance) below 0.9. A fit that started near a loss of zero and ended at
 # its optimizer's noise level (Adam continuing an L-BFGS optimum: 1.3e-5 to
 # 7.7e-4, 60 times) has not failed; one that lost much of what it had learned
 # (0.04 to 0.45 on iris, against 1.1 for a constant) has.

@@ -103,12 +103,14 @@ def _squared_loss_delta(z, y, delta):
 
 
 def _poisson_loss_delta(z, y, delta):
-    # half the Poisson deviance with the log link, from the logits:
-    # exp(z) - y z + (y log y - y), which is 0 where exp(z) = y
+    # Half the Poisson deviance with the log link, from the logits, as
+    # y (e^d - 1 - d) with d = z - log y (exp(z) where y = 0): the textbook
+    # exp(z) - y z + y log y - y cancels terms of size y log y near the optimum
+    # (counts of 1e6 in float32 kept none of a loss of 0.5).
     np.exp(z, out=delta)
-    loss = delta - y * z
-    loss += xlogy(y, y)
-    loss -= y
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d = z - np.log(y)
+        loss = np.where(y > 0, y * (np.expm1(d) - d), delta)
     delta -= y
     return loss.sum(axis=1)
 
@@ -137,7 +139,7 @@ def constant_prediction_loss(out_activation, Y, sample_weight=None):
     The mean target :math:`\bar y` (weighted), whose loss is the entropy
     :math:`-\sum_k \bar y_k \log \bar y_k` (softmax), the sum of the outputs'
     binary entropies (logistic), half the sum of the outputs' variances
-    (identity), or :math:`\sum_k \overline{y_k \log y_k} - \bar y_k \log \bar y_k`
+    (identity), or half the Poisson deviance of predicting :math:`\bar y`
     (exp): what any network can reach with its output bias alone.
 
     Examples
@@ -152,9 +154,12 @@ def constant_prediction_loss(out_activation, Y, sample_weight=None):
     if out_activation == "identity":
         variances = np.average((Y - mean) ** 2, axis=0, weights=sample_weight)
         return 0.5 * float(variances.sum())
-    if out_activation == "exp":  # the mean's loss: mean(y log y) - ybar log ybar
-        entropy = np.average(xlogy(Y, Y), axis=0, weights=sample_weight)
-        return float((entropy - xlogy(mean, mean)).sum())
+    if out_activation == "exp":  # the deviance of predicting the mean, in float64
+        Y = np.asarray(Y, dtype=np.float64)
+        with np.errstate(divide="ignore"):  # (a mean of 0: z = -inf, loss 0)
+            z = np.log(np.average(Y, axis=0, weights=sample_weight))
+        per_row = _poisson_loss_delta(np.tile(z, (len(Y), 1)), Y, np.empty_like(Y))
+        return float(np.average(per_row, weights=sample_weight))
     entropy = -xlogy(mean, mean)
     if out_activation == "logistic":
         entropy -= xlogy(1 - mean, 1 - mean)

@@ -1396,7 +1396,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
         parameters go back to those of its lowest loss, with a
         ConvergenceWarning, and no record is added, if that loss is also over
         0.1 times the loss of the best constant prediction (a training
-        :math:`R^2` below 0.9, or its analogue for the cross-entropy: a fit
+        :math:`R^2` below 0.9, or its analogue for the cross-entropy and the
+        Poisson deviance, :math:`D^2`: a fit
         that started near a loss of zero may end many times above it and not
         have failed). Ctrl-C
         (KeyboardInterrupt) during an epoch stops training with a warning,

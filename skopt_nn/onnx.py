@@ -9,8 +9,8 @@ skl2onnx, which brings the ``onnx`` package).
 The graph is the one of ``predict``: one ``MatMul`` and ``Add`` per layer, with
 batch normalization folded into the layer before it (``W' = W c``, ``b' = beta
 + (b - E) c``, ``c = gamma / sqrt(V + eps)``, the inference statistics
-``bn_mean_`` and ``bn_var_``), the hidden activation, and the output's softmax
-or logistic function. Its outputs:
+``bn_mean_`` and ``bn_var_``), the hidden activation, and the output's softmax,
+logistic or (``loss="poisson"``) exponential function. Its outputs:
 
 - a classifier: ``label`` (``predict``: the values of ``classes_``, as int64,
   double, bool or string labels; for multilabel targets a 0/1 indicator matrix

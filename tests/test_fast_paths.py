@@ -94,6 +94,37 @@ def test_squared_loss_and_delta_match_the_formula():
     np.testing.assert_array_equal(LOSSES["identity"](z, Y), loss)
 
 
+def test_poisson_loss_and_delta_match_the_formula_and_keep_float32_accuracy():
+    from sklearn.metrics import mean_poisson_deviance
+
+    from skopt_nn._losses import constant_prediction_loss
+
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((30, 2))
+    Y = rng.poisson(2.0, (30, 2)).astype(float)  # zeros among them
+    delta = np.empty_like(z)
+    loss = LOSS_AND_DELTA["exp"](z, Y, delta)
+    p = np.exp(z)
+    expected = (np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1) / p), 0) - Y + p)
+    np.testing.assert_allclose(loss, expected.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(delta, p - Y, rtol=1e-14, atol=1e-15)
+    # counts of 1e6 predicted 0.1% off: a half deviance of about 0.5, which the
+    # textbook form exp(z) - y z + y log y - y lost in float32 (1.0 for 0.4998)
+    counts = rng.poisson(1e6, (200, 1)).astype(float)
+    z = np.log(counts * 1.001)
+    exact = LOSSES["exp"](z, counts)
+    assert 0.3 < exact.mean() < 0.7
+    single = LOSSES["exp"](z.astype(np.float32), counts.astype(np.float32))
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, exact, rtol=5e-3)  # (z rounded: 1.8e-3)
+    # the best constant's loss: scikit-learn's deviance of the mean, in any dtype
+    mean = np.full(len(counts), counts.mean())
+    expected = 0.5 * mean_poisson_deviance(counts[:, 0], mean)
+    for dtype in (np.float64, np.float32):
+        assert constant_prediction_loss("exp", counts.astype(dtype)) == pytest.approx(
+            expected, rel=1e-6)
+
+
 def test_loss_accepts_uint8_indicators():
     z = np.array([[2.0, -1.0, 0.5]])
     Y = np.array([[0, 1, 0]], dtype=np.uint8)
