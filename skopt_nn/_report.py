@@ -15,7 +15,9 @@ import io
 import numbers
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -386,6 +388,7 @@ class _Watched(Solver):
         return self.solver.init_state(theta)
 
     def step(self, theta, objective, state):
+        _stop_if_interrupted()  # (a fit after Ctrl-C: a search's next candidate)
         loss = self.solver.step(theta, objective, state)
         self.on_step(state["step"], loss)
         return loss
@@ -462,7 +465,7 @@ def compare(dataset, solvers, batch_norm=(False, True), settings=None, progress=
     threads = nullcontext() if settings.blas_threads is None else \
         threadpool_limits(limits=settings.blas_threads, user_api="blas")
     try:
-        with threads:
+        with threads, _Interruptible():
             for index, (name, bn) in enumerate(plan, start=1):
                 progress.start(index, len(plan), name + (" +BN" if bn else ""))
                 run = _run(dataset.task, name, bn, settings, scaled, progress)
@@ -474,6 +477,40 @@ def compare(dataset, solvers, batch_norm=(False, True), settings=None, progress=
         progress.clear()
     comparison.seconds = time.perf_counter() - started
     return comparison
+
+
+# Set by Ctrl-C during a comparison. The estimator catches the KeyboardInterrupt
+# of a fit, as scikit-learn's does, and returns what it learned: the comparison
+# then stops all the same, and a search's later fits stop at their first step.
+_INTERRUPTED = threading.Event()
+
+
+class _Interruptible:
+    """Within it (in the main thread), Ctrl-C also sets :data:`_INTERRUPTED`."""
+
+    def __enter__(self):
+        _INTERRUPTED.clear()
+        self.previous = None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        return self
+
+    @staticmethod
+    def _on_interrupt(signum, frame):
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        _INTERRUPTED.clear()
+        return False
+
+
+def _stop_if_interrupted():
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
 
 
 def _estimator(task, solver, bn, settings):
@@ -504,6 +541,12 @@ def _run(task, name, bn, settings, data, progress):
         start = time.perf_counter()
         estimator.fit(X_train, y_train)
         seconds = time.perf_counter() - start
+    # (the fit caught Ctrl-C and returned; its warning tells it too where
+    # another SIGINT handler than Python's own is installed)
+    _stop_if_interrupted()
+    if any(str(warning.message).startswith("Training interrupted by user")
+           for warning in caught):
+        raise KeyboardInterrupt
     for warning in caught:
         # hitting max_iter is what a fixed budget means; divergence is a column
         if not issubclass(warning.category, ConvergenceWarning):
@@ -603,6 +646,7 @@ def _tune(task, solver, bn, settings, X_train, y_train, progress):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # diverging candidates are expected
         search.fit(X_train, y_train)
+    _stop_if_interrupted()
     best = search.best_params_["mlp__solver__solver__learning_rate"]
     return clone(solver).set_params(learning_rate=best)
 

@@ -18,8 +18,9 @@ The objective is the one ``fit`` minimizes, on the given rows as one batch: the
 mean loss (weighted by ``sample_weight`` and ``class_weight``, computed from the
 given rows' labels) plus the L2 penalty ``alpha``, with batch normalization in
 training mode, its statistics those of the given rows. Gradient clipping (``max_grad_norm``) does not enter: it changes the
-step, not the objective. The rows are rounded to the model's dtype, as ``fit``
-rounds them; then every product is exact (the R-operator of
+step, not the objective. The rows and the sample weights (normalized to sum
+to one) are rounded to the model's dtype, as ``fit`` rounds them; then every
+product is exact (the R-operator of
 :mod:`skopt_nn._rop`) and computed in float64 whatever the model's dtype, so
 that the measurement is not limited by float32 rounding.
 

@@ -344,6 +344,51 @@ def test_ctrl_c_keeps_the_finished_runs(monkeypatch, tmp_path, capsys):
     assert "Interrupted: 2 of 4 runs finished." in (tmp_path / "index.html").read_text()
 
 
+def _interrupt_at_step(monkeypatch, at):
+    """Ctrl-C (a real SIGINT, in the main thread) during the ``at``-th step of
+    training, counting all runs; returns the list of steps taken."""
+    import signal
+
+    steps, real_step = [], _report.Progress.step
+
+    def step_then_interrupt(self, step, loss):
+        steps.append(step)
+        real_step(self, step, loss)
+        if len(steps) == at:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_report.Progress, "step", step_then_interrupt)
+    return steps
+
+
+def test_ctrl_c_inside_a_fit_stops_the_comparison(monkeypatch, tmp_path, capsys):
+    # the estimator catches the KeyboardInterrupt of its fit and returns, as
+    # scikit-learn's does: the comparison went on with the next runs, exit 0
+    import signal
+
+    steps = _interrupt_at_step(monkeypatch, 10)  # 8 steps in sgd, then sgd +BN
+    code, out, _ = _cli(capsys, "--solvers", "sgd", "adam", "--max-iter", "2",
+                        "--batch-size", "32", "--dataset", "iris", "--out",
+                        str(tmp_path))
+    assert code == 130
+    assert "Interrupted: 1 of 4 runs finished." in out
+    assert len(steps) == 10  # nothing trained after Ctrl-C
+    assert [(r["solver"], r["batch_norm"]) for r in _read_csv(
+        tmp_path / "results.csv")] == [("sgd", "False")]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not _report._INTERRUPTED.is_set()
+
+
+def test_ctrl_c_during_tuning_stops_the_search_at_once(monkeypatch, tmp_path, capsys):
+    steps = _interrupt_at_step(monkeypatch, 3)  # the search's first fit
+    code, out, _ = _cli(capsys, "--solvers", "sgd", "--bn", "off", "--tune",
+                        "--max-iter", "2", "--dataset", "iris", "--out",
+                        str(tmp_path))
+    assert code == 130
+    assert "Interrupted before any run finished" in out
+    assert len(steps) == 3  # the search's later fits stopped at their first step
+
+
 # ---------------------------------------------------------------- progress
 def test_quiet_run_writes_nothing_on_stderr(tmp_path, capsys):
     code, _, err = _cli(capsys, "--solvers", "sgd", "--max-iter", "2",
