@@ -642,6 +642,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             solver = resolve_solver(self.solver)
         bn = self._batch_norm_config()
         hidden = self._hidden_sizes()
+        if bn is not None and not hidden and not reuse:
+            warnings.warn(
+                "batch_norm has no effect without hidden layers "
+                "(hidden_layer_sizes=()): it normalizes hidden layers' "
+                "pre-activations.", UserWarning)
         prepared = self._prepare_light(X, y, sample_weight, classes) \
             if incremental and reuse else None
         chunked = not incremental and self._evaluates_chunks(X, y, sample_weight,

@@ -472,8 +472,9 @@ def test_statistics_pass_in_blocks_gives_the_statistics_of_all_rows_at_once(
 def test_batch_norm_without_hidden_layers_fits_and_has_no_statistics():
     # the statistics pass took the widest of no hidden layers and raised
     X, y = classification_data()
-    est = fit_quiet(MLPClassifier((), batch_norm=True, max_iter=3, random_state=0),
-                    X, y)
+    with pytest.warns(UserWarning, match="batch_norm has no effect"):
+        est = fit_quiet(MLPClassifier((), batch_norm=True, max_iter=3,
+                                      random_state=0), X, y)
     assert est.bn_mean_ == [] and est.bn_var_ == []
     plain = fit_quiet(MLPClassifier((), max_iter=3, random_state=0), X, y)
     np.testing.assert_array_equal(est.predict_proba(X), plain.predict_proba(X))

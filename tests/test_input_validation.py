@@ -147,6 +147,19 @@ def test_poisson_regressor_rejects_negative_targets_and_is_left_as_it_was():
     MLPRegressor((3,), random_state=0).fit(X_GOOD, -y)  # squared error takes them
 
 
+def test_batch_norm_without_hidden_layers_warns_that_it_does_nothing():
+    y = np.abs(X_GOOD[:, 0])
+    with pytest.warns(UserWarning, match="batch_norm has no effect without hidden "
+                                         "layers"):
+        reg = MLPRegressor((), batch_norm=True, random_state=0).partial_fit(X_GOOD, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        reg.partial_fit(X_GOOD, y)  # (said once, on the first call)
+    plain = MLPRegressor((), random_state=0).partial_fit(X_GOOD, y).partial_fit(
+        X_GOOD, y)
+    np.testing.assert_array_equal(reg.predict(X_GOOD), plain.predict(X_GOOD))
+
+
 def test_loss_cannot_change_between_warm_started_or_partial_fits():
     y = np.abs(X_GOOD[:, 0])
     reg = MLPRegressor((3,), random_state=0, warm_start=True, max_iter=5)
