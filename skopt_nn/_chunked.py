@@ -51,14 +51,20 @@ def summarize_chunk(X, y, w, dtype, classify):
     """What validating a chunk needs, in one pass over it (a dask task).
 
     Whether ``X`` (and regression targets) hold NaN or infinities, or values
-    beyond the model's ``dtype``; the chunk's labels (classification); the
+    beyond the model's ``dtype``; the chunk's labels (classification), with
+    each one's number of rows and total sample weight (for class weights); the
     sample weights' flaws and sum.
     """
     dtype = np.dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         summary = {"X": _flaws(X, dtype)}
         if classify:
-            summary["labels"] = np.unique(y)
+            labels, index, counts = np.unique(y, return_inverse=True,
+                                              return_counts=True)
+            summary["labels"], summary["counts"] = labels, counts
+            summary["label_weights"] = counts.astype(np.float64) if w is None \
+                else np.bincount(index.ravel(), np.asarray(w, dtype=np.float64),
+                                 minlength=len(labels))
         else:
             y = np.asarray(y)
             summary["y"] = _flaws(y, dtype)
@@ -79,6 +85,12 @@ def _flaws(a, dtype):
     overflow = (not (nan or inf) and a.dtype.itemsize > dtype.itemsize
                 and not np.isfinite(a.astype(dtype)).all())
     return nan, inf, overflow
+
+
+def row_class_weights(y, classes, class_weights):
+    """Each row's class weight (a dask task): ``class_weights[i]`` for a row
+    of label ``classes[i]``."""
+    return class_weights[np.searchsorted(classes, y)]
 
 
 def delayed_chunks(a):

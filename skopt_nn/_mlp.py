@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     check_classification_targets,
@@ -41,6 +41,7 @@ from ._chunked import (
     delayed_chunks,
     encode_targets,
     is_dask_array,
+    row_class_weights,
     summarize_chunk,
 )
 from ._batchnorm import (
@@ -404,7 +405,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                              "at once"),
             (self.early_stopping, "early_stopping holds out a validation split of "
                                   "the rows"),
-            (getattr(self, "class_weight", None) is not None, "of class_weight"),
             (self.batch_size != "auto" and self.batch_size < X.shape[0],
              "batch_size makes minibatches"),
             (len(y_shape) not in (1, 2) or (classify and len(y_shape) == 2
@@ -478,6 +478,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 self._check_warm_start_targets(labels)
             classes = fitted.get("classes_", getattr(self, "classes_", None))
             n_outputs = 1 if len(classes) == 2 else len(classes)
+            if getattr(self, "class_weight", None) is not None:
+                w, totals = self._chunk_class_weights(y, w, labels, summaries)
         else:
             _raise_flaws([s["y"] for s in summaries], "y", dtype)
             self._check_target_range(min(s["y_min"] for s in summaries))
@@ -488,6 +490,35 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                          **({"new_axis": 1} if y.ndim == 1 else {}))
         chunks = ChunkedRows(X.astype(dtype), Y, w, totals)
         return chunks, Y, labels, None, fitted
+
+    def _chunk_class_weights(self, y, w, labels, summaries):
+        """Row weights with ``class_weight`` applied (a dask array) and each
+        chunk's total, from the validation pass's counts per label.
+
+        The class weights are those ``compute_sample_weight`` gives the rows
+        in memory: ``"balanced"`` ones from the labels' numbers of rows (of
+        all the rows: zero sample weights included, as there).
+        """
+        counts = np.zeros(len(labels))
+        weight_sums = np.zeros((len(summaries), len(labels)))
+        for k, summary in enumerate(summaries):
+            at = np.searchsorted(labels, summary["labels"])
+            counts[at] += summary["counts"]
+            weight_sums[k, at] = summary["label_weights"]
+        if isinstance(self.class_weight, str):  # "balanced", as scikit-learn's
+            class_weights = counts.sum() / (len(labels) * counts)
+        else:
+            class_weights = compute_class_weight(self.class_weight, classes=labels,
+                                                 y=labels)
+        if not (np.isfinite(class_weights).all() and (class_weights >= 0).all()):
+            raise ValueError("class_weight must be finite and non-negative, "
+                             f"got {self.class_weight!r}.")
+        totals = [float(t) for t in weight_sums @ class_weights]
+        if sum(totals) == 0:
+            raise ValueError("All sample weights are zero: there is nothing to fit.")
+        rows = y.map_blocks(row_class_weights, labels, class_weights,
+                            dtype=np.float64)
+        return (rows if w is None else w.astype(np.float64) * rows), totals
 
     def _prepare_light(self, X, y, sample_weight, classes):
         """``_prepare`` for partial_fit's common case in one light pass, or None.

@@ -290,7 +290,6 @@ def test_a_warm_start_checks_the_columns(digits):
     dict(solver=Adam()),                       # minibatches
     dict(solver=LBFGS(), batch_norm=True),     # statistics of all rows at once
     dict(solver=LBFGS(), early_stopping=True),  # a validation split of the rows
-    dict(solver=LBFGS(), class_weight="balanced"),
 ])
 def test_other_fits_compute_the_rows_and_train_as_on_numpy(digits, params):
     X, y = digits
@@ -303,6 +302,45 @@ def test_other_fits_compute_the_rows_and_train_as_on_numpy(digits, params):
         from_numpy = MLPClassifier(**params).fit(X, y)
     assert np.array_equal(from_dask._theta, from_numpy._theta)
     assert from_dask.loss_curve_ == from_numpy.loss_curve_
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 4: 0.5, 7: 0.0}])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("binary", [False, True])
+def test_class_weights_on_chunks_follow_the_in_memory_fit(digits, class_weight,
+                                                          weighted, binary):
+    X, y = digits
+    keep = np.r_[np.arange(0, 1797, 2), np.flatnonzero(y == 3)]  # (unbalanced)
+    X, y = X[keep], y[keep]
+    if binary:
+        y = np.where(y == 3, 4, 0)  # labels 0 and 4 (and 7 nowhere: its weight
+        if isinstance(class_weight, dict):  # must not be asked for)
+            class_weight = {0: 3.0, 4: 0.5}
+    w = np.random.RandomState(0).uniform(0, 3, len(y)) if weighted else None
+    params = dict(hidden_layer_sizes=(8,), solver=LBFGS(), max_iter=8,
+                  class_weight=class_weight, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # (no fallback to memory)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        chunked = MLPClassifier(**params).fit(
+            *_lazy(X, y), sample_weight=None if w is None else _lazy(w)[0])
+        in_memory = MLPClassifier(**params).fit(X, y, sample_weight=w)
+    assert chunked.n_iter_ == in_memory.n_iter_
+    np.testing.assert_allclose(chunked.loss_curve_, in_memory.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(chunked._theta, in_memory._theta, rtol=0, atol=1e-8)
+
+
+def test_bad_class_weights_on_chunks_raise_as_in_memory(digits):
+    X, y = digits
+    for class_weight, message in [({0: -1.0}, "class_weight must be finite and "
+                                              "non-negative"),
+                                  ({c: 0.0 for c in range(10)},
+                                   "All sample weights are zero"),
+                                  ({11: 2.0}, "are not in class_weight")]:
+        for rows in (_lazy(X, y), (X, y)):
+            with pytest.raises(ValueError, match=message):
+                MLPClassifier((8,), solver=LBFGS(), class_weight=class_weight,
+                              max_iter=2).fit(*rows)
 
 
 @pytest.mark.parametrize("weights", ["twos", "normalized", "uneven"])
@@ -345,7 +383,6 @@ def test_labels_and_weights_of_any_form_follow_the_chunks(digits):
 @pytest.mark.parametrize("case, reason", [
     ("batch_norm", "batch normalization needs the statistics of all rows"),
     ("early_stopping", "early_stopping holds out a validation split"),
-    ("class_weight", "of class_weight"),
     ("batch_size", "batch_size makes minibatches"),
     ("unknown_chunks", "some chunk sizes are unknown"),
     ("scalar_weight", "sample_weight is not one-dimensional"),
@@ -359,8 +396,6 @@ def test_a_full_batch_fit_that_computes_the_rows_says_why(digits, case, reason):
         params["batch_norm"] = True
     elif case in ("early_stopping", "batch_size"):
         params[case] = True if case == "early_stopping" else 500
-    elif case == "class_weight":
-        params["class_weight"] = "balanced"
     elif case == "unknown_chunks":
         y_lazy = y_lazy[y_lazy >= 0]  # (all rows, in chunks of unknown size)
     else:
