@@ -1641,8 +1641,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 y.dtype.kind in "iu" and known.dtype.kind in "iu"
                 or y.dtype.kind == known.dtype.kind == "U")):
             return None
-        if classes is not None and not (isinstance(classes, np.ndarray) and
-                                        np.array_equal(np.unique(classes), known)):
+        # (classes as unique_labels reads them: a 1-D array of numbers or strings)
+        if classes is not None and not (
+                isinstance(classes, np.ndarray) and classes.ndim == 1
+                and classes.dtype.kind in "biufU"
+                and np.array_equal(np.unique(classes), known)):
             return None
         index = np.searchsorted(known, y)
         np.minimum(index, len(known) - 1, out=index)
@@ -2094,7 +2097,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                 and np.abs(y).max() > np.finfo(self._theta.dtype).max) or (
                 self.loss == "poisson" and y.min() < 0):
             return None
-        return y.reshape(-1, 1)
+        # (in the model's dtype, as _prepare casts them: the range is checked)
+        return np.ascontiguousarray(y.reshape(-1, 1), dtype=self._theta.dtype)
 
     def _encode_targets(self, y, reset, classes):
         y = np.asarray(y)

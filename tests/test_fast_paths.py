@@ -427,6 +427,38 @@ def test_prediction_of_a_data_frame_takes_the_light_path(digits, Est, monkeypatc
     np.testing.assert_array_equal(got, expected)
 
 
+def test_partial_fit_light_path_refuses_the_classes_the_full_path_refuses():
+    X = np.random.default_rng(0).random((6, 2))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    clf = MLPClassifier((3,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    for classes, message in [(np.array([0, 1, 2], dtype=object), "Unknown label"),
+                             (np.array([[0, 1, 2]]), "Unknown label type")]:
+        for targets in (y, y.tolist()):  # the light path, and the full one
+            with pytest.raises(ValueError, match=message):
+                clf.partial_fit(X, targets, classes=classes)
+
+
+def test_regression_targets_of_the_light_path_are_in_the_models_dtype(monkeypatch):
+    # float64 targets of a float32 model stayed float64 on the light path: the
+    # minibatches cast them, but the best constant's loss (which judges a
+    # one-update call's divergence) read them as they were
+    from skopt_nn import _mlp
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3)).astype(np.float32)
+    reg = MLPRegressor((3,), random_state=0).partial_fit(X, rng.standard_normal(20))
+    seen = []
+    constant = _mlp.constant_prediction_loss
+    monkeypatch.setattr(_mlp, "constant_prediction_loss", lambda out, Y, *args: (
+        seen.append(Y.dtype), constant(out, Y, *args))[1])
+    reg.set_params(solver=SGD(learning_rate=1e3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for targets in (rng.standard_normal(20), rng.standard_normal(20).tolist()):
+            reg.partial_fit(X, targets)
+    assert seen == [np.float32, np.float32]
+
+
 def test_partial_fit_rejects_an_unknown_label_after_the_first_call(digits):
     X, y = digits
     clf = MLPClassifier((8,), random_state=0).partial_fit(X[:32], y[:32], np.arange(10))
