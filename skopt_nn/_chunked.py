@@ -62,9 +62,17 @@ def summarize_chunk(X, y, w, dtype, classify):
             labels, index, counts = np.unique(y, return_inverse=True,
                                               return_counts=True)
             summary["labels"], summary["counts"] = labels, counts
-            summary["label_weights"] = counts.astype(np.float64) if w is None \
-                else np.bincount(index.ravel(), np.asarray(w, dtype=np.float64),
-                                 minlength=len(labels))
+            summary["label_weights"] = counts.astype(np.float64)
+            summary["label_min_weight"] = np.ones(len(labels))
+            if w is not None:
+                w64, index = np.asarray(w, dtype=np.float64), index.ravel()
+                summary["label_weights"] = np.bincount(index, w64,
+                                                       minlength=len(labels))
+                # the smallest positive weight of each label (class weights
+                # must not round it to 0)
+                minimum = np.full(len(labels), np.inf)
+                np.minimum.at(minimum, index, np.where(w64 > 0, w64, np.inf))
+                summary["label_min_weight"] = minimum
         else:
             y = np.asarray(y)
             summary["y"] = _flaws(y, dtype)
@@ -214,9 +222,12 @@ class ChunkedObjective(Objective):
         args = [dask.delayed(a, name=f"{prefix}-arg{i}", traverse=False)
                 for i, a in enumerate(args)]
         chunks = self.X.chunks
-        l2_first = self.l2 / chunks[0][0]
+        # the penalty with the chunk of the largest share (the first of equal
+        # ones): l2 / c cannot overflow there, as it did with a tiny first share
+        first = max(range(len(chunks)), key=lambda k: chunks[k][0])
+        l2_first = self.l2 / chunks[first][0]
         shares = [dask.delayed(task, pure=True)(
-            network, theta, X, Y, w, c, l2_first if k == 0 else 0.0, *args,
+            network, theta, X, Y, w, c, l2_first if k == first else 0.0, *args,
             dask_key_name=f"{prefix}-{k}")
             for k, (c, X, Y, w) in enumerate(chunks)]
         level = 0

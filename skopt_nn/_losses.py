@@ -110,7 +110,9 @@ def _poisson_loss_delta(z, y, delta):
     np.exp(z, out=delta)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = z - np.log(y)
-        loss = np.where(y > 0, y * (np.expm1(d) - d), delta)
+        # (z = +inf: e^d - d is inf - inf, a NaN; the loss is +inf)
+        loss = np.where(y > 0, y * np.where(d < np.inf, np.expm1(d) - d, np.inf),
+                        delta)
     delta -= y
     return loss.sum(axis=1)
 
@@ -156,6 +158,9 @@ def constant_prediction_loss(out_activation, Y, sample_weight=None):
         return 0.5 * float(variances.sum())
     if out_activation == "exp":  # the deviance of predicting the mean, in float64
         Y = np.asarray(Y, dtype=np.float64)
+        if sample_weight is not None:  # (rows of weight 0 are absent: 0 x inf)
+            kept = np.asarray(sample_weight) > 0
+            Y, sample_weight = Y[kept], np.asarray(sample_weight)[kept]
         with np.errstate(divide="ignore"):  # (a mean of 0: z = -inf, loss 0)
             z = np.log(np.average(Y, axis=0, weights=sample_weight))
         per_row = _poisson_loss_delta(np.tile(z, (len(Y), 1)), Y, np.empty_like(Y))

@@ -501,10 +501,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """
         counts = np.zeros(len(labels))
         weight_sums = np.zeros((len(summaries), len(labels)))
+        smallest = np.full(len(labels), np.inf)  # positive sample weight
         for k, summary in enumerate(summaries):
             at = np.searchsorted(labels, summary["labels"])
             counts[at] += summary["counts"]
             weight_sums[k, at] = summary["label_weights"]
+            smallest[at] = np.minimum(smallest[at], summary["label_min_weight"])
         if isinstance(self.class_weight, str):  # "balanced", as scikit-learn's
             class_weights = counts.sum() / (len(labels) * counts)
         else:
@@ -513,9 +515,23 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if not (np.isfinite(class_weights).all() and (class_weights >= 0).all()):
             raise ValueError("class_weight must be finite and non-negative, "
                              f"got {self.class_weight!r}.")
-        totals = [float(t) for t in weight_sums @ class_weights]
+        with np.errstate(over="ignore", under="ignore"):
+            totals = [float(t) for t in weight_sums @ class_weights]
+            lost = (class_weights > 0) & np.isfinite(smallest) & \
+                (smallest * class_weights == 0)
         if sum(totals) == 0:
             raise ValueError("All sample weights are zero: there is nothing to fit.")
+        if not math.isfinite(sum(totals)):
+            raise ValueError(
+                "The sample weights sum to infinity (with the class weights "
+                "applied): scale them down (the fit depends on their ratios, and "
+                "on their sum through the L2 penalty's alpha / sum(sample_weight)).")
+        if lost.any():
+            raise ValueError(
+                "Some positive sample weights are 0 in float64 (with the class "
+                "weights applied): scale them up (the fit depends on their "
+                "ratios, and on their sum through the L2 penalty's alpha / "
+                "sum(sample_weight)).")
         rows = y.map_blocks(row_class_weights, labels, class_weights,
                             dtype=np.float64)
         return (rows if w is None else w.astype(np.float64) * rows), totals

@@ -513,6 +513,14 @@ def _stop_if_interrupted():
         raise KeyboardInterrupt
 
 
+def _stop_if_fit_interrupted(caught):
+    """Stop if a fit caught Ctrl-C: its warning tells, among the ``caught``
+    ones, where another SIGINT handler than Python's own is installed."""
+    if any(str(warning.message).startswith("Training interrupted by user")
+           for warning in caught):
+        raise KeyboardInterrupt
+
+
 def _estimator(task, solver, bn, settings):
     Estimator = MLPClassifier if task == "classification" else MLPRegressor
     return Estimator(hidden_layer_sizes=settings.hidden, solver=solver,
@@ -544,9 +552,7 @@ def _run(task, name, bn, settings, data, progress):
     # (the fit caught Ctrl-C and returned; its warning tells it too where
     # another SIGINT handler than Python's own is installed)
     _stop_if_interrupted()
-    if any(str(warning.message).startswith("Training interrupted by user")
-           for warning in caught):
-        raise KeyboardInterrupt
+    _stop_if_fit_interrupted(caught)
     for warning in caught:
         # hitting max_iter is what a fixed budget means; divergence is a column
         if not issubclass(warning.category, ConvergenceWarning):
@@ -643,10 +649,11 @@ def _tune(task, solver, bn, settings, X_train, y_train, progress):
         scoring = "neg_mean_squared_error"
     grid = {"mlp__solver__solver__learning_rate": [rate * f for f in TUNE_FACTORS]}
     search = GridSearchCV(pipeline, grid, scoring=scoring, cv=cv, refit=False)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")  # diverging candidates are expected
-        search.fit(X_train, y_train)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")  # (kept quiet: diverging candidates are
+        search.fit(X_train, y_train)     # expected)
     _stop_if_interrupted()
+    _stop_if_fit_interrupted(caught)
     best = search.best_params_["mlp__solver__solver__learning_rate"]
     return clone(solver).set_params(learning_rate=best)
 

@@ -332,15 +332,34 @@ def test_class_weights_on_chunks_follow_the_in_memory_fit(digits, class_weight,
 
 def test_bad_class_weights_on_chunks_raise_as_in_memory(digits):
     X, y = digits
-    for class_weight, message in [({0: -1.0}, "class_weight must be finite and "
-                                              "non-negative"),
-                                  ({c: 0.0 for c in range(10)},
-                                   "All sample weights are zero"),
-                                  ({11: 2.0}, "are not in class_weight")]:
-        for rows in (_lazy(X, y), (X, y)):
+    huge, tiny = np.full(len(y), 1e306), np.full(len(y), 1e-300)
+    for class_weight, w, message in [
+            ({0: -1.0}, None, "class_weight must be finite and non-negative"),
+            ({c: 0.0 for c in range(10)}, None, "All sample weights are zero"),
+            ({11: 2.0}, None, "are not in class_weight"),
+            ({0: 100.0}, huge, "sum to infinity"),  # (a bare ZeroDivisionError)
+            ({0: 1e-300}, tiny, "positive sample weights are 0")]:  # (dropped)
+        for rows, weights in ((_lazy(X, y), None if w is None else _lazy(w)[0]),
+                              ((X, y), w)):
             with pytest.raises(ValueError, match=message):
                 MLPClassifier((8,), solver=LBFGS(), class_weight=class_weight,
-                              max_iter=2).fit(*rows)
+                              max_iter=2).fit(*rows, sample_weight=weights)
+
+
+def test_a_first_chunk_of_tiny_weight_takes_no_penalty_it_would_overflow(digits):
+    # the penalty entered with the first chunk as l2 / c_0: a subnormal share
+    # there made it infinite ("the loss of the first minibatch is not finite")
+    X, y = digits
+    order = np.argsort(y != 0, kind="stable")  # the zeros first, in chunk 0
+    X, y = X[order], y[order]
+    params = dict(hidden_layer_sizes=(8,), solver=LBFGS(), max_iter=5,
+                  class_weight={0: 1e-320}, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        chunked = MLPClassifier(**params).fit(*_lazy(X, y, chunk=100))  # (all 0s)
+        in_memory = MLPClassifier(**params).fit(X, y)
+    assert chunked.n_iter_ == in_memory.n_iter_ == 5
+    np.testing.assert_allclose(chunked.loss_curve_, in_memory.loss_curve_, rtol=1e-9)
 
 
 @pytest.mark.parametrize("weights", ["twos", "normalized", "uneven"])

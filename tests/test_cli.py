@@ -389,6 +389,28 @@ def test_ctrl_c_during_tuning_stops_the_search_at_once(monkeypatch, tmp_path, ca
     assert len(steps) == 3  # the search's later fits stopped at their first step
 
 
+def test_ctrl_c_during_tuning_under_another_sigint_handler_stops(monkeypatch,
+                                                                 tmp_path, capsys):
+    # with a handler of the user's, the comparison installs none: the fits'
+    # warning tells (the search's warnings were ignored, Ctrl-C with them)
+    import signal
+
+    def users_handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, users_handler)
+    try:
+        _interrupt_at_step(monkeypatch, 3)
+        code, out, _ = _cli(capsys, "--solvers", "sgd", "--bn", "off", "--tune",
+                            "--max-iter", "2", "--dataset", "iris", "--out",
+                            str(tmp_path))
+        assert signal.getsignal(signal.SIGINT) is users_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
+    assert "Interrupted before any run finished" in out
+
+
 # ---------------------------------------------------------------- progress
 def test_quiet_run_writes_nothing_on_stderr(tmp_path, capsys):
     code, _, err = _cli(capsys, "--solvers", "sgd", "--max-iter", "2",

@@ -117,6 +117,14 @@ def test_poisson_loss_and_delta_match_the_formula_and_keep_float32_accuracy():
     single = LOSSES["exp"](z.astype(np.float32), counts.astype(np.float32))
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, exact, rtol=5e-3)  # (z rounded: 1.8e-3)
+    # infinite logits: an infinite loss (inf - inf gave NaN), or 0 for a count 0
+    np.testing.assert_array_equal(
+        LOSSES["exp"](np.array([[np.inf], [-np.inf], [np.inf], [-np.inf]]),
+                      np.array([[1.0], [1.0], [0.0], [0.0]]))[:, None].ravel(),
+        [np.inf, np.inf, np.inf, 0.0])
+    # rows of weight 0 are absent from the constant's loss (0 x inf was NaN)
+    assert constant_prediction_loss("exp", np.array([[0.0], [0.0], [5.0]]),
+                                    np.array([1.0, 1.0, 0.0])) == 0.0
     # the best constant's loss: scikit-learn's deviance of the mean, in any dtype
     mean = np.full(len(counts), counts.mean())
     expected = 0.5 * mean_poisson_deviance(counts[:, 0], mean)
