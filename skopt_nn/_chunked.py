@@ -187,7 +187,8 @@ class ChunkedObjective(Objective):
 
     Every evaluation and Hessian-vector product is one dask computation over
     the chunks, added pairwise in a fixed tree. The penalty enters with the
-    first chunk (``l2 / c_0``, weighed by ``c_0``), as it enters the first of an
+    chunk of the largest share (``l2 / c_k``, weighed by ``c_k``; the first of
+    equal ones, where ``l2 / c_k`` cannot overflow), as it enters the first of an
     in-memory batch's shards.
     """
 
