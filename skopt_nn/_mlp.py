@@ -464,13 +464,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if any(s["w_negative"] for s in summaries):
                 raise ValueError("Negative values in data passed to `sample_weight`.")
             totals = [s["w_sum"] for s in summaries]
-            if sum(totals) == 0:
-                raise ValueError("All sample weights are zero: there is nothing to fit.")
-            if not math.isfinite(sum(totals)):
-                raise ValueError(
-                    "The sample weights sum to infinity: scale them down (the fit "
-                    "depends on their ratios, and on their sum through the L2 "
-                    "penalty's alpha / sum(sample_weight)).")
+            _check_chunk_totals(totals)
         if classify:
             labels = np.unique(np.concatenate([s["labels"] for s in summaries]))
             _, fitted = self._encode_targets(labels, reset, classes=None)
@@ -519,13 +513,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             totals = [float(t) for t in weight_sums @ class_weights]
             lost = (class_weights > 0) & np.isfinite(smallest) & \
                 (smallest * class_weights == 0)
-        if sum(totals) == 0:
-            raise ValueError("All sample weights are zero: there is nothing to fit.")
-        if not math.isfinite(sum(totals)):
-            raise ValueError(
-                "The sample weights sum to infinity (with the class weights "
-                "applied): scale them down (the fit depends on their ratios, and "
-                "on their sum through the L2 penalty's alpha / sum(sample_weight)).")
+        _check_chunk_totals(totals, " (with the class weights applied)")
         if lost.any():
             raise ValueError(
                 "Some positive sample weights are 0 in float64 (with the class "
@@ -1818,6 +1806,17 @@ def _series_values(y):
             and isinstance(y.dtype, np.dtype):
         return np.asarray(y)
     return y
+
+
+def _check_chunk_totals(totals, applied=""):
+    """The chunks' weight totals must have a positive, finite sum."""
+    if sum(totals) == 0:
+        raise ValueError("All sample weights are zero: there is nothing to fit.")
+    if not math.isfinite(sum(totals)):
+        raise ValueError(
+            f"The sample weights sum to infinity{applied}: scale them down (the "
+            "fit depends on their ratios, and on their sum through the L2 "
+            "penalty's alpha / sum(sample_weight)).")
 
 
 def _light_weights(sample_weight, n_rows, dtype):
