@@ -56,6 +56,7 @@ def summarize_chunk(X, y, w, dtype, classify):
     sample weights' flaws and sum.
     """
     dtype = np.dtype(dtype)
+    w = None if w is None else np.asarray(w, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         summary = {"X": _flaws(X, dtype)}
         if classify:
@@ -65,20 +66,18 @@ def summarize_chunk(X, y, w, dtype, classify):
             summary["label_weights"] = counts.astype(np.float64)
             summary["label_min_weight"] = np.ones(len(labels))
             if w is not None:
-                w64, index = np.asarray(w, dtype=np.float64), index.ravel()
-                summary["label_weights"] = np.bincount(index, w64,
-                                                       minlength=len(labels))
+                index = index.ravel()
+                summary["label_weights"] = np.bincount(index, w, minlength=len(labels))
                 # the smallest positive weight of each label (class weights
                 # must not round it to 0)
                 minimum = np.full(len(labels), np.inf)
-                np.minimum.at(minimum, index, np.where(w64 > 0, w64, np.inf))
+                np.minimum.at(minimum, index, np.where(w > 0, w, np.inf))
                 summary["label_min_weight"] = minimum
         else:
             y = np.asarray(y)
             summary["y"] = _flaws(y, dtype)
             summary["y_min"] = float(y.min()) if y.size else math.inf
         if w is not None:
-            w = np.asarray(w, dtype=np.float64)
             summary["w"] = _flaws(w, np.dtype(np.float64))
             summary["w_negative"] = bool((w < 0).any())
             summary["w_sum"] = _weight_sum(w)  # (as the passes normalize them)

@@ -191,6 +191,8 @@ def output_hessian_vector(out_activation, p, rz):
     if out_activation == "softmax":
         prz = p * rz
         return prz - p * prz.sum(axis=-1, keepdims=True)
-    if out_activation in ("logistic", "exp"):  # (the derivative of p, elementwise)
-        return (p * (1 - p) if out_activation == "logistic" else p) * rz
+    if out_activation == "logistic":
+        return p * (1 - p) * rz
+    if out_activation == "exp":
+        return p * rz
     return rz.copy()

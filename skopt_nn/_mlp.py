@@ -69,6 +69,10 @@ _SKLEARN_SOLVER_PARAMETERS = {
 }
 
 
+# How a fit that Ctrl-C stopped starts its warning (a caller that must stop as
+# well looks for it: the comparison CLI)
+INTERRUPTED_MESSAGE = "Training interrupted by user"
+
 # Estimators whose parameters set_params has changed since they were last
 # validated (outside their __dict__: set_params leaves the fitted state alone)
 _PARAMETERS_SET = weakref.WeakSet()
@@ -355,16 +359,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # (in the model's dtype: a continued fit's, whatever X's)
         sample_weight = _weights_in(dtype, *factors) if factors else None
         if sample_weight is not None:
-            # zero weight means the row is absent: drop it before batching
-            keep = sample_weight > 0
-            if not keep.all():
-                X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
-            if X.shape[0] == 0:
-                raise ValueError("All sample weights are zero: there is nothing to fit.")
-            if np.all(sample_weight == 1):
-                # unit weights: the unweighted (faster) path. Not any uniform
-                # weight: frequency weights c scale sum(w) (penalty, BN's m).
-                sample_weight = None
+            X, Y, y, sample_weight = _weighted_rows(X, Y, y, sample_weight)
         return X, Y, y, sample_weight, fitted
 
     def _evaluates_chunks(self, X, y, sample_weight, solver, bn):
@@ -547,13 +542,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if sample_weight is None:
             return X, Y, y, None, {}
         weights = _light_weights(sample_weight, X.shape[0], self._theta.dtype)
-        if weights is None:
-            return None
-        keep = weights > 0  # (as _prepare: a weight of 0 drops its row)
-        if not keep.all():
-            X, Y, y, weights = X[keep], Y[keep], y[keep], weights[keep]
-        # unit weights: the unweighted path, as in _prepare
-        return X, Y, y, None if np.all(weights == 1) else weights, {}
+        return None if weights is None else (*_weighted_rows(X, Y, y, weights), {})
 
     def _plain_rows(self, X, named=False):
         """Whether ``X`` is rows that validation would accept unchanged.
@@ -590,7 +579,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         the names and dtypes).
         """
         names = getattr(self, "feature_names_in_", None)
-        if names is None or not _is_data_frame(X) or len(X.columns) != len(names) \
+        if names is None or not _is_pandas(X, "DataFrame") or len(X.columns) != len(names) \
                 or not np.array_equal(X.columns.to_numpy(), names):
             return X, False
         if not all(isinstance(dtype, np.dtype) and dtype.kind == "f"
@@ -973,7 +962,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 if incremental and shuffled:
                     rng.set_state(call_rng_state)
-                warnings.warn("Training interrupted by user: the parameters are "
+                warnings.warn(f"{INTERRUPTED_MESSAGE}: the parameters are "
                               "those of the last finished epoch.", UserWarning)
                 restored = True
                 break
@@ -1792,20 +1781,32 @@ def _cast(X, dtype, name="X"):
     return cast
 
 
-def _is_data_frame(X):
-    """Whether ``X`` is a pandas DataFrame (without importing pandas)."""
-    kind = type(X)
-    return kind.__name__ == "DataFrame" and kind.__module__.startswith("pandas")
+def _is_pandas(obj, name):
+    """Whether ``obj`` is a pandas ``name`` ("DataFrame", "Series"), without
+    importing pandas."""
+    kind = type(obj)
+    return kind.__name__ == name and kind.__module__.startswith("pandas")
 
 
 def _series_values(y):
     """The values of a pandas Series of a NumPy dtype (as validation takes
     them); anything else unchanged."""
-    kind = type(y)
-    if kind.__name__ == "Series" and kind.__module__.startswith("pandas") \
-            and isinstance(y.dtype, np.dtype):
+    if _is_pandas(y, "Series") and isinstance(y.dtype, np.dtype):
         return np.asarray(y)
     return y
+
+
+def _weighted_rows(X, Y, y, weights):
+    """The rows of positive weight (a weight of 0 means the row is absent:
+    dropped before batching), and their weights, None if all are 1: the
+    unweighted (faster) path. Not any uniform weight: frequency weights c
+    scale sum(w) (the penalty, BN's m)."""
+    keep = weights > 0
+    if not keep.all():
+        X, Y, y, weights = X[keep], Y[keep], y[keep], weights[keep]
+    if X.shape[0] == 0:
+        raise ValueError("All sample weights are zero: there is nothing to fit.")
+    return X, Y, y, None if np.all(weights == 1) else weights
 
 
 def _check_chunk_totals(totals, applied=""):

@@ -40,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ._mlp import MLPClassifier, MLPRegressor
+from ._mlp import INTERRUPTED_MESSAGE, MLPClassifier, MLPRegressor
 from .diagnostics import hessian_eigenvalues
 from .solvers._base import SOLVER_ALIASES, Solver, resolve_solver
 
@@ -508,16 +508,13 @@ class _Interruptible:
         return False
 
 
-def _stop_if_interrupted():
-    if _INTERRUPTED.is_set():
-        raise KeyboardInterrupt
-
-
-def _stop_if_fit_interrupted(caught):
-    """Stop if a fit caught Ctrl-C: its warning tells, among the ``caught``
-    ones, where another SIGINT handler than Python's own is installed."""
-    if any(str(warning.message).startswith("Training interrupted by user")
-           for warning in caught):
+def _stop_if_interrupted(caught=()):
+    """Raise KeyboardInterrupt after Ctrl-C, which a fit caught and returned
+    from: :data:`_INTERRUPTED` says so, or the fit's warning among the
+    ``caught`` ones where another SIGINT handler than Python's own is
+    installed."""
+    if _INTERRUPTED.is_set() or any(
+            str(warning.message).startswith(INTERRUPTED_MESSAGE) for warning in caught):
         raise KeyboardInterrupt
 
 
@@ -549,10 +546,7 @@ def _run(task, name, bn, settings, data, progress):
         start = time.perf_counter()
         estimator.fit(X_train, y_train)
         seconds = time.perf_counter() - start
-    # (the fit caught Ctrl-C and returned; its warning tells it too where
-    # another SIGINT handler than Python's own is installed)
-    _stop_if_interrupted()
-    _stop_if_fit_interrupted(caught)
+    _stop_if_interrupted(caught)
     for warning in caught:
         # hitting max_iter is what a fixed budget means; divergence is a column
         if not issubclass(warning.category, ConvergenceWarning):
@@ -652,8 +646,7 @@ def _tune(task, solver, bn, settings, X_train, y_train, progress):
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")  # (kept quiet: diverging candidates are
         search.fit(X_train, y_train)     # expected)
-    _stop_if_interrupted()
-    _stop_if_fit_interrupted(caught)
+    _stop_if_interrupted(caught)
     best = search.best_params_["mlp__solver__solver__learning_rate"]
     return clone(solver).set_params(learning_rate=best)
 
