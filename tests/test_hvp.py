@@ -151,14 +151,16 @@ def test_hvp_rejects_a_direction_of_the_wrong_length():
 
 @pytest.mark.parametrize("out", OUTPUTS)
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("batch_norm", [False, True])
 def test_assembled_hessian_matches_finite_differences_column_by_column(
-        out, weighted, monkeypatch):
+        out, weighted, batch_norm, monkeypatch):
     # One direction per R-pass (as on large data): a unit direction leaves whole
-    # blocks at zero (e.g. only an output bias moves), which the R-pass skips and
-    # broadcasts; every column must still be the full Hessian column, also with
-    # an identity output and no weights.
+    # blocks at zero (e.g. only an output bias moves, or only a gamma or beta of
+    # batch normalization), which the R-pass skips and broadcasts; every column
+    # must still be the full Hessian column, also with an identity output and no
+    # weights.
     monkeypatch.setattr(_rop, "_BLOCK_ELEMENTS", 1)
-    net, theta, X, Y, s, _ = _problem("tanh", out, weighted, False)
+    net, theta, X, Y, s, _ = _problem("tanh", out, weighted, batch_norm)
     identity = np.eye(net.n_params)
     H = net.hvp(theta, identity, X, Y, s, L2)
     fd = np.column_stack([_central_difference(net, theta, e, X, Y, s, L2)
