@@ -159,26 +159,27 @@ class DivergenceTest:
             if self.start_loss is None and self.n_batches == 1:
                 self.start_loss = self._first_loss
 
-    def update_diverged(self, end_loss, constant_loss):
-        """Whether the one update of a one-minibatch epoch diverged.
+    def first_loss(self, k):
+        """The epoch's first minibatch loss, if the ``k``-th is a later one."""
+        return self._first_loss if k else None
 
-        The epoch's loss was taken before its update; ``end_loss`` is the loss
-        after it, on the same rows. A later epoch of the call would judge that
-        update by its own loss, so this judges the call's last update, which
-        nothing else does (``partial_fit`` on a stream of small chunks makes
-        only such updates). Diverged: not finite, or over
-        ``DIVERGENCE_FACTOR`` times both the reference of later epochs (in the
-        call's first epoch, the loss before the update) and the loss before
-        the call, and over ``constant_loss()``, the loss of
-        the best constant prediction on those rows (called only then): a tiny
-        loss grown a thousandfold but still below what the output bias alone
-        reaches is no blow-up.
+    def update_diverged(self, end_loss, before_loss, constant_loss):
+        """Whether the last update of a call diverged.
+
+        Each minibatch's loss is taken before its update, and a later epoch
+        judges an epoch's updates; the call's last update, nothing does
+        (``partial_fit`` on a stream makes one or a few updates per call).
+        ``end_loss`` is the loss after it and ``before_loss`` before it, on the
+        same rows (its minibatch's). Diverged: not finite, or over
+        ``DIVERGENCE_FACTOR`` times both ``before_loss`` and the loss before
+        the call, and over ``constant_loss()``, the loss of the best constant
+        prediction on the call's rows (called only then): a tiny loss grown a
+        thousandfold but still below what the output bias alone reaches is no
+        blow-up.
         """
         if not math.isfinite(end_loss):
             return True
-        reference = self.epoch_loss() if self.first_epoch_loss is None \
-            else self._reference()
-        return (end_loss > DIVERGENCE_FACTOR * max(reference, self.previous_loss)
+        return (end_loss > DIVERGENCE_FACTOR * max(before_loss, self.previous_loss)
                 and end_loss > constant_loss())
 
     def ended_above_start(self, final_loss):

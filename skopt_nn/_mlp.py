@@ -7,6 +7,7 @@ import time
 import warnings
 import weakref
 from abc import ABCMeta, abstractmethod
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
@@ -887,6 +888,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if bn is not None:
                 self._population_statistics(X, sample_weight, batch_rows)
             self.best_validation_score_, best_val_loss = self._validation_metrics(*val)
+            if not math.isfinite(best_val_loss):
+                _raise_non_finite_start(best_val_loss, "the validation rows of "
+                                        "early_stopping")
         # The solver state that goes with restored parameters, where a copy is
         # kept: partial_fit's (free), early stopping's best epoch's. Elsewhere a
         # fresh state: copies of the state at every epoch start and at the
@@ -901,8 +905,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         stop, small_steps = "", 0  # (full-batch solvers' criteria)
         batches = X if chunked else Minibatches(X, Y, sample_weight, batch_rows)
         n_batches = -(-n_samples // batch_rows)
-        # epochs of one update, which their own loss (taken before it) cannot judge
-        one_update = n_batches == 1 and not solver.full_batch
+        n_iter_before = self.n_iter_
 
         def constant():  # the loss of the best constant prediction on these rows
             return constant_prediction_loss(network.out_activation, Y, sample_weight)
@@ -941,9 +944,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                             f"evaluated (a float), got {loss!r}.")
                     divergence.add(loss, Xb.weight_total if chunked else
                                    Xb.shape[0] if w is None else w.sum())
+                    last_loss = loss
                     if not math.isfinite(loss):
-                        if epoch == 0 and k == 0:
-                            _raise_non_finite_start(loss)
+                        if epoch == 0:  # (best_theta: the call's starting point)
+                            _check_rows_at_start(objective, best_theta,
+                                                 divergence.first_loss(k),
+                                                 n_batches == 1)
                         break  # diverged: the rest of the epoch cannot recover
                     if incremental and bn is not None and \
                             objective.batch_statistics is not None:
@@ -962,8 +968,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 if incremental and shuffled:
                     rng.set_state(call_rng_state)
+                # (a fit keeps no copy of the state at each epoch: see above)
+                reset = epoch_start is not None and state_copy is None
                 warnings.warn(f"{INTERRUPTED_MESSAGE}: the parameters are "
-                              "those of the last finished epoch.", UserWarning)
+                              "those of the last finished epoch" +
+                              (", and the solver's state starts afresh (its "
+                               "step count, moments or curvature pairs)"
+                               if reset else "") + ".", UserWarning)
                 restored = True
                 break
             epoch_loss = divergence.epoch_loss()
@@ -972,12 +983,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 if divergence.wants_start_loss() else None
             if start_loss is not None:  # the starting parameters' loss, measured
                 best_fit_loss = start_loss
-            diverged = divergence.diverged(start_loss) or not np.isfinite(theta).all()
-            if not diverged and incremental and one_update:
-                # the call's one update, measured before it: where did it lead?
+            cause = "loss" if divergence.diverged(start_loss) else \
+                _non_finite_part(theta, self.solver_state_)
+            if cause is None and incremental:
+                # the call's last update, measured before it: where did it lead?
                 end_loss = objective.loss(theta)
-                if divergence.update_diverged(end_loss, constant):
-                    diverged, epoch_loss = True, end_loss
+                if divergence.update_diverged(end_loss, last_loss, constant):
+                    cause, epoch_loss = "loss", end_loss
+            diverged = cause is not None
             if diverged:
                 if saved_statistics is not None:
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
@@ -986,7 +999,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 self._recover_from_divergence(
                     best_theta, best_state if early_stopping else state_copy,
                     epoch_loss, objective.last_grad_norm,
-                    time.perf_counter() - start_time)
+                    time.perf_counter() - start_time, cause=cause)
                 restored = True
                 break
             divergence.end_epoch()
@@ -1058,11 +1071,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     print(f"{what} did not improve more than tol={self.tol} for "
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
-        if one_update and not (incremental or early_stopping or restored):
-            # Each epoch's loss was measured before its one update, and the next
-            # epoch's on the same rows judged it; the last update, no epoch did.
-            end_loss = objective.loss(theta)
-            if divergence.update_diverged(end_loss, constant):
+        if self.n_iter_ > n_iter_before and \
+                not (incremental or early_stopping or restored):
+            # Each epoch's loss was measured along its updates, each before its
+            # update, and the next epoch judged the last one; the fit's last
+            # update, no epoch did. (A full-batch step's end point is the
+            # objective's remembered last evaluation, as a rule.)
+            end_loss = objective(theta)[0] if solver.full_batch \
+                else objective.loss(theta)
+            if divergence.update_diverged(end_loss, last_loss, constant):
                 self._recover_from_divergence(best_theta, state_copy, end_loss,
                                               objective.last_grad_norm, 0.0,
                                               epoch=self.n_iter_)
@@ -1117,21 +1134,27 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return (data + n_batches * penalty) / total_weight
 
     def _recover_from_divergence(self, best_theta, best_state, epoch_loss,
-                                 grad_norm, seconds, epoch=None):
+                                 grad_norm, seconds, epoch=None, cause="loss"):
         """Restore the best parameters of this fit, with the solver state kept for
         them if any (see ``_restore_state``). ``epoch``: the estimator's epoch
-        that diverged, by default the one after the last counted."""
+        that diverged, by default the one after the last counted; ``cause``:
+        what showed it, ``"loss"``, ``"parameters"`` or ``"solver state"``."""
         epoch = self.n_iter_ + 1 if epoch is None else epoch
         self._theta[:] = best_theta
         self._restore_state(best_state)
+        if cause == "loss":
+            sign = (f"loss = {epoch_loss}, not finite or over {DIVERGENCE_FACTOR:g} "
+                    "times the losses this call of fit started from")
+        else:
+            sign = f"the {cause} no longer finite, with a loss of {epoch_loss}"
+        advice = "Lower the solver's learning_rate or set max_grad_norm" \
+            if "learning_rate" in self.solver_.get_params() else \
+            "Set max_grad_norm, or change the solver's hyperparameters"
         warnings.warn(
-            f"Training diverged in epoch {epoch} (loss = {epoch_loss}, "
-            f"not finite or over {DIVERGENCE_FACTOR:g} times the losses this "
-            "call of fit started from): "
+            f"Training diverged in epoch {epoch} ({sign}): "
             "training stopped and the parameters were restored to the best ones "
             "of this fit (lowest training loss, or best validation loss with "
-            "early_stopping). Lower the solver's learning_rate or set "
-            "max_grad_norm.",
+            f"early_stopping). {advice}.",
             ConvergenceWarning,
         )
         self.history_.append({
@@ -1909,11 +1932,46 @@ def _full_batch_stop(objective, theta, loss, tol, small_steps):
     return "", small_steps
 
 
-def _raise_non_finite_start(loss):
+def _raise_non_finite_start(loss, rows="a minibatch of the training rows"):
     raise ValueError(
-        f"The loss of the first minibatch is not finite ({loss}) at the parameters "
-        "training starts from: the input data may contain large values and need "
-        "to be preprocessed (scaled).")
+        f"The loss on {rows} is not finite ({loss}) at the parameters training "
+        "starts from: the input data may contain large values and need to be "
+        "preprocessed (scaled).")
+
+
+def _check_rows_at_start(objective, start, first_loss, all_rows):
+    """Raise the data error if the objective's rows are at fault for a loss that
+    is not finite in a call's first epoch, rather than the steps before it.
+
+    At fault: their loss at the parameters the call started from (``start``)
+    is not finite either, or over ``DIVERGENCE_FACTOR`` times the first
+    minibatch's there (``first_loss``, None for the first minibatch itself):
+    a row holding a huge value. Otherwise the steps diverged, which the caller
+    handles. ``all_rows``: the objective holds every training row.
+    """
+    loss = objective.loss(start)
+    if not math.isfinite(loss) or (first_loss is not None and
+                                   loss > DIVERGENCE_FACTOR * first_loss):
+        _raise_non_finite_start(loss, "the training rows" if all_rows else
+                                "a minibatch of the training rows")
+
+
+def _non_finite_part(theta, state):
+    """``"parameters"`` or ``"solver state"`` if it holds a value that is not
+    finite (the state's float arrays, also in lists: L-BFGS's pairs), else None.
+
+    A finite loss does not show it: an overflowing second moment (the square of
+    a gradient over 1e154) makes Adam's steps 0, and the model stops learning.
+    """
+    if not np.isfinite(theta).all():
+        return "parameters"
+    for value in state.values():
+        arrays = value if isinstance(value, (list, tuple, deque)) else (value,)
+        for array in arrays:
+            if isinstance(array, np.ndarray) and array.dtype.kind == "f" \
+                    and not np.isfinite(array).all():
+                return "solver state"
+    return None
 
 
 def _raise_flaws(flaws, name, dtype):

@@ -14,6 +14,7 @@ from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, lo
                               make_blobs,
                               make_classification, make_multilabel_classification)
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.metrics import log_loss
 from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
@@ -967,7 +968,9 @@ def test_ctrl_c_keeps_the_finished_epochs_as_scikit_learn(batch_norm):
     params = dict(hidden_layer_sizes=(6,), batch_size=200, batch_norm=batch_norm,
                   max_iter=50, random_state=0)
     est = MLPClassifier(solver=_CtrlC(at=60), **params)
-    with pytest.warns(UserWarning, match="Training interrupted by user"):
+    # (the warning says so: a warm start then restarts the schedule, momentum)
+    with pytest.warns(UserWarning, match="Training interrupted by user.* the "
+                                         "solver's state starts afresh"):
         _fit_without_escaping_interrupt(est.fit, X, y)
     reference = MLPClassifier(solver=SGD(0.05), **{**params, "max_iter": 30}) \
         .fit(X, y)
@@ -1183,26 +1186,24 @@ def test_full_batch_solvers_keep_no_state_copies_and_restart_fresh():
     assert est.solver_state_["step"] == est.n_iter_ - n_iter > 0  # from the fresh state
 
 
-def test_divergence_test_of_the_one_update_of_an_epoch():
-    """Against the loss before it (or the call, or the first epoch), and above
-    a constant prediction's loss."""
+def test_divergence_test_of_the_last_update_of_a_call():
+    """Against the loss before it on the same rows (or before the call), and
+    above a constant prediction's loss."""
     def never():
         pytest.fail("the constant prediction's loss was not needed")
 
-    test = DivergenceTest(n_batches=1, total_weight=10, previous_loss=0.5)
-    test.add(2.0, 10)  # the call's first epoch: the loss before its update
-    assert not test.update_diverged(1999.0, never)
-    assert test.update_diverged(2001.0, lambda: 3.0)
-    assert not test.update_diverged(2001.0, lambda: 3000.0)  # still below it
-    assert test.update_diverged(np.inf, never) and test.update_diverged(np.nan, never)
+    test = DivergenceTest(n_batches=3, total_weight=30, previous_loss=0.5)
+    for loss in (9.0, 5.0, 2.0):  # the last minibatch's loss before its update: 2
+        test.add(loss, 10)
+    assert not test.update_diverged(1999.0, 2.0, never)
+    assert test.update_diverged(2001.0, 2.0, lambda: 3.0)
+    assert not test.update_diverged(2001.0, 2.0, lambda: 3000.0)  # still below it
+    assert test.update_diverged(np.inf, 2.0, never)
+    assert test.update_diverged(np.nan, 2.0, never)
     test = DivergenceTest(n_batches=1, total_weight=10, previous_loss=5.0)
     test.add(1e-4, 10)  # a tiny loss: the loss before the call is the reference
-    assert not test.update_diverged(4999.0, never)
-    test.end_epoch()  # later: against the first epoch's loss, like a later epoch
-    test.start_epoch()
-    test.add(1e-6, 10)
-    assert test.update_diverged(5001.0, lambda: 1.0)
-    assert not test.update_diverged(4999.0, never)
+    assert not test.update_diverged(4999.0, 1e-4, never)
+    assert test.update_diverged(5001.0, 1e-4, lambda: 1.0)
 
 
 def test_divergence_test_of_a_first_epoch_half_against_half():
@@ -1308,3 +1309,145 @@ def test_an_outlier_target_is_not_divergence(seed):
         warnings.filterwarnings("ignore", ".*Maximum iterations", ConvergenceWarning)
         est = MLPRegressor((10,), batch_size=20, max_iter=2, random_state=seed).fit(X, y)
     assert est.n_iter_ == 2
+
+
+# ------------------------------------------- the rows, or the steps, at fault
+
+def _with_a_huge_value(n=400):
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, 3)
+    y = X[:, 0].copy()
+    X[:, 1] = np.abs(X[:, 1])
+    X[n - 1, 1] = 1e200  # finite, but its squared error overflows
+    return X, y
+
+
+@pytest.mark.parametrize("random_state", [0, 2, 3])
+def test_a_huge_value_in_a_later_minibatch_is_named_as_the_data(random_state):
+    # Only the first minibatch was checked: where the shuffle put the row later,
+    # the fit "diverged" (a ConvergenceWarning, the initial weights returned)
+    X, y = _with_a_huge_value()
+    est = MLPRegressor((4,), max_iter=5, random_state=random_state)
+    with pytest.raises(ValueError, match="The loss on a minibatch of the training "
+                                         "rows is not finite .* need to be "
+                                         "preprocessed"):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_")  # nothing half-fitted
+
+
+def test_a_huge_value_in_the_validation_rows_is_named_as_the_data():
+    # validation_scores_ were all -inf, and the initial weights came back silently
+    X, y = _with_a_huge_value()
+    est = MLPRegressor((8,), max_iter=30, random_state=1, early_stopping=True,
+                       n_iter_no_change=3)
+    with pytest.raises(ValueError, match="The loss on the validation rows of "
+                                         "early_stopping is not finite"):
+        est.fit(X, y)
+
+
+class _PostUpdateLoss(SGD):
+    """Returns the loss after its update (the protocol asks for the one before)."""
+
+    def step(self, theta, objective, state):
+        super().step(theta, objective, state)
+        return objective(theta)[0]
+
+
+def test_a_step_that_overflows_at_once_is_divergence_not_the_data():
+    # The first minibatch's loss is not finite, but at the starting parameters
+    # it was: the step, not the rows, is at fault.
+    X, y = load_iris(return_X_y=True)
+    est = MLPClassifier((4,), solver=_PostUpdateLoss(learning_rate=1e300),
+                        max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch 1"):
+        est.fit(X, y)
+    assert est.n_iter_ == 0 and np.isfinite(est._theta).all()  # the start, restored
+
+
+class _WildLastStep(SGD):
+    """Full-batch gradient descent whose ``blow_up_at``-th step multiplies the
+    parameters by 1e6."""
+
+    full_batch = True
+
+    def __init__(self, learning_rate=0.01, blow_up_at=4):
+        super().__init__(learning_rate=learning_rate)
+        self.blow_up_at = blow_up_at
+
+    def step(self, theta, objective, state):
+        loss = super().step(theta, objective, state)
+        if state["step"] == self.blow_up_at:
+            theta *= 1e6
+        return loss
+
+
+def test_the_last_step_of_a_full_batch_fit_is_checked():
+    # No epoch judges the fit's last step: a model 13 times worse than its
+    # starting point came back with only a max_iter warning
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:500] / 16, y[:500]
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch 4"):
+        est = MLPClassifier((16,), solver=_WildLastStep(), max_iter=4,
+                            random_state=0).fit(X, y)
+    # the parameters before the wild step: those of three calm steps
+    three = MLPClassifier((16,), solver=_WildLastStep(), max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        three.fit(X, y)
+    assert np.array_equal(est._theta, three._theta)
+    assert log_loss(y, est.predict_proba(X)) < 2.5  # (31 with the wild step)
+
+
+def test_the_last_update_of_a_partial_fit_call_of_several_minibatches_is_checked():
+    # Only one-minibatch calls were checked: a call whose last update blew the
+    # weights up kept them, and the next call blamed the data
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    est = MLPClassifier((8,), solver=SGD(learning_rate=0.01), batch_size=50,
+                        random_state=0).partial_fit(X, y, classes=np.unique(y))
+    theta, state = est._theta.copy(), copy.deepcopy(est.solver_state_)
+    est.set_params(solver__learning_rate=lambda k: 1e6 if k == 5 else 0.01)
+    with pytest.warns(ConvergenceWarning, match="Training diverged"):
+        est.partial_fit(X, y)  # updates 3, 4, 5: the last one blows up
+    assert np.array_equal(est._theta, theta)
+    assert est.solver_state_["step"] == state["step"] == 3
+    est.set_params(solver__learning_rate=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.partial_fit(X, y)  # and the stream goes on
+
+
+def test_a_solver_state_that_overflows_is_divergence():
+    # The square of a gradient over 1e154 overflows Adam's second moment: its
+    # steps are then 0, and the model stopped learning for good, silently
+    X = np.random.RandomState(0).randn(150, 5)
+    y = np.abs(X[:, 0])
+    est = MLPRegressor((4,), loss="poisson", max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    theta = est._theta.copy()
+    with pytest.warns(ConvergenceWarning, match="the solver state no longer finite"):
+        est.partial_fit(X, y * 1e160)
+    assert np.array_equal(est._theta, theta)
+    assert np.isfinite(est.solver_state_["second_moment"]).all()
+    est.partial_fit(X, y)
+    assert not np.array_equal(est._theta, theta)  # it learns on
+
+
+def test_the_divergence_warning_says_what_showed_it_and_advises_the_solver():
+    class NaNAtSecondStep(Solver):  # a solver without a learning_rate
+        def step(self, theta, objective, state):
+            loss, grad = objective(theta)
+            theta -= 1e-3 * grad
+            state["step"] += 1
+            if state["step"] == 2:
+                theta[0] = np.nan
+            return loss
+
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(ConvergenceWarning) as record:
+        MLPClassifier((4,), solver=NaNAtSecondStep(), batch_size=150, max_iter=3,
+                      random_state=0).fit(X, y)
+    message = next(str(w.message) for w in record if "diverged" in str(w.message))
+    assert "the parameters no longer finite" in message
+    assert "learning_rate" not in message and "Set max_grad_norm" in message

@@ -63,7 +63,7 @@ def test_newton_on_data_too_large_for_float64_names_the_data():
     rng = np.random.RandomState(0)
     X, y = 1e200 * rng.randn(10, 2), np.r_[np.zeros(5), np.ones(5)]
     for solver in (Newton(), LBFGS()):
-        with pytest.raises(ValueError, match="The loss of the first minibatch is "
+        with pytest.raises(ValueError, match="The loss on the training rows is "
                                              "not finite .* need to be preprocessed"):
             MLPRegressor((2,), solver=solver, max_iter=3, random_state=0).fit(X, y)
     state = Newton().init_state(np.ones(2))
