@@ -57,6 +57,7 @@ from ._losses import LOSSES, OUTPUT_ACTIVATIONS, constant_prediction_loss
 from ._network import Network
 from ._objective import Objective, threaded_shards
 from ._parameter_views import ParameterViews
+from ._hyperparameters import same_value
 from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
                             new_state, resolve_solver)
 from .solvers._line_search import SCIPY_FTOL, small_decrease
@@ -87,8 +88,10 @@ def _state_carries_over(a, b):
     valid under a new learning rate, which only scales the next updates: a rate
     lowered by hand between ``partial_fit`` calls (reduce on plateau) continues
     the state, as a schedule would, and a schedule's update count goes on.
-    Nested estimators (schedules) are compared through their own parameters, not
-    by identity: the estimator clones its solver at every fit.
+    Nested estimators (schedules) are compared through their own parameters, and
+    other values by value (``same_value``), not by identity: the estimator clones
+    its solver at every fit, which deep-copies a ``functools.partial``, a callable
+    object or a list of arrays.
     """
     if type(a) is not type(b):
         return False
@@ -106,8 +109,7 @@ def _state_carries_over(a, b):
             if type(value) is not type(other):
                 return False
             continue  # compared through its own "key__param" entries
-        if not np.array_equal(value, other) if isinstance(value, np.ndarray) \
-                else value != other:
+        if not same_value(value, other):  # clone deep-copied it: by value
             return False
     return True
 

@@ -8,6 +8,8 @@ The tests check that they train, that their state is carried across
 that grid search reaches their hyperparameters, and that they pickle.
 """
 
+import copy
+import functools
 import inspect
 import pickle
 
@@ -20,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skopt_nn import MLPClassifier
-from skopt_nn.solvers import Solver
+from skopt_nn.solvers import Momentum, Solver
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
@@ -271,3 +273,155 @@ def test_switching_between_a_rate_and_a_schedule_continues_the_state(iris, first
     clf.partial_fit(X, y)
     assert clf.solver_state_["step"] == 10
 
+
+
+# ------------------------------------- hyperparameters that clone deep-copies
+def _clip(g, c):
+    return np.clip(g, -c, c)
+
+
+class Clip:
+    """A callable object: clone deep-copies it into a new, equal-by-value one."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def __call__(self, g):
+        return np.clip(g, -self.c, self.c)
+
+
+class TransformedMomentum(Momentum):
+    """Momentum on a transformed, rescaled gradient: hyperparameters that are
+    callables and lists of arrays."""
+
+    def __init__(self, learning_rate=0.05, momentum=0.9, transform=None,
+                 scales=None):
+        super().__init__(learning_rate=learning_rate, momentum=momentum)
+        self.transform = transform
+        self.scales = scales
+
+    def step(self, theta, objective, state):
+        def transformed(point):
+            loss, grad = objective(point)
+            if self.scales is not None:
+                grad = grad * float(sum(s.sum() for s in self.scales))
+            return loss, grad if self.transform is None else self.transform(grad)
+
+        return super().step(theta, transformed, state)
+
+
+_EQUAL_BY_VALUE = {
+    "partial": dict(transform=functools.partial(_clip, c=1.0)),
+    "callable_object": dict(transform=Clip(1.0)),
+    "bound_method": dict(transform=Clip(1.0).__call__),
+    "list_of_arrays": dict(scales=[np.ones(2), np.ones(3)]),
+    "tuple_of_arrays": dict(scales=(np.ones(2), np.full(3, 0.5))),
+    "partial_with_array": dict(transform=functools.partial(_clip,
+                                                           c=np.full(1, 2.0))),
+}
+
+
+@pytest.mark.parametrize("hyperparameters", _EQUAL_BY_VALUE.values(),
+                         ids=_EQUAL_BY_VALUE.keys())
+def test_state_carries_over_under_hyperparameters_that_clone_deep_copies(
+        iris, hyperparameters):
+    """clone copies a partial, a callable object or a list of arrays into a new
+    object at every call: equal by value, the state must go on (3 calls of 2
+    minibatches: 6 updates, not 2), and the run must equal one fit's epochs."""
+    X, y = iris
+    X, y = X[::2][:60], y[::2][:60]  # 60 rows of the 3 classes: 2 minibatches
+    clf = _clf(TransformedMomentum(**hyperparameters))
+    for _ in range(3):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.solver_state_["step"] == 6
+    once = _clf(TransformedMomentum(**hyperparameters), max_iter=3).fit(X, y)
+    np.testing.assert_array_equal(clf._theta, once._theta)
+    np.testing.assert_array_equal(clf.solver_state_["velocity"],
+                                  once.solver_state_["velocity"])
+
+
+_CHANGED = {
+    "partial_keyword": ("transform", functools.partial(_clip, c=1.0),
+                        functools.partial(_clip, c=0.5)),
+    "partial_function": ("transform", functools.partial(_clip, c=1.0),
+                         functools.partial(np.clip, a_min=-1.0, a_max=1.0)),
+    "callable_object": ("transform", Clip(1.0), Clip(0.5)),
+    "partial_to_object": ("transform", functools.partial(_clip, c=1.0), Clip(1.0)),
+    "array_in_list": ("scales", [np.ones(2), np.ones(3)],
+                      [np.ones(2), np.full(3, 2.0)]),
+    "list_length": ("scales", [np.ones(2), np.ones(3)], [np.ones(2)]),
+    "array_shape": ("scales", [np.ones(2), np.ones(3)], [np.ones(2), np.ones(4)]),
+    "array_dtype": ("scales", [np.ones(2), np.ones(3)],
+                    [np.ones(2), np.ones(3, dtype=np.float32)]),
+}
+
+
+@pytest.mark.parametrize("name, before, after", _CHANGED.values(),
+                         ids=_CHANGED.keys())
+def test_a_changed_callable_or_array_hyperparameter_still_resets_the_state(
+        iris, name, before, after):
+    X, y = iris
+    X, y = X[::2][:60], y[::2][:60]
+    clf = _clf(TransformedMomentum(**{name: before}))
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    clf.partial_fit(X, y)
+    assert clf.solver_state_["step"] == 4
+    clf.set_params(**{f"solver__{name}": after})
+    clf.partial_fit(X, y)
+    assert clf.solver_state_["step"] == 2
+
+
+class _RaisingEq:
+    def __eq__(self, other):
+        raise RuntimeError("cannot compare")
+
+    __hash__ = object.__hash__
+
+
+class _ArrayEq:
+    def __eq__(self, other):
+        return np.array([True, False])
+
+    __hash__ = object.__hash__
+
+
+class _Slotted:
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = c
+
+
+@pytest.mark.parametrize("a, b, same", [
+    (np.tanh, np.tanh, True),
+    (_clip, Clip.__call__, False),  # two functions (empty __dict__ both)
+    (1, 1.0, True),
+    (float("nan"), np.float64("nan"), True),
+    (np.array([1.0, np.nan]), np.array([1.0, np.nan]), True),
+    (np.ones(2), [1.0, 1.0], False),
+    ({"a": [np.ones(2)]}, {"a": [np.ones(2)]}, True),
+    ({"a": [np.ones(2)]}, {"b": [np.ones(2)]}, False),
+    (np.array([Clip(1.0)], dtype=object), np.array([Clip(1.0)], dtype=object), True),
+    ("relu", "relu", True),
+    (None, 0, False),
+    (_RaisingEq(), _RaisingEq(), False),
+    (_ArrayEq(), _ArrayEq(), False),
+    (_Slotted(1.0), _Slotted(1.0), False),  # no vars: unsure, so changed
+])
+def test_hyperparameter_values_are_compared_by_value_and_never_raise(a, b, same):
+    from skopt_nn._hyperparameters import same_value
+
+    assert same_value(a, b) is same
+    if same:  # and what clone makes of it
+        assert same_value(copy.deepcopy(a), a) is True
+
+
+def test_a_self_referencing_hyperparameter_is_compared_without_recursing_forever():
+    from skopt_nn._hyperparameters import same_value
+
+    a = Clip(1.0)
+    a.me = a
+    assert same_value(a, copy.deepcopy(a))
+    b = copy.deepcopy(a)
+    b.c = 2.0
+    assert not same_value(a, b)
