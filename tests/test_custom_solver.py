@@ -425,3 +425,61 @@ def test_a_self_referencing_hyperparameter_is_compared_without_recursing_forever
     b = copy.deepcopy(a)
     b.c = 2.0
     assert not same_value(a, b)
+
+
+# --------------------------------- the contract the Solver docstring documents
+class DtypeProbe(Solver):
+    """Records the dtypes a step sees (the documented contract)."""
+
+    seen = []
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        v = np.ones(theta.size, dtype=np.float64)
+        DtypeProbe.seen.append((theta.dtype, grad.dtype, objective.hvp(theta, v).dtype,
+                                type(loss)))
+        theta -= 0.01 * grad
+        state["step"] += 1
+        return loss
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_theta_grad_and_hvp_are_in_the_model_dtype(iris, dtype):
+    X, y = iris
+    DtypeProbe.seen = []
+    _clf(DtypeProbe(), max_iter=1).fit(X.astype(dtype), y)
+    assert set(DtypeProbe.seen) == {(np.dtype(dtype),) * 3 + (float,)}
+
+
+class ConvergedOnce(Solver):
+    """Sets state["converged"] once and never clears it (what not to do)."""
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= 0.01 * grad
+        state["step"] += 1
+        if state["step"] == 3:
+            state["converged"] = True
+        return loss
+
+
+def test_a_converged_flag_left_true_stops_each_later_warm_start_fit_after_one_epoch(
+        iris):
+    X, y = iris
+    clf = _clf(ConvergedOnce(), batch_size=150, warm_start=True, max_iter=20)
+    clf.fit(X, y)
+    assert clf.n_iter_ == 3
+    for n_iter in (4, 5):
+        clf.fit(X, y)
+        assert clf.n_iter_ == n_iter
+
+
+def test_early_stopping_leaves_a_full_batch_solver_with_a_fresh_state(iris):
+    X, y = iris
+    stopped = _clf("lbfgs", batch_size="auto", early_stopping=True,
+                   max_iter=15).fit(X, y)
+    assert stopped.n_iter_ > 0
+    assert stopped.solver_state_["step"] == 0 and stopped.solver_state_["n_pairs"] == 0
+    plain = _clf("lbfgs", batch_size="auto", max_iter=15).fit(X, y)
+    assert plain.solver_state_["step"] == plain.n_iter_ > 0
+    assert plain.solver_state_["n_pairs"] > 0

@@ -17,7 +17,8 @@ Two optional extensions, used by the full-batch solvers:
 - ``state["converged"] = True``, set by ``step``, tells the training loop that the
   solver can make no more progress (a zero gradient, or a line search that found
   no lower loss): the loop stops after that epoch without a ConvergenceWarning.
-  ``step`` sets it afresh at every call.
+  ``step`` sets it afresh at every call (the state goes on to the next
+  ``warm_start`` fit: a flag left True would stop it after one epoch).
 - ``solver.check_batch(n_rows, n_samples, n_params, n_outputs)``, if defined, is
   called once per fit when the estimator passes minibatches of ``n_rows`` of the
   ``n_samples`` training rows (an explicit integer ``batch_size``), so that the
@@ -32,13 +33,62 @@ from sklearn.base import BaseEstimator, clone
 
 
 class Solver(BaseEstimator):
-    """Base class of every optimizer: subclass it to write your own.
+    r"""Base class of every optimizer: subclass it to write your own.
 
     A subclass stores its hyperparameters in ``__init__`` (and nothing else),
     implements :meth:`~Solver.step`, and :meth:`~Solver.init_state` if it keeps
     state between steps. Set the class attribute ``full_batch = True`` if each
     step needs the whole training set (the estimator then passes all rows and
     ``max_iter`` counts steps).
+
+    Notes
+    -----
+    What the estimator passes to a step, and what it does with what the step
+    leaves behind:
+
+    - **The loss returned** is the one the step evaluated at its start, before
+      its update: at ``theta`` as passed in, or, for Nesterov and
+      RMSPropNesterov, at the look-ahead point. The estimator does not
+      evaluate it again. An epoch's ``loss_``
+      (``loss_curve_``, ``history_``, and what ``tol`` and
+      ``n_iter_no_change`` compare) is the mean of its steps' returned losses,
+      weighted by each minibatch's total sample weight, and the divergence
+      checks judge the same losses: a non-finite one ends the epoch as
+      diverged (at the first step of a call, it raises a ``ValueError``), and
+      so do losses far above those the call started from. A step must
+      therefore return a real number: the loss of the objective it was given,
+      taken before its update.
+    - **state["converged"]**, optional, is read after each epoch's last step:
+      True stops training without a ConvergenceWarning. A solver that uses it
+      sets it afresh at every step (False when it can still make progress):
+      the state is carried over to the next ``warm_start`` fit, so a flag set
+      once and left True stops every later ``warm_start`` fit after its first
+      epoch.
+    - **dtypes**: ``theta`` is in the model's dtype (float32 for a model first
+      fitted on float32 ``X``, float64 otherwise), and so are the arrays
+      ``objective(theta)`` and ``objective.hvp(theta, v)`` return; the loss is
+      a float. ``hvp`` casts ``v`` to the model's dtype: a float64 ``v``
+      on a float32 model is rounded to float32, and the product computed and
+      returned in float32. State made with ``np.zeros_like(theta)`` follows.
+    - **The state after early stopping**: the estimator returns to the
+      best-validated epoch with that epoch's state for a minibatch solver, but
+      with a fresh state (``init_state``'s) for a ``full_batch`` one, of which
+      it keeps no copies: after a fit with ``early_stopping=True``, L-BFGS's
+      curvature pairs are gone, and a ``warm_start`` fit starts without them.
+    - **Threads**: inside ``step``, NumPy's BLAS is limited to one thread when
+      the step's matrix products are small (rows times the largest layer's
+      ``fan_in * fan_out`` below 2**22), or when a full batch is evaluated in
+      row shards on threads of their own; SciPy's own BLAS (a library of its
+      own in the pip wheels) is on one thread throughout. The limits last as
+      long as the fit. Dense linear algebra in a user's ``step`` (an
+      eigendecomposition of an ``n_params`` square matrix) thus runs on one
+      thread, unless the step raises the limit around it, with threadpoolctl's
+      ``threadpool_limits(limits=..., user_api="blas")``.
+    - **Weight decay** written in a step (AdamW's decoupled
+      :math:`\theta \leftarrow \theta - \epsilon\lambda\theta`) decays every
+      entry of ``theta``: weights, biases, and batch normalization's
+      :math:`\gamma` and :math:`\beta` alike, as the protocol passes no layout.
+      The estimator's ``alpha`` penalizes the weights only.
 
     Examples
     --------
@@ -108,6 +158,10 @@ class Solver(BaseEstimator):
         Returns
         -------
         loss : float
+            The loss the step evaluated at its start, before its update (for
+            Nesterov and RMSPropNesterov, at the look-ahead point): the
+            estimator records it in ``loss_curve_`` and tests it for
+            divergence (see Notes).
         """
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
