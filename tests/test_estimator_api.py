@@ -940,3 +940,48 @@ def test_sample_weights_of_a_continued_fit_are_in_the_models_dtype(Estimator):
         fits.append(est)
     assert fits[0]._theta.dtype == np.float64
     np.testing.assert_array_equal(fits[0]._theta, fits[1]._theta)
+
+
+# ------------------------------------------ documented differences (sklearn.rst)
+def test_t_counts_only_the_rows_of_positive_weight():
+    X, y = _classification()
+    weights = np.ones(len(y))
+    weights[:40] = 0  # dropped before training: 80 rows per epoch
+    clf = MLPClassifier((5,), solver=SGD(), max_iter=3, random_state=0).fit(
+        X, y, sample_weight=weights)
+    assert clf.n_iter_ == 3 and clf.t_ == 3 * 80
+
+
+def test_a_fit_whose_convergence_warning_is_an_error_is_undone():
+    X, y = _classification()
+    clf = MLPClassifier((5,), solver=Adam(), max_iter=3, warm_start=True,
+                        random_state=0).fit(X, y)
+    before = copy.deepcopy({key: getattr(clf, key) for key in (
+        "n_iter_", "t_", "loss_curve_", "solver_state_")})
+    theta = clf._theta.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning, match="Maximum iterations"):
+            clf.fit(X, y)
+    np.testing.assert_array_equal(clf._theta, theta)
+    assert clf.n_iter_ == before["n_iter_"] == 3 and clf.t_ == before["t_"]
+    assert clf.loss_curve_ == before["loss_curve_"]
+    assert clf.solver_state_["step"] == before["solver_state_"]["step"]
+    np.testing.assert_array_equal(clf.solver_state_["first_moment"],
+                                  before["solver_state_"]["first_moment"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning):
+            MLPClassifier((5,), solver=Adam(), max_iter=3).fit(X, y)
+
+
+def test_the_no_improvement_count_restarts_at_each_warm_start_fit():
+    """With a tol no epoch can meet, a fit stops after n_iter_no_change + 1
+    epochs without improvement; a warm-started fit counts its own from 0 (a
+    count carried over, as scikit-learn's, would stop it after one epoch)."""
+    X, y = _classification()
+    clf = MLPClassifier((5,), solver=SGD(), tol=1e9, n_iter_no_change=2,
+                        max_iter=50, warm_start=True, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 4  # the first epoch improves on best_loss_ = inf
+    clf.fit(X, y)
+    assert clf.n_iter_ == 4 + 3
