@@ -53,11 +53,11 @@ from ._batchnorm import (
 )
 from ._data import Minibatches, validation_split
 from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, END_FLOOR, DivergenceTest
+from ._hyperparameters import same_value
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS, constant_prediction_loss
 from ._network import Network
 from ._objective import Objective, threaded_shards
 from ._parameter_views import ParameterViews
-from ._hyperparameters import same_value
 from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
                             new_state, resolve_solver)
 from .solvers._line_search import SCIPY_FTOL, small_decrease

@@ -54,8 +54,10 @@ class Solver(BaseEstimator):
       ``n_iter_no_change`` compare) is the mean of its steps' returned losses,
       weighted by each minibatch's total sample weight, and the divergence
       checks judge the same losses: a non-finite one ends the epoch as
-      diverged (at the first step of a call, it raises a ``ValueError``), and
-      so do losses far above those the call started from. A step must
+      diverged (in a call's first epoch, a ``ValueError`` names the data if
+      the loss at the call's starting parameters is not finite either), and
+      so do losses far above those the call started from, and parameters or
+      state arrays that are no longer finite. A step must
       therefore return a real number: the loss of the objective it was given,
       taken before its update.
     - **state["converged"]**, optional, is read after each epoch's last step:
