@@ -56,9 +56,14 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     stratum (class), whole groups of identical rows are taken in a random order
     (not in key order: the key is a random projection of the row, and its
     lowest values would be a tail of the data, not a sample of it), passing
-    over those that would overshoot ``fraction`` of the stratum's weight; if
-    that falls short, the lightest group passed over completes it. The whole
-    stratum is never taken.
+    over those that would overshoot ``fraction`` of the stratum's weight. What
+    the strata then fall short of ``fraction`` of the total weight is made up
+    as scikit-learn's stratified ``train_test_split`` does (largest
+    remainders): the strata furthest below their share each add their lightest
+    group passed over, in turn, until the total is reached. The held-out
+    weight is so close to ``fraction`` of the total, however small the
+    classes (rounding each class up would hold out a row per class), and at
+    least one group is held out. The whole stratum is never taken.
 
     With few distinct rows (a few binary or categorical features), the groups are
     coarse, and the held-out weight may exceed ``fraction`` by far: a warning
@@ -88,13 +93,23 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     ...                             np.random.RandomState(0))
     >>> int(held_out.sum()), bool((held_out[0::2] == held_out[1::2]).all())
     (6, True)
+
+    Ten classes of 12 rows: 12 rows held out (a row per class, and two more),
+    not 20:
+
+    >>> y = np.repeat(np.arange(10), 12)
+    >>> held_out = validation_split(np.arange(120.0)[:, None], np.eye(10)[y],
+    ...                             None, 0.1, y, np.random.RandomState(0))
+    >>> int(held_out.sum()), int(np.bincount(y[held_out]).min())
+    (12, 1)
     """
     keys = _row_keys(X, Y, random_state)
     weight = np.ones(len(keys)) if sample_weight is None else sample_weight
     if strata is None:
         strata = np.zeros(len(keys), dtype=int)
     held_out = np.zeros(len(keys), dtype=bool)
-    repeated = False  # whether a held-out group has several rows
+    strata_groups = []  # per stratum: rows, group of each row, groups taken
+    shortfalls, completions = [], []
     for label in np.unique(strata):
         rows = np.flatnonzero(strata == label)
         unique_keys, group = np.unique(keys[rows], return_inverse=True)
@@ -102,12 +117,22 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
             continue
         order = random_state.permutation(len(unique_keys))
         group_weight = np.bincount(group, weights=weight[rows])[order]
+        target = fraction * group_weight.sum()
+        in_order = _fill_within(group_weight, target)
+        completion = _lightest_passed_over(group_weight, in_order)
         taken = np.zeros(len(unique_keys), dtype=bool)
-        taken[order[_fill(group_weight, fraction * group_weight.sum())]] = True
+        taken[order[in_order]] = True
+        strata_groups.append((rows, group, taken))
+        shortfalls.append(target - group_weight[in_order].sum())
+        completions.append(None if completion is None
+                           else (order[completion[0]], completion[1]))
+    _complete(strata_groups, completions, np.array(shortfalls),
+              fraction * weight.sum(), random_state)
+    repeated = False  # whether a held-out group has several rows
+    for rows, group, taken in strata_groups:
         held_out[rows[taken[group]]] = True
         repeated |= bool((np.bincount(group)[taken] > 1).any())
     share = weight[held_out].sum() / weight.sum()
-    # (not for a few rows per class, each class holding out one)
     if repeated and share > 2 * fraction:
         warnings.warn(
             f"early_stopping holds out {share:.0%} of the training weight, not "
@@ -116,12 +141,39 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     return held_out
 
 
-def _fill(weights, target):
-    """Positions of ``weights`` (in order) to take for a total close to ``target``.
+def _complete(strata_groups, completions, shortfalls, target, random_state):
+    """Add groups passed over until the strata's total shortfall is made up
+    (or, if no group is held out, one: ``target``, the held-out weight aimed
+    at, is tiny).
 
-    Each position is taken unless it would overshoot the target; if the total
-    then falls short, the lightest position passed over (the first of equals)
-    is added, unless it is the last one left.
+    The largest-remainder rule of scikit-learn's ``_approximate_mode``: the
+    strata furthest below their own share come first (ties in a random order),
+    and each adds at most one group, its lightest passed over (``completions``:
+    its position and weight, or None). Each of those weighs more than its
+    stratum's shortfall (a lighter one would have been taken), so one round
+    covers the total shortfall.
+    """
+    deficit = shortfalls.sum()
+    # (float sums of row weights: a deficit within rounding of 0 is none)
+    tolerance = 1e-9 * target
+    if deficit <= tolerance and any(taken.any() for _, _, taken in strata_groups):
+        return
+    by_shortfall = random_state.permutation(len(shortfalls))
+    by_shortfall = by_shortfall[np.argsort(-shortfalls[by_shortfall], kind="stable")]
+    for s in by_shortfall:
+        if completions[s] is None:
+            continue
+        position, group_weight = completions[s]
+        strata_groups[s][2][position] = True
+        deficit -= group_weight
+        if deficit <= tolerance:
+            break
+
+
+def _fill_within(weights, target):
+    """Positions of ``weights`` (in order) to take for a total at most ``target``.
+
+    Each position is taken unless it would overshoot the target.
     """
     taken = np.zeros(len(weights), dtype=bool)
     remaining = np.arange(len(weights))
@@ -136,9 +188,31 @@ def _fill(weights, target):
         taken[remaining[:n]] = True
         deficit -= total[n - 1]
         remaining = remaining[n:]
+    return taken
+
+
+def _lightest_passed_over(weights, taken):
+    """``(position, weight)`` of the lightest position not taken (the first of
+    equals), or None if it would be the last one left."""
     passed_over = np.flatnonzero(~taken)
-    if deficit > 0 and len(passed_over) > 1:
-        taken[passed_over[np.argmin(weights[passed_over])]] = True
+    if len(passed_over) < 2:
+        return None
+    position = passed_over[np.argmin(weights[passed_over])]
+    return position, weights[position]
+
+
+def _fill(weights, target):
+    """Positions of ``weights`` (in order) to take for a total close to ``target``:
+    ``validation_split``'s rule for a single stratum.
+
+    Each position is taken unless it would overshoot the target; if the total
+    then falls short, the lightest position passed over (the first of equals)
+    is added, unless it is the last one left.
+    """
+    taken = _fill_within(weights, target)
+    completion = _lightest_passed_over(weights, taken)
+    if target > weights[taken].sum() and completion is not None:
+        taken[completion[0]] = True
     return taken
 
 

@@ -575,6 +575,36 @@ def test_validation_split_of_coarse_rows_holds_out_about_the_fraction(seed):
     assert 95 <= held_out.sum() <= 110
 
 
+@pytest.mark.parametrize("n_classes, per_class, fraction, expected", [
+    (10, 12, 0.1, 12),    # each class rounded up held out 20 rows (17%)
+    (40, 3, 0.1, 12),     # ... 40 rows (33%)
+    (10, 12, 0.001, 1),   # ... a row per class; at least one row overall
+    (3, 100, 0.1, 30),
+])
+@pytest.mark.parametrize("seed", range(3))
+def test_validation_split_of_small_classes_holds_out_the_fraction_overall(
+        n_classes, per_class, fraction, expected, seed):
+    # as train_test_split(stratify=y): ceil(fraction * n) rows, by the classes'
+    # largest remainders, and every class within one row of its share
+    y = np.repeat(np.arange(n_classes), per_class)
+    X = np.random.RandomState(seed).randn(len(y), 2)
+    held_out = validation_split(X, np.eye(n_classes)[y], None, fraction, y,
+                                np.random.RandomState(seed))
+    assert held_out.sum() == expected
+    per_class_held_out = np.bincount(y[held_out], minlength=n_classes)
+    assert np.all(np.abs(per_class_held_out - fraction * per_class) < 1)
+
+
+def test_validation_split_of_small_weighted_classes_holds_out_the_fraction():
+    # weights double the rows of half the classes: the weight is split, not rows
+    y = np.repeat(np.arange(10), 12)
+    weight = np.where(y % 2, 2.0, 1.0)
+    X = np.random.RandomState(0).randn(len(y), 2)
+    held_out = validation_split(X, np.eye(10)[y], weight, 0.1, y,
+                                np.random.RandomState(0))
+    assert weight[held_out].sum() == pytest.approx(0.1 * weight.sum(), abs=1)
+
+
 def test_validation_split_warns_when_groups_force_a_larger_share():
     rng = np.random.RandomState(0)
     X = rng.randint(0, 2, (1000, 1)).astype(float)  # 2 distinct rows per class
