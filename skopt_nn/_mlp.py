@@ -754,6 +754,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = 0
         self.t_ = 0
         self._epoch_order = None  # (see _train)
+        self._split_seed = None  # (see _split_random_state)
         self.loss_curve_ = []
         self.history_ = []
         self.best_loss_ = np.inf
@@ -767,6 +768,16 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         else:  # a previous fit's statistics describe another network
             for name in ("bn_mean_", "bn_var_", "_bn_counts"):
                 self.__dict__.pop(name, None)
+
+    def _split_random_state(self):
+        """The random stream of the early-stopping split, from a seed drawn once
+        per model, on its first split: a warm-started fit on the same rows then
+        holds out the same ones, as one longer fit would (a new split would
+        choose the best epoch on rows trained on before). Fits without early
+        stopping draw nothing more from the model's stream."""
+        if getattr(self, "_split_seed", None) is None:  # (or an older pickle)
+            self._split_seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+        return np.random.RandomState(self._split_seed)
 
     def _set_views(self):
         coefs, intercepts, gammas, betas = self._network.unpack(self._theta)
@@ -824,7 +835,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                                  "validation_fraction=0 holds out no rows.")
             strata = y if self._stratify() else None
             held_out = validation_split(X, Y, sample_weight, self.validation_fraction,
-                                        strata, rng)
+                                        strata, self._split_random_state())
             if held_out.all() or not held_out.any():
                 raise ValueError(
                     "The validation split of early_stopping left no rows to "
@@ -1346,7 +1357,8 @@ _COMMON_PARAMETERS_DOC = r"""
     warm_start : bool, default=False
         Continue from the previous fit's weights *and* solver state (the state is
         reset only if the solver's type or hyperparameters changed, its
-        ``learning_rate`` aside).
+        ``learning_rate`` aside). With ``early_stopping``, a warm-started fit
+        on the same rows holds out the same ones, as one longer fit would.
     max_grad_norm : float or None, default=None
         Gradient clipping: if :math:`\|g\| > v`, :math:`g \leftarrow g\,v/\|g\|`.
         Every solver sees the clipped gradient, the loss is never clipped: the

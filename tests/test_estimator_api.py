@@ -510,6 +510,31 @@ def test_classifier_early_stopping_holds_out_each_class_in_proportion(monkeypatc
     assert np.bincount(y[splits[0]], minlength=3).tolist() == [30, 6, 3]
 
 
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_warm_start_fits_hold_out_the_same_rows(monkeypatch, Estimator):
+    # a warm-started fit continues one longer fit, which has one split: a new
+    # split per call validated the best epoch on rows trained on before
+    import skopt_nn._mlp
+
+    X, y = make_classification(120, 4, random_state=0)
+    splits = []
+
+    def recording_split(*args):
+        splits.append(validation_split(*args))
+        return splits[-1]
+
+    monkeypatch.setattr(skopt_nn._mlp, "validation_split", recording_split)
+    est = Estimator((4,), early_stopping=True, warm_start=True, max_iter=2,
+                    random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y).fit(X, y)
+        pickle.loads(pickle.dumps(est)).fit(X, y)  # the split is fitted state
+    assert len(splits) == 3 and 0 < splits[0].sum() < len(y)
+    np.testing.assert_array_equal(splits[1], splits[0])
+    np.testing.assert_array_equal(splits[2], splits[0])
+
+
 def test_validation_split_keeps_repeats_together_in_bounded_memory():
     # the row keys were computed as one float64 product the size of X (twice X
     # for float32 data, the peak of such a fit); in blocks, repeats of a row

@@ -853,8 +853,8 @@ def test_a_diverged_partial_fit_call_is_undone_with_its_solver_state(solver):
 
 def test_early_stopping_keeps_the_solver_state_of_the_best_epoch():
     X, y = _data(200)
-    est = MLPClassifier(hidden_layer_sizes=(8,), solver=SGD(0.05), batch_size=30,
-                        early_stopping=True, n_iter_no_change=3, max_iter=200,
+    est = MLPClassifier(hidden_layer_sizes=(8,), solver=SGD(0.5), batch_size=30,
+                        early_stopping=True, n_iter_no_change=3, max_iter=60,
                         random_state=0).fit(X, y)
     val_losses = [r["val_loss"] for r in est.history_]
     best = int(np.argmin(val_losses)) + 1  # epochs run until the best one
