@@ -16,7 +16,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -170,7 +170,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         ],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        # (np.inf, as scikit-learn's: no stopping on a lack of improvement)
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
+                             Options(numbers.Real, {np.inf})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
         "shuffle": ["boolean"],
@@ -1322,9 +1324,10 @@ _COMMON_PARAMETERS_DOC = r"""
         the gradient and the decreases are small too, and training stops
         early; scale the targets. ``tol=0`` trains until the solver can lower
         the loss no further, or ``max_iter``.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
         Training stops after more than this many epochs without improvement
         (not used by full-batch solvers without early stopping: see ``tol``).
+        ``np.inf`` never stops for that reason.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified for single-label
         classification; repeated rows always on the same side, so that data

@@ -1040,3 +1040,19 @@ def test_the_no_improvement_count_restarts_at_each_warm_start_fit():
     assert clf.n_iter_ == 4  # the first epoch improves on best_loss_ = inf
     clf.fit(X, y)
     assert clf.n_iter_ == 4 + 3
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_n_iter_no_change_inf_never_stops_on_no_improvement(Estimator, early_stopping):
+    # scikit-learn accepts np.inf to switch the criterion off; it was rejected.
+    # tol=1e9: no epoch counts as an improvement, so a finite value stops early
+    X, y = make_classification(80, 4, random_state=0)
+    params = dict(hidden_layer_sizes=(4,), tol=1e9, max_iter=8,
+                  early_stopping=early_stopping, random_state=0)
+    stopped = Estimator(n_iter_no_change=2, **params).fit(X, y)
+    assert stopped.n_iter_ <= 4  # (without early stopping, the first improves)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        est = Estimator(n_iter_no_change=np.inf, **params).fit(X, y)
+    assert est.n_iter_ == 8 and len(est.history_) == 8
+    assert np.isfinite(est.predict(X)).all()
