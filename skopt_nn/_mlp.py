@@ -2200,6 +2200,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                 raise ValueError(
                     f"y must be numeric for regression, got strings (dtype "
                     f"{y.dtype}); convert them explicitly, e.g. y.astype(float).")
+            if y.dtype.kind in "mM":  # (a cast would count in the dtype's unit)
+                raise ValueError(
+                    f"y must be numeric for regression, got dates or durations "
+                    f"(dtype {y.dtype}); convert them explicitly to a number in "
+                    "a unit of your choice, e.g. y / np.timedelta64(1, 's').")
             y = y.astype(np.float64)
             _assert_all_finite(y, input_name="y")
         _is_column_vector(y)  # (warns; one output either way)

@@ -1451,3 +1451,19 @@ def test_the_divergence_warning_says_what_showed_it_and_advises_the_solver():
     message = next(str(w.message) for w in record if "diverged" in str(w.message))
     assert "the parameters no longer finite" in message
     assert "learning_rate" not in message and "Set max_grad_norm" in message
+
+
+@pytest.mark.parametrize("unit", ["datetime64[D]", "timedelta64[s]"])
+def test_regressor_rejects_date_and_duration_targets(unit):
+    # they were cast to float silently: numbers in the dtype's unit (days
+    # since 1970, seconds), which the user never chose
+    X = np.random.RandomState(0).randn(20, 2)
+    y = np.arange(20).astype(unit)
+    match = r"y must be numeric for regression, got dates or durations"
+    with pytest.raises(ValueError, match=match):
+        MLPRegressor((3,), max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        MLPRegressor((3,)).partial_fit(X, y)
+    fitted = MLPRegressor((3,)).partial_fit(X, y.astype(float))
+    with pytest.raises(ValueError, match=match):  # (past the light path)
+        fitted.partial_fit(X, y)
