@@ -362,7 +362,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                                  f"got {class_weight!r}.")
             factors.append(cw)
         # (in the model's dtype: a continued fit's, whatever X's)
-        sample_weight = _weights_in(dtype, *factors) if factors else None
+        sample_weight = _weights_in(dtype, *factors, class_weighted=class_weight
+                                    is not None) if factors else None
         if sample_weight is not None:
             X, Y, y, sample_weight = _weighted_rows(X, Y, y, sample_weight)
         return X, Y, y, sample_weight, fitted
@@ -1886,11 +1887,12 @@ def _light_weights(sample_weight, n_rows, dtype):
     return weights
 
 
-def _weights_in(dtype, *factors):
+def _weights_in(dtype, *factors, class_weighted=False):
     """The product of non-negative float64 row weights (sample and class
     weights), each cast to the model's ``dtype`` first, checked: a row whose
     factors are all positive keeps a positive weight, and the weights' sum (the
-    normalizer) is finite."""
+    normalizer) is finite. ``class_weighted``: the last factor is the class
+    weights (the error names them)."""
     with np.errstate(over="ignore", under="ignore"):
         weights = factors[0].astype(dtype)
         for factor in factors[1:]:
@@ -1904,10 +1906,13 @@ def _weights_in(dtype, *factors):
             "penalty's alpha / sum(sample_weight)).")
     positive = np.logical_and.reduce([factor > 0 for factor in factors])
     if np.any(weights[positive] == 0):
+        what = "class" if class_weighted and len(factors) == 1 else "sample"
+        applied = " (with the class weights applied)" \
+            if class_weighted and len(factors) > 1 else ""
         raise ValueError(
-            f"Some positive sample weights are 0 in {name} (with the class weights "
-            "applied): scale them up (the fit depends on their ratios, and on "
-            "their sum through the L2 penalty's alpha / sum(sample_weight)).")
+            f"Some positive {what} weights are 0 in {name}{applied}: scale them "
+            "up (the fit depends on their ratios, and on their sum through the "
+            "L2 penalty's alpha / sum(sample_weight)).")
     return weights
 
 

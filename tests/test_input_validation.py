@@ -1139,6 +1139,25 @@ def test_sample_and_class_weights_whose_product_vanishes_are_named():
         est.fit(X_GOOD, Y_GOOD, sample_weight=np.full(60, 1e-300))
 
 
+@pytest.mark.parametrize("class_weight, sample_weight, what", [
+    (None, 1e-46, "sample weights are 0 in float32: "),
+    (1e-46, None, "class weights are 0 in float32: "),
+    (1e-20, 1e-30, r"sample weights are 0 in float32 \(with the class weights "
+                   r"applied\): "),
+])
+def test_weights_vanishing_in_float32_are_named_as_given(class_weight, sample_weight,
+                                                         what):
+    # "(with the class weights applied)" was said without class weights too
+    est = MLPClassifier((4,), max_iter=2, random_state=0, class_weight=None
+                        if class_weight is None else dict.fromkeys(range(3),
+                                                                   class_weight))
+    with pytest.raises(ValueError, match="^Some positive " + what) as caught:
+        est.fit(X_GOOD.astype(np.float32), Y_GOOD, sample_weight=None
+                if sample_weight is None else np.full(60, sample_weight))
+    assert ("class weights applied" in str(caught.value)) == (
+        class_weight is not None and sample_weight is not None)
+
+
 @pytest.mark.parametrize("dtype, weight, message", [
     (np.float64, 1e307, "sum to infinity in float64"),
     (np.float32, 1e37, "sum to infinity in float32"),
