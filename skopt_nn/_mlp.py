@@ -953,11 +953,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     # the epoch's record reports the norm of its last gradient only
                     objective.measure_norm = k == n_batches - 1
                     objective.set_batch(Xb, Yb, w)
-                    loss = solver.step(theta, objective, self.solver_state_)
-                    if not isinstance(loss, numbers.Real):
-                        raise TypeError(
-                            f"{type(solver).__name__}.step must return the loss it "
-                            f"evaluated (a float), got {loss!r}.")
+                    loss = _step_loss(solver, solver.step(theta, objective,
+                                                          self.solver_state_))
                     divergence.add(loss, Xb.weight_total if chunked else
                                    Xb.shape[0] if w is None else w.sum())
                     last_loss = loss
@@ -1798,6 +1795,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _step_loss(solver, loss):
+    """The loss ``solver.step`` returned, checked: a real number, or a 0-d
+    array of one (what a user's solver gets from ``np.sum`` or ``x @ y`` of
+    arrays), as a float."""
+    if isinstance(loss, np.ndarray) and loss.ndim == 0 and loss.dtype.kind in "iuf":
+        return float(loss)
+    if not isinstance(loss, numbers.Real):
+        raise TypeError(
+            f"{type(solver).__name__}.step must return the loss it evaluated "
+            f"(a float), got {loss!r}.")
+    return loss
 
 
 def _equal(a, b, block=8192):

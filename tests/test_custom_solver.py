@@ -175,6 +175,41 @@ def test_a_step_that_returns_no_loss_is_named(iris):
         _clf(NoLoss()).fit(X, y)
 
 
+class PlainGD(Solver):
+    """theta <- theta - 0.1 g; returns the loss as ``wrap`` makes it."""
+
+    def __init__(self, wrap=float):
+        self.wrap = wrap
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= 0.1 * grad
+        state["step"] += 1
+        return self.wrap(loss)
+
+
+@pytest.mark.parametrize("wrap", [np.asarray, np.float32],
+                         ids=["0-d array", "float32"])
+def test_a_step_may_return_a_0d_array_or_numpy_scalar(iris, wrap):
+    # a 0-d array (np.sum, x @ y) was rejected as "no float", np.float32 not
+    X, y = iris
+    expected = _clf(PlainGD(), max_iter=3).fit(X, y)
+    est = _clf(PlainGD(wrap), max_iter=3).fit(X, y)
+    np.testing.assert_array_equal(est._theta, expected._theta)
+    np.testing.assert_allclose(est.loss_curve_, expected.loss_curve_, rtol=1e-6)
+    assert len(est.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("wrap", [lambda loss: np.array([loss]), str,
+                                  lambda loss: np.asarray(str(loss))],
+                         ids=["1-d array", "str", "0-d str array"])
+def test_a_step_that_returns_no_real_number_is_rejected(iris, wrap):
+    X, y = iris
+    with pytest.raises(TypeError, match=r"PlainGD.step must return the loss it "
+                                        r"evaluated \(a float\)"):
+        _clf(PlainGD(wrap), max_iter=3).fit(X, y)
+
+
 @pytest.mark.parametrize("solver", [DuckTyped(), DuckTypedEstimator()],
                          ids=["plain", "estimator"])
 def test_a_solver_that_is_not_a_Solver_is_rejected_by_name(iris, solver):
