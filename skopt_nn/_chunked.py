@@ -164,6 +164,13 @@ def chunk_loss_grad(network, theta, X, Y, w, c, l2):
         return c * loss, grad
 
 
+def chunk_loss(network, theta, X, Y, w, c, l2):
+    """``c J_k`` of one chunk (a dask task): a forward pass."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        network, X, Y, s = _chunk_rows(network, theta, X, Y, w)
+        return c * network.loss(theta, X, Y, s, l2)
+
+
 def chunk_hvp(network, theta, X, Y, w, c, l2, v):
     """``c H_k v`` of one chunk (a dask task)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -206,6 +213,11 @@ class ChunkedObjective(Objective):
     def _loss_grad(self, theta, grad):
         loss, grad[...] = self._over_chunks(chunk_loss_grad, theta)
         return loss, None
+
+    def loss(self, theta):
+        """The loss alone, :math:`J = \\sum_k c_k J_k` (forward passes), chunk by
+        chunk; as :meth:`Objective.loss`, no clipping, no evaluation counted."""
+        return self._over_chunks(chunk_loss, theta)
 
     def hvp(self, theta, v):
         """Hessian-vector product :math:`H v = \\sum_k c_k H_k v`, chunk by chunk."""

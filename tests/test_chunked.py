@@ -91,6 +91,36 @@ def test_chunks_give_the_loss_gradient_and_hvp_of_all_rows(digits, kind, weighte
         len(y) if weights is None else weights.sum(), rel=1e-15)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_chunks_give_the_loss_alone_of_all_rows(digits, kind, weighted):
+    # Objective.loss (inherited) read the ChunkedRows as an array: UFuncTypeError
+    X, y = digits
+    weights = None
+    if weighted:  # the second chunk without weight: left out
+        weights = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
+        weights[CHUNK:2 * CHUNK] = 0
+    if kind == "regression":
+        y = X[:, [20, 43]]
+        model = _fitted(MLPRegressor((8,), solver=LBFGS()), X, y)
+    else:
+        model = _fitted(MLPClassifier((8,), solver=LBFGS()), X, y)
+    chunked, in_memory = _objectives(model, X, y, weights)
+    theta = model._theta + 0.1 * np.random.RandomState(1).standard_normal(
+        model._theta.size)
+    expected = in_memory.loss(theta)
+    assert chunked.loss(theta) == pytest.approx(expected, rel=1e-12)
+    assert chunked.loss(theta) == pytest.approx(chunked(theta)[0], rel=1e-14)
+    # the penalty is in it, once: alpha=0.3 against 0
+    without_penalty = ChunkedObjective(model._network, alpha=0.0).set_batch(
+        chunked.X).loss(theta)
+    penalty = 0.5 * 0.3 / chunked.weight_total * sum(
+        float(np.vdot(w, w)) for w in model._network.unpack(theta)[0])
+    assert chunked.loss(theta) - without_penalty == pytest.approx(penalty,
+                                                                  rel=1e-9)
+    assert chunked.n_evaluations == 1  # (the call above, not the losses)
+
+
 def _no_hidden_layer(estimator, solver, X, y, chunk, sample_weight=None):
     X_lazy, y_lazy = _lazy(X, y, chunk=chunk)
     w_lazy = None if sample_weight is None else _lazy(sample_weight, chunk=chunk)[0]
