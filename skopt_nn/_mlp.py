@@ -329,9 +329,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         )
         if sparse.issparse(X):
             X = X.tocsr()
-        if sparse.issparse(y):  # a sparse indicator matrix (multilabel, multi-output)
+        sparse_y = sparse.issparse(y)
+        if sparse_y:  # a sparse indicator matrix (multilabel, multi-output)
             y = y.toarray()
         Y, fitted = self._encode_targets(y, reset, classes)
+        if fitted.get("_label_kind") == "multilabel":
+            # (predict answers in the form fit was given, as scikit-learn's)
+            fitted["_sparse_labels"] = sparse_y
         if warm_start:  # (on all rows: zero-weight ones are dropped below)
             self._check_warm_start_targets(y)
         # class indicators (0/1) stay uint8, an eighth of float64, until a
@@ -1744,8 +1748,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            A label indicator matrix is a CSR matrix if ``fit`` was given one
+            (as scikit-learn's).
         """
-        return self._decode(self._forward(X))
+        predicted = self._decode(self._forward(X))
+        if self._label_kind == "multilabel" and getattr(self, "_sparse_labels",
+                                                        False):
+            return sparse.csr_matrix(predicted)
+        return predicted
 
     def predict_proba(self, X):
         """Class probabilities.

@@ -1056,3 +1056,31 @@ def test_n_iter_no_change_inf_never_stops_on_no_improvement(Estimator, early_sto
         est = Estimator(n_iter_no_change=np.inf, **params).fit(X, y)
     assert est.n_iter_ == 8 and len(est.history_) == 8
     assert np.isfinite(est.predict(X)).all()
+
+
+def test_multilabel_predict_answers_in_the_form_fit_was_given():
+    # scikit-learn's MLP predicts a CSR matrix after a fit on one (its
+    # LabelBinarizer's sparse_output); ours was always dense
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, Y = make_multilabel_classification(60, 5, n_classes=3, random_state=0)
+    params = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(**params).fit(X, sparse.csr_matrix(Y))
+        reference = SkMLPClassifier(**params).fit(X, sparse.csr_matrix(Y))
+    predicted = est.predict(X)
+    assert type(predicted) is type(reference.predict(X)) is sparse.csr_matrix
+    assert predicted.dtype == reference.predict(X).dtype
+    np.testing.assert_array_equal(predicted.toarray(),
+                                  (est.predict_proba(X) > 0.5).astype(int))
+    assert est.score(X, Y) == np.mean((predicted.toarray() == Y).all(axis=1))
+    assert type(pickle.loads(pickle.dumps(est)).predict(X)) is sparse.csr_matrix
+    with warnings.catch_warnings():  # (validation scores compare dense labels)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stopped = MLPClassifier(early_stopping=True, **params).fit(
+            X, sparse.csr_matrix(Y))
+    assert all(0 <= score <= 1 for score in stopped.validation_scores_)
+    with warnings.catch_warnings():  # a dense fit (a refit, too) predicts dense
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert type(est.fit(X, Y).predict(X)) is np.ndarray
