@@ -1354,14 +1354,20 @@ def test_a_huge_value_in_a_later_minibatch_is_named_as_the_data(random_state):
     assert not hasattr(est, "coefs_")  # nothing half-fitted
 
 
-def test_a_huge_value_in_the_validation_rows_is_named_as_the_data():
+def test_a_huge_value_in_the_validation_rows_is_named_as_the_data(monkeypatch):
     # validation_scores_ were all -inf, and the initial weights came back silently
+    from skopt_nn import _mlp
+
     X, y = _with_a_huge_value()
-    est = MLPRegressor((8,), max_iter=30, random_state=1, early_stopping=True,
+    split, splits = _mlp.validation_split, []
+    monkeypatch.setattr(_mlp, "validation_split",
+                        lambda *a, **k: splits.append(split(*a, **k)) or splits[-1])
+    est = MLPRegressor((8,), max_iter=30, random_state=2, early_stopping=True,
                        n_iter_no_change=3)
     with pytest.raises(ValueError, match="The loss on the validation rows of "
                                          "early_stopping is not finite"):
         est.fit(X, y)
+    assert splits[0][-1]  # (the huge row is held out with this random_state)
 
 
 class _PostUpdateLoss(SGD):
