@@ -159,10 +159,6 @@ class DivergenceTest:
             if self.start_loss is None and self.n_batches == 1:
                 self.start_loss = self._first_loss
 
-    def first_loss(self, k):
-        """The epoch's first minibatch loss, if the ``k``-th is a later one."""
-        return self._first_loss if k else None
-
     def update_diverged(self, end_loss, before_loss, constant_loss):
         """Whether the last update of a call diverged.
 

@@ -965,7 +965,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     if not math.isfinite(loss):
                         if epoch == 0:  # (best_theta: the call's starting point)
                             _check_rows_at_start(objective, best_theta,
-                                                 divergence.first_loss(k),
                                                  n_batches == 1)
                         break  # diverged: the rest of the epoch cannot recover
                     if incremental and bn is not None and \
@@ -1981,19 +1980,17 @@ def _raise_non_finite_start(loss, rows="a minibatch of the training rows"):
         "preprocessed (scaled).")
 
 
-def _check_rows_at_start(objective, start, first_loss, all_rows):
+def _check_rows_at_start(objective, start, all_rows):
     """Raise the data error if the objective's rows are at fault for a loss that
-    is not finite in a call's first epoch, rather than the steps before it.
-
-    At fault: their loss at the parameters the call started from (``start``)
-    is not finite either, or over ``DIVERGENCE_FACTOR`` times the first
-    minibatch's there (``first_loss``, None for the first minibatch itself):
-    a row holding a huge value. Otherwise the steps diverged, which the caller
-    handles. ``all_rows``: the objective holds every training row.
+    is not finite in a call's first epoch, rather than the steps before it:
+    their loss at the parameters the call started from (``start``) is not
+    finite either (a row holding a huge value). Otherwise the steps diverged,
+    which the caller handles. (A finite loss there, however large against the
+    other minibatches', is no proof: targets sorted by size give such ratios.)
+    ``all_rows``: the objective holds every training row.
     """
     loss = objective.loss(start)
-    if not math.isfinite(loss) or (first_loss is not None and
-                                   loss > DIVERGENCE_FACTOR * first_loss):
+    if not math.isfinite(loss):
         _raise_non_finite_start(loss, "the training rows" if all_rows else
                                 "a minibatch of the training rows")
 

@@ -468,3 +468,16 @@ def test_bad_shapes_fall_back_to_the_in_memory_errors(digits):
             pytest.raises(ValueError, match="Found array with 0 sample"):
         MLPClassifier(solver=LBFGS()).fit(*_lazy(X[:0], y[:0]))
 
+
+
+def test_chunks_whose_loss_is_not_finite_at_the_start_name_the_data():
+    # The check of the starting parameters' loss reads the loss alone, which
+    # the chunked objective lacked (a casting error from deep in the network)
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(400, 5), rng.randn(400)
+    X[123, 2] = 1e300
+    est = MLPRegressor((8,), solver=LBFGS(), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match="The loss on the training rows is not "
+                                         "finite .* need to be preprocessed"):
+        est.fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100))
+    assert not hasattr(est, "coefs_")

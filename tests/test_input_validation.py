@@ -1370,6 +1370,25 @@ def test_a_huge_value_in_the_validation_rows_is_named_as_the_data(monkeypatch):
     assert splits[0][-1]  # (the huge row is held out with this random_state)
 
 
+def test_a_divergence_among_skewed_targets_is_not_blamed_on_the_data():
+    # A first epoch that diverges on a minibatch whose loss at the start is
+    # finite, if 1000 times the first minibatch's (sorted or skewed targets),
+    # is the steps' fault: a ConvergenceWarning, not the data's ValueError
+    rng = np.random.RandomState(0)
+    y = np.linspace(0, 1, 400) ** 4 * 100
+    X = rng.randn(400, 3) + y[:, None] * 0.01
+    est = MLPRegressor((8,), solver=SGD(learning_rate=10.0), batch_size=50,
+                       max_iter=3, random_state=0, shuffle=False)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch 1"):
+        est.fit(X, y)
+    y = np.exp(2.5 * rng.randn(400))
+    for random_state in range(8):
+        est = MLPRegressor((8,), solver=SGD(learning_rate=1.0), batch_size=10,
+                           max_iter=2, random_state=random_state)
+        with pytest.warns(ConvergenceWarning, match="Training diverged"):
+            est.fit(X, y)
+
+
 class _PostUpdateLoss(SGD):
     """Returns the loss after its update (the protocol asks for the one before)."""
 
