@@ -26,7 +26,9 @@ def same_value(a, b):
     ``functools.partial`` by function, arguments and keywords; bound methods by
     function and object; lists, tuples and dicts element by element; arrays by
     dtype, shape and elements; an object whose class defines ``__eq__`` by it
-    (when it answers with a bool); any other object by its type and ``vars``.
+    (when it answers with a bool); any other object by its type and the state
+    pickle records of it (``__reduce_ex__``: its ``__dict__``, ``__slots__``, a
+    random generator's state).
     No exception escapes: a value that cannot be compared counts as changed.
     """
     try:
@@ -62,7 +64,10 @@ def _same(a, b, seen):
     if type(a).__eq__ is not object.__eq__:
         equal = a == b
         return bool(equal) if isinstance(equal, (bool, np.bool_)) else False
-    return _same(vars(a), vars(b), seen)
+    # What pickle and deepcopy record of the object: its state wherever it
+    # lives (a __dict__, __slots__, a C-level state such as a random
+    # generator's), not only its __dict__, which misses the last two
+    return _same(a.__reduce_ex__(4), b.__reduce_ex__(4), seen)
 
 
 def _same_arrays(a, b, seen):

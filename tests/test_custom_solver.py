@@ -12,6 +12,7 @@ import copy
 import functools
 import inspect
 import pickle
+import random
 
 import numpy as np
 import pytest
@@ -441,7 +442,16 @@ class _Slotted:
     (None, 0, False),
     (_RaisingEq(), _RaisingEq(), False),
     (_ArrayEq(), _ArrayEq(), False),
-    (_Slotted(1.0), _Slotted(1.0), False),  # no vars: unsure, so changed
+    # no __dict__, or a state of C: compared by what pickle records of them
+    # (by __dict__ alone, all of these were alike; a generator never equalled
+    # its deep copy, which reset the state at every call)
+    (_Slotted(1.0), _Slotted(1.0), True),
+    (_Slotted(1.0), _Slotted(2.0), False),
+    (random.Random(0), random.Random(0), True),
+    (random.Random(0), random.Random(1), False),
+    (np.random.RandomState(0), np.random.RandomState(0), True),
+    (np.random.RandomState(0), np.random.RandomState(1), False),
+    (np.random.default_rng(0), np.random.default_rng(1), False),
 ])
 def test_hyperparameter_values_are_compared_by_value_and_never_raise(a, b, same):
     from skopt_nn._hyperparameters import same_value
