@@ -74,10 +74,12 @@ from ._losses import OUTPUT_ACTIVATIONS, output_hessian_vector
 
 # Elements of one (directions, rows, units) array summed over the layers, per block
 # of directions. Assembling the exact Hessian of digits (1,347 rows, 64-25-10, 1
-# and 2 BLAS threads, with and without batch normalization) took 10-30% less time
-# with 2**20 than with 2**16-2**18 (fewer, larger products) or 2**22-2**24 (arrays
-# out of cache), measured with the products' arrays reused (_Scratch).
-_BLOCK_ELEMENTS = 1 << 20
+# and 2 BLAS threads, with and without batch normalization, the products' arrays
+# reused) took 0.85-1.2 times as long with 2**18 as with 2**20 and 0.75-0.9 times
+# as long as with 2**16 (fewer, larger products); 2**22 and more were slower
+# (arrays out of cache). A Newton fit's peak memory: 98 MB with 2**18, 150 MB
+# with 2**20, whose arrays are 8 MB each.
+_BLOCK_ELEMENTS = 1 << 18
 
 
 def linearize(network, theta, X, Y, s, l2):
@@ -157,7 +159,8 @@ class _Scratch:
     with 1,347 rows and 64 hidden units). :meth:`empty` hands out an array that
     stays the caller's until :meth:`release` (at the start of the next product);
     :meth:`temporary` one that holds a term only until the next call for the same
-    shape.
+    shape and role: a term added into a sum at once, so that a product keeps
+    few more arrays than it reads at one time.
     """
 
     def __init__(self, dtype):
@@ -170,11 +173,21 @@ class _Scratch:
         self._taken.append(array)
         return array
 
-    def temporary(self, shape):
-        array = self._temporaries.get(shape)
+    def temporary(self, shape, role="term"):
+        """An array for a value used at once (added into a sum, read by one
+        product): one per ``role`` and shape, so that values of different roles
+        never share one."""
+        key = (role, shape)
+        array = self._temporaries.get(key)
         if array is None:
-            array = self._temporaries[shape] = np.empty(shape, dtype=self.dtype)
+            array = self._temporaries[key] = np.empty(shape, dtype=self.dtype)
         return array
+
+    def term(self, total, shape):
+        """Where to compute a term of a sum: a new array if it starts the sum
+        (``total`` is None), else a temporary one, which the caller adds into
+        ``total`` at once (see :func:`_plus`)."""
+        return self.empty(shape) if total is None else self.temporary(shape)
 
     def release(self):
         for array in self._taken:
@@ -182,22 +195,26 @@ class _Scratch:
         self._taken = []
 
 
-def _stack_left(A, B, scratch):
+def _stack_left(A, B, scratch, keep=True):
     """``A @ B[k]`` for every ``k`` as one matrix product: (m, p), (k, p, q) -> (k, m, q).
 
-    ``A`` may be sparse. The result is a view of an array of ``scratch``.
+    ``A`` may be sparse. The result is a view of an array of ``scratch``: one
+    kept until the next product, or, with ``keep=False``, a temporary one (a
+    term added into a sum at once).
     """
     k, p, q = B.shape
     if k == 1:
         right = B[0]
     else:  # the directions side by side: (p, k * q)
-        right = scratch.temporary((p, k, q))
+        right = scratch.temporary((p, k, q), "directions")
         right[...] = B.transpose(1, 0, 2)
         right = right.reshape(p, k * q)
+    shape = (A.shape[0], k * q)
     if sparse.issparse(A):
         flat = np.asarray(safe_sparse_dot(A, right))
     else:
-        flat = np.matmul(A, right, out=scratch.empty((A.shape[0], k * q)))
+        flat = np.matmul(A, right, out=scratch.empty(shape) if keep
+                         else scratch.temporary(shape, "stacked"))
     return flat.reshape(A.shape[0], k, q).transpose(1, 0, 2)
 
 
@@ -323,7 +340,7 @@ class _Linearization:
             Rz = None if VW[i] is None else \
                 _stack_left(self.inputs[i], VW[i], scratch)
             if Ra[i] is not None:
-                Rz = _plus(Rz, _times(Ra[i], self.coefs[i], scratch.empty(shape)))
+                Rz = _plus(Rz, _times(Ra[i], self.coefs[i], scratch.term(Rz, shape)))
             if Vb[i] is not None:  # a bias moves every row alike
                 Rz = _plus(Rz, Vb[i][:, None, :], shape, scratch)
             if i == network.n_hidden:
@@ -344,7 +361,7 @@ class _Linearization:
                     Rz = np.multiply(Rx, self.gammas[i], out=scratch.empty(shape))
                 if Vgamma[i] is not None:
                     Rz = _plus(Rz, np.multiply(Vgamma[i][:, None, :], xhat,
-                                               out=scratch.empty(shape)))
+                                               out=scratch.term(Rz, shape)))
                 if Vbeta[i] is not None:
                     Rz = _plus(Rz, Vbeta[i][:, None, :], shape, scratch)
             Rxhat.append(Rx)
@@ -363,7 +380,7 @@ class _Linearization:
         Rggamma, Rgbeta = Rgrads[2 * n_layers::2], Rgrads[2 * n_layers + 1::2]
         for i in range(network.n_hidden, -1, -1):
             if Rdelta is not None:
-                RgW[i] += _stack_left(self.inputs[i].T, Rdelta, scratch)
+                RgW[i] += _stack_left(self.inputs[i].T, Rdelta, scratch, keep=False)
                 Rgb[i] += Rdelta.sum(axis=-2)
             if Ra[i] is not None:  # sum_r R a_r delta_r^T, per direction
                 RgW[i] += np.matmul(Ra[i].transpose(0, 2, 1), self.delta[i],
@@ -379,12 +396,12 @@ class _Linearization:
                 Rdh = _times(Rdelta, self.coefs[i].T, scratch.empty(shape))
             if VW[i] is not None:
                 Rdh = _plus(Rdh, _stack_left(self.delta[i], VW[i].transpose(0, 2, 1),
-                                             scratch))
+                                             scratch, keep=Rdh is None))
             if Rdh is not None:
                 Rdh *= self.fprime[j]
             if self.da_fsecond[j] is not None and Rh[j] is not None:
                 Rdh = _plus(Rdh, np.multiply(self.da_fsecond[j], Rh[j],
-                                             out=scratch.empty(shape)))
+                                             out=scratch.term(Rdh, shape)))
             Rdelta = Rdh
             if bn:
                 Rdelta = self._batch_norm_r_backward(
@@ -432,7 +449,7 @@ class _Linearization:
             RS1 += Vgamma * dh_sum
             RS2 += Vgamma * dh_xhat_sum
             Rdelta = _plus(Rdelta, np.multiply(dh, Vgamma[:, None, :],
-                                               out=scratch.empty(shape)))
+                                               out=scratch.term(Rdelta, shape)))
         if Rdelta is None:
             Rdelta = scratch.empty(shape)
             Rdelta[...] = 0
