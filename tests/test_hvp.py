@@ -104,6 +104,31 @@ def test_block_of_directions_equals_one_product_per_column():
     np.testing.assert_allclose(block, columns, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_products_at_one_point_keep_their_results(batch_norm, monkeypatch):
+    # The products at one point reuse their arrays (_rop._Scratch): a result
+    # kept by the caller (conjugate gradients keep theirs, the exact Hessian
+    # its blocks) must not change with the next products, of another block
+    # size too (the last block of an exact Hessian is smaller)
+    monkeypatch.setattr(_rop, "_BLOCK_ELEMENTS", 3 * 7 * 10)  # blocks of 3
+    net, theta, X, Y, s, rng = _problem("tanh", "softmax", True, batch_norm)
+    point = net.linearize(theta, X, Y, s, L2)
+    V = rng.randn(net.n_params, 7)  # blocks of 3, 3 and 1
+    fresh = [net.hvp(theta, V[:, j], X, Y, s, L2) for j in range(7)]
+    kept = [net.hvp(theta, V, X, Y, s, L2, point),
+            net.hvp(theta, V[:, 0], X, Y, s, L2, point),
+            net.hvp(theta, V[:, :2], X, Y, s, L2, point)]
+    copies = [k.copy() for k in kept]
+    for _ in range(2):  # more products at the point, of every block size
+        net.hvp(theta, rng.randn(net.n_params, 5), X, Y, s, L2, point)
+        net.hvp(theta, rng.randn(net.n_params), X, Y, s, L2, point)
+    for k, c in zip(kept, copies):
+        np.testing.assert_array_equal(k, c)
+    np.testing.assert_allclose(kept[0], np.column_stack(fresh), rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_allclose(kept[1], fresh[0], rtol=1e-12, atol=1e-14)
+
+
 def test_hvp_returns_new_array_and_leaves_inputs_unchanged():
     net, theta, X, Y, s, rng = _problem("tanh", "softmax", True, True)
     v = rng.randn(net.n_params)
