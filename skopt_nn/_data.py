@@ -151,9 +151,12 @@ def _complete(strata_groups, completions, shortfalls, target, random_state):
     and each adds at most one group, its lightest passed over (``completions``:
     its position and weight, or None). Each of those weighs more than its
     stratum's shortfall (a lighter one would have been taken), so one round
-    covers the total shortfall.
+    covers the total shortfall. A stratum without such a group (it would be
+    its last) leaves its shortfall out of the total: the others would overshoot
+    their own shares for weight they cannot make up.
     """
-    deficit = shortfalls.sum()
+    completable = np.array([c is not None for c in completions], dtype=bool)
+    deficit = shortfalls[completable].sum()
     # (float sums of row weights: a deficit within rounding of 0 is none)
     tolerance = 1e-9 * target
     if deficit <= tolerance and any(taken.any() for _, _, taken in strata_groups):
@@ -210,9 +213,9 @@ def _fill(weights, target):
     is added, unless it is the last one left.
     """
     taken = _fill_within(weights, target)
-    completion = _lightest_passed_over(weights, taken)
-    if target > weights[taken].sum() and completion is not None:
-        taken[completion[0]] = True
+    shortfall = np.array([target - weights[taken].sum()])
+    _complete([(None, None, taken)], [_lightest_passed_over(weights, taken)],
+              shortfall, target, np.random.RandomState(0))  # (one stratum: no ties)
     return taken
 
 

@@ -847,11 +847,13 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 raise ValueError(
                     "The validation split of early_stopping left no rows to "
                     f"{'train on' if held_out.all() else 'validate on'} with "
-                    f"n_samples={X.shape[0]}; change validation_fraction or "
-                    "provide more samples." + ("" if held_out.any() else
-                    " Identical rows stay on one side of the split, which never "
-                    "holds out all the rows of a class (of a regressor, all the "
-                    "rows): it needs two distinct rows in a class, or in all.")
+                    f"n_samples={X.shape[0]}; " + (
+                        "change validation_fraction or provide more samples."
+                        if held_out.any() else
+                        "provide more samples. Identical rows stay on one side "
+                        "of the split, which never holds out all the rows of a "
+                        "class (of a regressor, all the rows): it needs two "
+                        "distinct rows in a class, or in all.")
                 )
             val = (X[held_out], y[held_out],
                    None if sample_weight is None else sample_weight[held_out],
@@ -1341,8 +1343,9 @@ _COMMON_PARAMETERS_DOC = r"""
         over the rows it is given (scikit-learn raises instead).
     validation_fraction : float, default=0.1
         Fraction of the training weight held out for early stopping, in [0, 1)
-        as scikit-learn's; used only with ``early_stopping``, which needs it
-        large enough to hold out at least one row.
+        as scikit-learn's; used only with ``early_stopping``, which holds out
+        about this share of the total weight (at least one row), stratified
+        for classifiers.
     shuffle : bool, default=True
         Shuffle the rows at every epoch (each epoch permutes the previous
         epoch's order, as scikit-learn's MLP does).
@@ -1918,16 +1921,17 @@ def _weights_in(dtype, *factors, class_weighted=False):
             weights = weights * factor.astype(dtype)
         total = weights.sum()
     name = np.dtype(dtype).name
+    # the weights as given: class weights alone, or sample weights (times them)
+    what = "class" if class_weighted and len(factors) == 1 else "sample"
+    applied = " (with the class weights applied)" \
+        if class_weighted and len(factors) > 1 else ""
     if not np.isfinite(total):
         raise ValueError(
-            f"The sample weights sum to infinity in {name}: scale them down (the "
-            "fit depends on their ratios, and on their sum through the L2 "
-            "penalty's alpha / sum(sample_weight)).")
+            f"The {what} weights sum to infinity in {name}{applied}: scale them "
+            "down (the fit depends on their ratios, and on their sum through the "
+            "L2 penalty's alpha / sum(sample_weight)).")
     positive = np.logical_and.reduce([factor > 0 for factor in factors])
     if np.any(weights[positive] == 0):
-        what = "class" if class_weighted and len(factors) == 1 else "sample"
-        applied = " (with the class weights applied)" \
-            if class_weighted and len(factors) > 1 else ""
         raise ValueError(
             f"Some positive {what} weights are 0 in {name}{applied}: scale them "
             "up (the fit depends on their ratios, and on their sum through the "

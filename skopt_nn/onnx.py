@@ -13,8 +13,9 @@ batch normalization folded into the layer before it (``W' = W c``, ``b' = beta
 logistic or (``loss="poisson"``) exponential function. Its outputs:
 
 - a classifier: ``label`` (``predict``: the values of ``classes_``, as int64,
-  double, bool or string labels; for multilabel targets a 0/1 indicator matrix
-  of int64) and ``probabilities`` (``predict_proba``, as a tensor of shape
+  double, bool or string labels; for multilabel targets a dense 0/1 indicator
+  matrix of int64, also where ``predict`` returns a CSR matrix, after a fit on
+  a sparse ``y``) and ``probabilities`` (``predict_proba``, as a tensor of shape
   ``(n_samples, n_classes)``, kept as it keeps them: at least the smallest
   normal number, logistic ones below 1);
 - a regressor: ``variable`` (``predict``), of shape ``(n_samples,

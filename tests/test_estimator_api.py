@@ -1084,3 +1084,15 @@ def test_multilabel_predict_answers_in_the_form_fit_was_given():
     with warnings.catch_warnings():  # a dense fit (a refit, too) predicts dense
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert type(est.fit(X, Y).predict(X)) is np.ndarray
+
+
+def test_a_class_that_cannot_make_up_its_shortfall_leaves_it_to_none():
+    # Class 0's one heavy row can never be held out (it would overshoot, and
+    # be its last): its shortfall made each later class hold out a row more
+    # than its share
+    y = np.repeat(np.arange(5), 20)
+    w = np.ones(100)
+    w[0] = 1e6
+    held_out = validation_split(np.arange(100.0)[:, None], np.eye(5)[y], w, 0.1, y,
+                                np.random.RandomState(0))
+    np.testing.assert_array_equal(np.bincount(y[held_out])[1:], [2, 2, 2, 2])

@@ -289,8 +289,10 @@ def test_an_early_stopping_split_of_identical_rows_says_why_it_is_empty():
     X = np.repeat([[0.0], [1.0]], 500, axis=0)
     with pytest.raises(ValueError, match="left no rows to validate on with "
                                          "n_samples=1000; .* Identical rows stay on "
-                                         "one side of the split"):
+                                         "one side of the split") as caught:
         MLPClassifier((3,), early_stopping=True).fit(X, X.ravel().astype(int))
+    # (the split holds out a row at least: validation_fraction is no remedy)
+    assert "validation_fraction" not in str(caught.value)
 
 
 def test_validation_fraction_zero_is_valid_without_early_stopping_only():
@@ -1511,3 +1513,21 @@ def test_regressor_rejects_date_and_duration_targets(unit):
     fitted = MLPRegressor((3,)).partial_fit(X, y.astype(float))
     with pytest.raises(ValueError, match=match):  # (past the light path)
         fitted.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("class_weight, sample_weight, what", [
+    (1e38, None, "The class weights sum to infinity in float32$"),
+    (None, 1e38, "The sample weights sum to infinity in float32$"),
+    (1e19, 1e19, "The sample weights sum to infinity in float32 \\(with the "
+                 "class weights applied\\)$"),
+])
+def test_weights_summing_to_infinity_are_named_as_given(class_weight, sample_weight,
+                                                        what):
+    # "The sample weights sum to infinity" was said of class weights alone
+    est = MLPClassifier((4,), max_iter=2, random_state=0, class_weight=None
+                        if class_weight is None else dict.fromkeys(range(3),
+                                                                   class_weight))
+    with pytest.raises(ValueError) as caught:
+        est.fit(X_GOOD.astype(np.float32), Y_GOOD, sample_weight=None
+                if sample_weight is None else np.full(60, sample_weight))
+    assert re.search(what, str(caught.value).split(":")[0])
