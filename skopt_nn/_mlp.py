@@ -1,6 +1,7 @@
 """MLPClassifier and MLPRegressor: validation, the training loop, early stopping."""
 
 import copy
+import datetime
 import math
 import numbers
 import time
@@ -1809,6 +1810,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return tags
 
 
+# dates and durations as Python objects (pandas' Timestamp and Timedelta are
+# subclasses of the first two)
+_DATES = (datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)
+
+
 def _step_loss(solver, loss):
     """The loss ``solver.step`` returned, checked: a real number, or a 0-d
     array of one (what a user's solver gets from ``np.sum`` or ``x @ y`` of
@@ -2235,7 +2241,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                 raise ValueError(
                     f"y must be numeric for regression, got strings (dtype "
                     f"{y.dtype}); convert them explicitly, e.g. y.astype(float).")
-            if y.dtype.kind in "mM":  # (a cast would count in the dtype's unit)
+            # (a cast would count in the dtype's unit; objects, such as
+            # timezone-aware pandas timestamps, cannot be cast at all)
+            if y.dtype.kind in "mM" or (y.dtype.kind == "O" and any(
+                    isinstance(v, _DATES) for v in y.flat)):
                 raise ValueError(
                     f"y must be numeric for regression, got dates or durations "
                     f"(dtype {y.dtype}); convert them explicitly to a number in "

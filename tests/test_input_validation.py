@@ -1515,6 +1515,21 @@ def test_regressor_rejects_date_and_duration_targets(unit):
         fitted.partial_fit(X, y)
 
 
+def test_regressor_rejects_dates_and_durations_as_objects():
+    # timezone-aware pandas timestamps and Python timedeltas are objects, which
+    # reached a bare TypeError from float()
+    import datetime
+
+    import pandas as pd
+
+    X = np.random.RandomState(0).randn(20, 2)
+    match = r"y must be numeric for regression, got dates or durations"
+    for y in (pd.Series(pd.date_range("2020", periods=20, tz="UTC")),
+              [datetime.timedelta(seconds=s) for s in range(20)]):
+        with pytest.raises(ValueError, match=match):
+            MLPRegressor((3,), max_iter=2).fit(X, y)
+
+
 @pytest.mark.parametrize("class_weight, sample_weight, what", [
     (1e38, None, "The class weights sum to infinity in float32$"),
     (None, 1e38, "The sample weights sum to infinity in float32$"),
