@@ -75,7 +75,7 @@ from ._losses import OUTPUT_ACTIVATIONS, output_hessian_vector
 # Elements of one (directions, rows, units) array summed over the layers, per block
 # of directions. Assembling the exact Hessian of digits (1,347 rows, 64-25-10, 1
 # and 2 BLAS threads, with and without batch normalization, the products' arrays
-# reused) took 0.85-1.2 times as long with 2**18 as with 2**20 and 0.75-0.9 times
+# reused) took 0.97-1.3 times as long with 2**18 as with 2**20 and 0.8-1.07 times
 # as long as with 2**16 (fewer, larger products); 2**22 and more were slower
 # (arrays out of cache). A Newton fit's peak memory: 98 MB with 2**18, 150 MB
 # with 2**20, whose arrays are 8 MB each.
