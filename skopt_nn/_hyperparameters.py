@@ -32,7 +32,7 @@ def same_value(a, b):
     No exception escapes: a value that cannot be compared counts as changed.
     """
     try:
-        return _same(a, b, set())
+        return _same(a, b, {})
     except Exception:  # an __eq__ that raises, vars() of a slotted object, ...
         return False
 
@@ -50,7 +50,10 @@ def _same(a, b, seen):
     pair = (id(a), id(b))
     if pair in seen:  # a cycle: equal unless something else differs
         return True
-    seen.add(pair)
+    # The pair is kept alive with its ids: objects made during the comparison
+    # (the tuples of __reduce_ex__) would otherwise free them for the next
+    # ones, which a reused id would pass off as a cycle, hence equal.
+    seen[pair] = (a, b)
     if isinstance(a, functools.partial):
         return (_same(a.func, b.func, seen) and _same(a.args, b.args, seen)
                 and _same(a.keywords, b.keywords, seen)

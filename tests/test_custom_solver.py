@@ -528,3 +528,17 @@ def test_early_stopping_leaves_a_full_batch_solver_with_a_fresh_state(iris):
     plain = _clf("lbfgs", batch_size="auto", max_iter=15).fit(X, y)
     assert plain.solver_state_["step"] == plain.n_iter_ > 0
     assert plain.solver_state_["n_pairs"] > 0
+
+
+def test_values_made_during_a_comparison_never_pass_for_a_cycle():
+    # The tuples of __reduce_ex__ live only while compared: freed, their ids
+    # went to the next ones, which the cycle check took for pairs already
+    # seen, hence equal (a changed hyperparameter kept the stale state)
+    from skopt_nn._hyperparameters import same_value
+
+    for _ in range(20):
+        assert not same_value((_Slotted(1.0), _Slotted(1.0), _Slotted(2.0)),
+                              (_Slotted(1.0), _Slotted(1.0), _Slotted(3.0)))
+        assert not same_value({"a": random.Random(0), "b": random.Random(0)},
+                              {"a": random.Random(0), "b": random.Random(1)})
+    assert same_value((_Slotted(1.0), _Slotted(2.0)), (_Slotted(1.0), _Slotted(2.0)))
