@@ -117,13 +117,12 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
             continue
         order = random_state.permutation(len(unique_keys))
         group_weight = np.bincount(group, weights=weight[rows])[order]
-        target = fraction * group_weight.sum()
-        in_order = _fill_within(group_weight, target)
-        completion = _lightest_passed_over(group_weight, in_order)
+        in_order, shortfall, completion = _stratum_share(
+            group_weight, fraction * group_weight.sum())
         taken = np.zeros(len(unique_keys), dtype=bool)
         taken[order[in_order]] = True
         strata_groups.append((rows, group, taken))
-        shortfalls.append(target - group_weight[in_order].sum())
+        shortfalls.append(shortfall)
         completions.append(None if completion is None
                            else (order[completion[0]], completion[1]))
     _complete(strata_groups, completions, np.array(shortfalls),
@@ -212,11 +211,19 @@ def _fill(weights, target):
     then falls short, the lightest position passed over (the first of equals)
     is added, unless it is the last one left.
     """
-    taken = _fill_within(weights, target)
-    shortfall = np.array([target - weights[taken].sum()])
-    _complete([(None, None, taken)], [_lightest_passed_over(weights, taken)],
-              shortfall, target, np.random.RandomState(0))  # (one stratum: no ties)
+    taken, shortfall, completion = _stratum_share(weights, target)
+    _complete([(None, None, taken)], [completion], np.array([shortfall]), target,
+              np.random.RandomState(0))  # (one stratum: no ties to draw)
     return taken
+
+
+def _stratum_share(weights, target):
+    """A stratum's part of the split: the positions of ``weights`` taken within
+    ``target`` (:func:`_fill_within`), the shortfall left, and the group that
+    may complete it (:func:`_lightest_passed_over`)."""
+    taken = _fill_within(weights, target)
+    return (taken, target - weights[taken].sum(),
+            _lightest_passed_over(weights, taken))
 
 
 class Minibatches:
