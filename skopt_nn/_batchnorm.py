@@ -74,10 +74,10 @@ class BatchNorm(BaseEstimator):
     that a prediction depends on its own row only and a single row can be
     predicted. ``fit`` computes them at the end with the final parameters (with
     early stopping: the restored best ones), following the lecture layer by
-    layer: for hidden layer :math:`k = 1, \dots, K`, the training rows, in their
-    original order and in minibatches of ``batch_size``, go through the inference
-    network built so far (layers before :math:`k` already use their inference
-    transform), and
+    layer: for hidden layer :math:`k = 1, \dots, K`, the training rows, in the
+    minibatches of the last epoch (``shuffle=True``: its shuffled order), go
+    through the inference network built so far (layers before :math:`k` already
+    use their inference transform), and
 
     .. math::
         E[x] = E_\mathcal{B}[\mu_\mathcal{B}], \qquad
@@ -284,11 +284,12 @@ _STATISTICS_BLOCK_BYTES = 1 << 22
 _STATISTICS_KEEP_BYTES = 1 << 26
 
 
-def population_statistics(network, theta, X, sample_weight, batch_rows):
+def population_statistics(network, theta, X, sample_weight, batch_rows, order=None):
     r"""The lecture's inference statistics of every hidden layer (``fit``'s pass).
 
     For hidden layer :math:`k = 1, \dots, K` in turn: the rows of ``X``, in
-    minibatches of ``batch_rows`` in their order, go through the layers before
+    minibatches of ``batch_rows`` taken in ``order`` (training's minibatches),
+    go through the layers before
     :math:`k` *in inference mode* (with the statistics already determined), and
     :math:`E[x] = E_\mathcal{B}[\mu_\mathcal{B}]`,
     :math:`Var[x] = E_\mathcal{B}[\frac{m}{m-1}\sigma^2_\mathcal{B}]` over the
@@ -322,6 +323,11 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     sample_weight : ndarray of shape (n_samples,) or None
         Frequency weights (all positive).
     batch_rows : int
+    order : ndarray of shape (n_samples,) or None, default=None
+        The order of the rows in the minibatches (a permutation; None: as
+        stored). The pooled variance is the variance *within* minibatches:
+        rows sorted by class or target, taken in their order, would give the
+        within-group variance, far too small for any training minibatch.
 
     Returns
     -------
@@ -335,6 +341,8 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
     total = float(n_samples if sample_weight is None else sample_weight.sum())
     if not network.n_hidden:
         return [], [], (total, 0.0)
+    if order is not None and sample_weight is not None:
+        sample_weight = sample_weight[order]
     coefs, intercepts, gammas, betas = network.unpack(theta)
     hidden = ACTIVATIONS[network.activation]
     units, dtype = network.layer_units, theta.dtype
@@ -352,7 +360,9 @@ def population_statistics(network, theta, X, sample_weight, batch_rows):
         sum_var = np.zeros_like(sum_mean)
         dof = 0.0  # sum of (m_B - 1) over the minibatches
         for start, stop in blocks:
-            a = source[start:stop]
+            # (kept activations are already in the minibatches' order)
+            a = source[start:stop] if order is None or first else \
+                source[order[start:stop]]
             for i in range(first, k + 1):
                 z = np.asarray(safe_sparse_dot(a, coefs[i]), dtype=dtype)
                 z += intercepts[i]

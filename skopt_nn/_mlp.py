@@ -904,12 +904,21 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # started with: those are the ones divergence recovery returns to.
         epoch_start = None if early_stopping else \
             theta.copy() if theta_copy is None else theta_copy
+        # Each shuffled epoch permutes the previous epoch's row order, as
+        # scikit-learn's MLP does: the same random_state then draws the same
+        # minibatches. Each call starts from the rows' own order (None), as
+        # there, except a warm-started fit, which continues the last one (kept
+        # only with warm_start: 8 bytes per row, in memory and in pickles).
+        order = None if incremental else getattr(self, "_epoch_order", None)
+        if order is not None and len(order) != n_samples:
+            order = None
         if early_stopping:
             # The starting parameters are candidates too: an epoch that leaves
             # them worse on the validation rows (one that blew up, say) is not
             # kept in their place.
             if bn is not None:
-                self._population_statistics(X, sample_weight, batch_rows)
+                self._population_statistics(X, sample_weight, batch_rows,
+                                            order if shuffled else None)
             self.best_validation_score_, best_val_loss = self._validation_metrics(*val)
             if not math.isfinite(best_val_loss):
                 _raise_non_finite_start(best_val_loss, "the validation rows of "
@@ -935,14 +944,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         divergence = DivergenceTest(
             n_batches, batches.weight_total if chunked else n_samples
             if sample_weight is None else sample_weight.sum(), self.loss_)
-        # Each shuffled epoch permutes the previous epoch's row order, as
-        # scikit-learn's MLP does: the same random_state then draws the same
-        # minibatches. Each call starts from the rows' own order, as there,
-        # except a warm-started fit, which continues the last one (kept only
-        # with warm_start: 8 bytes per row, in memory and in pickles).
-        order = None if incremental else getattr(self, "_epoch_order", None)
-        if order is None or len(order) != n_samples:
-            order = np.arange(n_samples)
         for epoch in range(n_epochs):
             start_time = time.perf_counter()
             if epoch_start is not None and epoch:  # (epoch 0: a copy already)
@@ -952,7 +953,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 if shuffled:
                     if incremental:  # an interrupted call is undone, its draw too
                         call_rng_state = rng.get_state()
-                    order = order[rng.permutation(n_samples)]
+                    permutation = rng.permutation(n_samples)
+                    order = permutation if order is None else order[permutation]
                     if self.warm_start and not incremental:
                         self._epoch_order = order
                 for k, (Xb, Yb, w) in enumerate(batches.epoch(
@@ -1044,7 +1046,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 break
             if early_stopping:
                 if bn is not None:  # validate with the statistics predict will use
-                    self._population_statistics(X, sample_weight, batch_rows)
+                    self._population_statistics(X, sample_weight, batch_rows,
+                                                order if shuffled else None)
                 # Decide on the validation *loss*: it keeps improving where
                 # accuracy saturates at 1.0 on easy problems and stops too early.
                 score, val_loss = self._validation_metrics(*val)
@@ -1118,7 +1121,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             theta[:] = best_theta
             self._restore_state(best_state)
         if bn is not None and not incremental:
-            self._population_statistics(X, sample_weight, batch_rows)
+            self._population_statistics(X, sample_weight, batch_rows,
+                                        order if shuffled else None)
 
     def _mean_loss(self, theta, batches):
         """The mean training loss at ``theta`` over an epoch's rows (the loss a
@@ -1233,10 +1237,11 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         print(line)
 
     # ------------------------------------------------------- batch statistics
-    def _population_statistics(self, X, sample_weight, batch_rows):
-        """The lecture's inference statistics (see ``population_statistics``)."""
+    def _population_statistics(self, X, sample_weight, batch_rows, order):
+        """The lecture's inference statistics over the training minibatches,
+        the rows taken in ``order`` (see ``population_statistics``)."""
         self.bn_mean_, self.bn_var_, self._bn_counts = population_statistics(
-            self._network, self._theta, X, sample_weight, batch_rows)
+            self._network, self._theta, X, sample_weight, batch_rows, order)
 
     # -------------------------------------------------------------- inference
     def _forward(self, X):
