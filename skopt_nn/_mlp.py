@@ -1312,7 +1312,13 @@ _COMMON_PARAMETERS_DOC = r"""
     alpha : float, default=1e-4
         L2 penalty on the weights (not biases):
         :math:`\frac{\alpha}{2 \sum_i w_i}\sum_l \|W_l\|^2` per minibatch, as in
-        scikit-learn's MLP.
+        scikit-learn's MLP (:math:`\sum_i w_i` is the minibatch's rows without
+        sample weights). Minibatches of :math:`m` of :math:`n` rows therefore
+        penalize :math:`n/m` times more than one batch of all rows: without
+        hidden layers, training on them converges toward the optimum of
+        ``LogisticRegression(C=m / (n * alpha))`` or ``Ridge(alpha=n * alpha /
+        m)`` (:math:`m` dividing :math:`n`), where a full-batch solver reaches
+        ``C=1 / alpha``'s or ``alpha``'s.
     batch_size : int or "auto", default="auto"
         Minibatch size; "auto" is ``min(200, n_samples)`` for stochastic solvers
         and all rows for full-batch solvers (L-BFGS, Newton).

@@ -853,6 +853,23 @@ def test_a_diverged_partial_fit_call_is_undone_with_its_solver_state(solver):
                                   before["_random_state"].random_sample(3))
 
 
+def test_early_stopping_keeps_the_best_epoch_however_small_its_gain():
+    """``tol`` decides when to stop, not which epoch is best: as scikit-learn's
+    MLP, the parameters of the lowest validation loss are kept (``tol=1e3``
+    makes every gain smaller than ``tol``; the starting parameters were once
+    kept)."""
+    X, y = make_classification(200, 6, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, tol=1e3,
+                            n_iter_no_change=4, max_iter=50,
+                            solver=Adam(learning_rate=0.01), random_state=0).fit(X, y)
+    val_losses = [r["val_loss"] for r in est.history_]
+    best = int(np.argmin(val_losses))
+    assert est.n_iter_ == 5 and best > 0
+    assert est.best_validation_score_ == est.validation_scores_[best]
+
+
 def test_early_stopping_keeps_the_solver_state_of_the_best_epoch():
     X, y = _data(200)
     est = MLPClassifier(hidden_layer_sizes=(8,), solver=SGD(0.5), batch_size=30,

@@ -20,7 +20,7 @@ from skopt_nn.solvers import LBFGS, Newton
 from skopt_nn.solvers._lbfgs import _push, pairs_oldest_first, two_loop
 from skopt_nn.solvers import _lbfgs
 from skopt_nn.solvers._line_search import LineSearchResult, backtracking, wolfe
-from skopt_nn.solvers._newton import truncated_cg
+from skopt_nn.solvers._newton import _damping_path, truncated_cg
 
 LECTURE = dict(damping=0.0, saddle_free=False, line_search=False)
 
@@ -295,6 +295,19 @@ def test_newton_damping_is_added_to_eigenvalues():
     solver = Newton(damping=0.5, saddle_free=False, line_search=False)
     solver.step(theta, Quadratic(A, b), solver.init_state(theta))
     np.testing.assert_allclose(theta, [1 - g[0] / 2.5, 1 - g[1] / 1.0], rtol=1e-14)
+
+
+def test_saddle_free_damping_path_runs_from_1e_8_to_1e11_of_the_largest_curvature():
+    # d(kappa) = -sum_i q_i (q_i^T g) / (mu_i + kappa), kappa = 10^k max(mu)
+    Q, mu, coordinates = np.eye(2), np.array([1.0, 4.0]), np.array([1.0, 1.0])
+    path = list(_damping_path(Q, coordinates, mu, np.float64))
+    kappas = [info["damping"] for _, info, _ in path]
+    np.testing.assert_allclose(kappas, [4.0 * 10.0 ** k for k in range(-8, 12)],
+                               rtol=1e-15)
+    np.testing.assert_allclose(path[0][2], [-1 / (1 + 4e-8), -1 / (4 + 4e-8)],
+                               rtol=1e-15)
+    np.testing.assert_allclose(path[-1][2], [-1 / (1 + 4e11), -1 / (4 + 4e11)],
+                               rtol=1e-15)
 
 
 def test_newton_saddle_free_damping_is_added_to_the_absolute_eigenvalues():
@@ -755,6 +768,23 @@ def test_lbfgs_step_follows_its_pairs_inverse_hessian():
     step, direction = theta - start, -H @ g
     cosine = step @ direction / np.linalg.norm(step) / np.linalg.norm(direction)
     assert cosine == pytest.approx(1.0, abs=1e-12)
+
+
+def test_lbfgs_skips_a_pair_whose_curvature_is_within_rounding_of_zero():
+    """s^T y > 0 is not enough: the two-loop's scaling s^T y / y^T y would be
+    rounding noise. From (0, 0), where g = (1, 0), the search takes the unit
+    step to (-1, 0), where g = (0.5, 1e9): s^T y = 0.5, below eps y^T y = 222."""
+    def objective(x):
+        if x[0] == 0.0:
+            return 0.0, np.array([1.0, 0.0])
+        return float(x[0]), np.array([0.5, 1e9])
+
+    theta = np.zeros(2)
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    solver.step(theta, objective, state)
+    np.testing.assert_array_equal(theta, [-1.0, 0.0])
+    assert state["n_skipped"] == 1 and state["n_pairs"] == 0
 
 
 def test_lbfgs_records_the_search_that_took_its_quasi_newton_step(monkeypatch):

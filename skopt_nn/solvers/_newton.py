@@ -158,6 +158,11 @@ class Newton(Solver):
     parameters (tanh) with 61-72 of them floored was still lowering its loss
     by 0.003-0.005% per step after 600 float32 steps, where float64 converged
     in 127-207 (with two sets of BLAS kernels). Newton's method wants float64.
+    Along an exact symmetry of the loss (shifting every softmax intercept by
+    the same amount, with no hidden layer), :math:`q_i^T g` is rounding noise
+    too, and so is the step along it: the parameters drift there (the
+    intercepts' sum by a few hundredths per step on iris) while the loss and
+    the predictions do not change. ``saddle_free=False`` drops such directions.
 
     **Saddle points** (``saddle_free`` with ``line_search``, exact regime). At a
     point where the gradient is zero, or where its steps find no decrease, but
