@@ -949,6 +949,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if epoch_start is not None and epoch:  # (epoch 0: a copy already)
                 epoch_start[:] = theta
             divergence.start_epoch(shuffled)
+            finished_order = order  # (the last finished epoch's minibatches)
             try:
                 if shuffled:
                     if incremental:  # an interrupted call is undone, its draw too
@@ -989,6 +990,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 if incremental and shuffled:
                     rng.set_state(call_rng_state)
+                order = finished_order  # (BN's statistics: its minibatches)
                 # (a fit keeps no copy of the state at each epoch: see above)
                 reset = epoch_start is not None and state_copy is None
                 warnings.warn(f"{INTERRUPTED_MESSAGE}: the parameters are "
