@@ -52,7 +52,8 @@ def summarize_chunk(X, y, w, dtype, classify):
 
     Whether ``X`` (and regression targets) hold NaN or infinities, or values
     beyond the model's ``dtype``; the chunk's labels (classification), with
-    each one's number of rows and total sample weight (for class weights); the
+    each one's total sample weight (its number of rows without weights) and
+    smallest positive weight (for class weights); the
     sample weights' flaws and sum.
     """
     dtype = np.dtype(dtype)
@@ -62,7 +63,7 @@ def summarize_chunk(X, y, w, dtype, classify):
         if classify:
             labels, index, counts = np.unique(y, return_inverse=True,
                                               return_counts=True)
-            summary["labels"], summary["counts"] = labels, counts
+            summary["labels"] = labels
             summary["label_weights"] = counts.astype(np.float64)
             summary["label_min_weight"] = np.ones(len(labels))
             if w is not None:

@@ -359,7 +359,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     "class_weight as a dict weighs the classes of 1-D labels; for a "
                     "multilabel indicator y, use class_weight='balanced' or pass "
                     "sample_weight.")
-            cw = compute_sample_weight(class_weight, y)
+            cw = _balanced_row_weights(y, sample_weight) \
+                if isinstance(class_weight, str) else compute_sample_weight(class_weight, y)
             # (a weight of 0 drops the class's rows, as a sample weight of 0 does;
             # NaN did too, silently)
             if not (np.isfinite(cw).all() and (cw >= 0).all()):
@@ -495,20 +496,18 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """Row weights with ``class_weight`` applied (a dask array) and each
         chunk's total, from the validation pass's counts per label.
 
-        The class weights are those ``compute_sample_weight`` gives the rows
-        in memory: ``"balanced"`` ones from the labels' numbers of rows (of
-        all the rows: zero sample weights included, as there).
+        The class weights are those the rows in memory get:
+        ``"balanced"`` ones from each label's total sample weight (see
+        :func:`_balanced_class_weights`).
         """
-        counts = np.zeros(len(labels))
         weight_sums = np.zeros((len(summaries), len(labels)))
         smallest = np.full(len(labels), np.inf)  # positive sample weight
         for k, summary in enumerate(summaries):
             at = np.searchsorted(labels, summary["labels"])
-            counts[at] += summary["counts"]
             weight_sums[k, at] = summary["label_weights"]
             smallest[at] = np.minimum(smallest[at], summary["label_min_weight"])
-        if isinstance(self.class_weight, str):  # "balanced", as scikit-learn's
-            class_weights = counts.sum() / (len(labels) * counts)
+        if isinstance(self.class_weight, str):  # "balanced"
+            class_weights = _balanced_class_weights(weight_sums.sum(axis=0))
         else:
             class_weights = compute_class_weight(self.class_weight, classes=labels,
                                                  y=labels)
@@ -1504,7 +1503,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; "balanced" uses
         ``n_samples / (n_classes * np.bincount(y))`` of the rows given to
-        ``fit`` (``partial_fit`` refuses it, as scikit-learn's ``SGDClassifier``
+        ``fit``, each row counted by its sample weight, as in
+        ``LogisticRegression``: a row of weight 0 is no row, one of weight 2 two
+        rows (``partial_fit`` refuses it, as scikit-learn's ``SGDClassifier``
         does: pass weights computed on the whole stream's labels instead). For
         a multilabel indicator ``y``, "balanced" only (or ``sample_weight``).
 
@@ -1925,6 +1926,38 @@ def _light_weights(sample_weight, n_rows, dtype):
             weights.dtype != sample_weight.dtype
             and np.count_nonzero(weights) != np.count_nonzero(sample_weight)):
         return None  # all zero, an overflowing sum, or weights lost to underflow
+    return weights
+
+
+def _balanced_class_weights(class_totals):
+    r"""``class_weight="balanced"``: each class's weight from its total sample
+    weight :math:`W_c` (its number of rows without sample weights),
+    :math:`\sum_c W_c / (n_\text{classes} W_c)`, as scikit-learn's
+    ``compute_class_weight`` with ``sample_weight``.
+
+    A class whose rows all weigh 0 is absent, as the rows are: it gets weight 0
+    and is not counted in :math:`n_\text{classes}`. So a row of integer weight
+    ``k`` counts as ``k`` rows, and a row of weight 0 as no row, in the class
+    weights as in the loss.
+    """
+    present = class_totals > 0
+    weights = np.zeros(len(class_totals))
+    weights[present] = class_totals.sum() / (present.sum() * class_totals[present])
+    return weights
+
+
+def _balanced_row_weights(y, sample_weight):
+    """Each row's ``"balanced"`` class weight (see :func:`_balanced_class_weights`);
+    for several columns of labels (multilabel, multi-output), the product of
+    each column's, as ``compute_sample_weight`` makes it."""
+    y = np.asarray(y)
+    columns = y.reshape(len(y), -1)
+    weights = np.ones(len(y))
+    for column in columns.T:
+        _, index = np.unique(column, return_inverse=True)
+        index = index.reshape(-1)
+        totals = np.bincount(index, weights=sample_weight)
+        weights *= _balanced_class_weights(totals)[index]
     return weights
 
 

@@ -44,6 +44,7 @@ import pytest
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn.schedules import LinearDecay
@@ -119,6 +120,24 @@ def test_no_hidden_layer_weighted_classifier_matches_weighted_logistic():
     ours = _converged_fit(MLPClassifier(solver=solver, alpha=alpha), X, y, weights)
     ref = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10000)
     ref.fit(X, y, sample_weight=weights)
+    _assert_close(ours.coefs_[0].T, ref.coef_)
+    b = ours.intercepts_[0]
+    _assert_close(b - b.mean(), ref.intercept_ - ref.intercept_.mean())
+
+
+def test_no_hidden_layer_balanced_weighted_classifier_matches_logistic_regression():
+    # "balanced" from each class's total sample weight, as LogisticRegression's
+    X, y = _data(n_classes=3, seed=2)
+    keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:20]]  # (unbalanced)
+    X, y = X[keep], y[keep]
+    weights = np.random.RandomState(1).uniform(0.1, 4.0, size=len(y))
+    alpha = 0.3
+    balanced = compute_sample_weight("balanced", y)  # (an upper bound)
+    solver = _accelerated_gradient(_curvature_bound(X, 0.5, alpha, weights * balanced))
+    ours = _converged_fit(MLPClassifier(solver=solver, alpha=alpha,
+                                        class_weight="balanced"), X, y, weights)
+    ref = LogisticRegression(C=1 / alpha, class_weight="balanced", tol=1e-12,
+                             max_iter=10000).fit(X, y, sample_weight=weights)
     _assert_close(ours.coefs_[0].T, ref.coef_)
     b = ours.intercepts_[0]
     _assert_close(b - b.mean(), ref.intercept_ - ref.intercept_.mean())
