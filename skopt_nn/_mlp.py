@@ -1021,7 +1021,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 self._recover_from_divergence(
                     best_theta, best_state if early_stopping else state_copy,
                     epoch_loss, objective.last_grad_norm,
-                    time.perf_counter() - start_time, cause=cause)
+                    time.perf_counter() - start_time, cause=cause,
+                    call="partial_fit" if incremental else "fit")
+                if self.loss_ is None:  # no epoch accepted yet: the loss of the
+                    # (starting) parameters restored, as a number to report
+                    self.loss_ = float(
+                        start_loss if start_loss is not None else
+                        objective.loss(self._theta) if n_batches == 1 else
+                        self._mean_loss(self._theta, batches))
                 restored = True
                 break
             divergence.end_epoch()
@@ -1158,27 +1165,30 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return (data + n_batches * penalty) / total_weight
 
     def _recover_from_divergence(self, best_theta, best_state, epoch_loss,
-                                 grad_norm, seconds, epoch=None, cause="loss"):
+                                 grad_norm, seconds, epoch=None, cause="loss",
+                                 call="fit"):
         """Restore the best parameters of this fit, with the solver state kept for
         them if any (see ``_restore_state``). ``epoch``: the estimator's epoch
         that diverged, by default the one after the last counted; ``cause``:
-        what showed it, ``"loss"``, ``"parameters"`` or ``"solver state"``."""
+        what showed it, ``"loss"``, ``"parameters"`` or ``"solver state"``;
+        ``call``: the method, ``"fit"`` or ``"partial_fit"`` (which is undone)."""
         epoch = self.n_iter_ + 1 if epoch is None else epoch
         self._theta[:] = best_theta
         self._restore_state(best_state)
         if cause == "loss":
             sign = (f"loss = {epoch_loss}, not finite or over {DIVERGENCE_FACTOR:g} "
-                    "times the losses this call of fit started from")
+                    f"times the losses this call of {call} started from")
         else:
             sign = f"the {cause} no longer finite, with a loss of {epoch_loss}"
         advice = "Lower the solver's learning_rate or set max_grad_norm" \
             if "learning_rate" in self.solver_.get_params() else \
             "Set max_grad_norm, or change the solver's hyperparameters"
+        restored = "those before this call" if call == "partial_fit" else (
+            "the best ones of this fit (lowest training loss, or best validation "
+            "loss with early_stopping)")
         warnings.warn(
-            f"Training diverged in epoch {epoch} ({sign}): "
-            "training stopped and the parameters were restored to the best ones "
-            "of this fit (lowest training loss, or best validation loss with "
-            f"early_stopping). {advice}.",
+            f"Training diverged in epoch {epoch} ({sign}): training stopped and "
+            f"the parameters were restored to {restored}. {advice}.",
             ConvergenceWarning,
         )
         self.history_.append({

@@ -901,6 +901,39 @@ def test_a_single_epoch_that_explodes_is_caught():
     assert np.abs(stream.predict(X)).max() < 100
 
 
+@pytest.mark.parametrize("batch_size, learning_rate", [(20, 0.7), (200, 30.0)])
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_first_epoch_that_diverges_leaves_loss_the_starting_parameters_loss(
+        incremental, batch_size, learning_rate):
+    """No epoch accepted: ``loss_`` was left None (formatting it raised a
+    TypeError, found by a review); it is the training loss of the parameters
+    restored, the starting ones. The warning names the method called."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = X @ np.array([1.0, 2.0, 3.0])
+    est = MLPRegressor(hidden_layer_sizes=(10,),
+                       solver=SGD(learning_rate=learning_rate),
+                       batch_size=batch_size, max_iter=1, shuffle=False,
+                       random_state=0)
+    method = "partial_fit" if incremental else "fit"
+    restored = "those before this call" if incremental else "the best ones of this fit"
+    with pytest.warns(ConvergenceWarning, match=f"call of {method} started from.*"
+                                                f"restored to {restored}"):
+        getattr(est, method)(X, y)
+    if incremental or batch_size < len(X):
+        assert est.n_iter_ == 0 and est.loss_curve_ == []
+    else:  # (fit's one full-batch epoch counts: its loss is measured before
+        # its update, which the fit's end finds diverged and undoes)
+        assert est.n_iter_ == 1 and est.loss_curve_ == [est.loss_]
+    W1, W2 = est.coefs_
+    b1, b2 = est.intercepts_
+    out = np.maximum(X @ W1 + b1, 0) @ W2 + b2
+    loss = 0.5 * np.mean((out[:, 0] - y) ** 2) + 0.5 * 1e-4 / len(X) * (
+        np.sum(W1 ** 2) + np.sum(W2 ** 2)) * (len(X) / min(batch_size, len(X)))
+    assert isinstance(est.loss_, float)
+    assert est.loss_ == pytest.approx(loss, rel=1e-12)
+
+
 @pytest.mark.parametrize("n_calls", [1, 6])
 def test_a_stream_of_one_update_per_call_catches_the_update_that_diverges(n_calls):
     """With one minibatch per partial_fit call, each call's loss is measured
