@@ -70,6 +70,11 @@ _SKLEARN_SOLVER_PARAMETERS = {
     "learning_rate", "learning_rate_init", "power_t", "momentum",
     "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "max_fun",
 }
+_PORTED_HINT = (
+    "scikit-learn's optimizer settings live on the solver object here, e.g. "
+    "solver=Adam(learning_rate=0.001, beta_1=0.9) or "
+    "set_params(solver__learning_rate=0.01) (see the user guide's 'Differences "
+    "from scikit-learn's MLP').")
 
 
 # How a fit that Ctrl-C stopped starts its warning (a caller that must stop as
@@ -148,6 +153,16 @@ def _is_full_batch(solver):
 
 class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
+
+    def __new__(cls, *args, **kwargs):
+        # (code ported from scikit-learn's MLP: say where its optimizer's
+        # parameters went, rather than only that they are unexpected)
+        ported = sorted(set(kwargs) & _SKLEARN_SOLVER_PARAMETERS
+                        - set(cls._get_param_names()))
+        if ported:
+            raise TypeError(f"{cls.__name__}.__init__() got unexpected keyword "
+                            f"argument(s) {ported}: {_PORTED_HINT}")
+        return super().__new__(cls)
 
     # the parameters, as views into the flat vector (assigning copies values in);
     # _PARAMETER_VIEWS names them
@@ -257,12 +272,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         ported = sorted(set(params) & _SKLEARN_SOLVER_PARAMETERS
                         - set(self.get_params(deep=False)))
         if ported:
-            raise ValueError(
-                f"Invalid parameter(s) {ported} for estimator {type(self).__name__}: "
-                "scikit-learn's optimizer settings live on the solver object here, "
-                "e.g. solver=Adam(learning_rate=0.001, beta_1=0.9) or "
-                "set_params(solver__learning_rate=0.01) (see the user guide's "
-                "'Differences from scikit-learn's MLP').")
+            raise ValueError(f"Invalid parameter(s) {ported} for estimator "
+                             f"{type(self).__name__}: {_PORTED_HINT}")
         try:
             super().set_params(**params)
         except AttributeError as error:
@@ -306,7 +317,8 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        if any(not isinstance(s, numbers.Integral) or s <= 0 for s in sizes):
+        if any(not isinstance(s, numbers.Integral) or isinstance(s, bool) or s <= 0
+               for s in sizes):
             raise ValueError(
                 "hidden_layer_sizes must be > 0 integers, got %s." % (sizes,)
             )
@@ -855,6 +867,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                         "class (of a regressor, all the rows): it needs two "
                         "distinct rows in a class, or in all.")
                 )
+            if held_out.sum() < 2:
+                warnings.warn(
+                    "The validation set of early_stopping is a single row "
+                    f"(n_samples={X.shape[0]}, validation_fraction="
+                    f"{self.validation_fraction}): its loss alone decides when "
+                    "training stops and which epoch is kept, and its score "
+                    "(validation_scores_) is that of one row (scikit-learn's MLP "
+                    "raises here). Increase 'validation_fraction' or the size of "
+                    "your dataset.", UserWarning)
             val = (X[held_out], y[held_out],
                    None if sample_weight is None else sample_weight[held_out],
                    Y[held_out])
@@ -1367,8 +1388,13 @@ _COMMON_PARAMETERS_DOC = r"""
     validation_fraction : float, default=0.1
         Fraction of the training weight held out for early stopping, in [0, 1)
         as scikit-learn's; used only with ``early_stopping``, which holds out
-        about this share of the total weight (at least one row), stratified
-        for classifiers.
+        about this share of the total weight (at least one row, where
+        scikit-learn raises for fewer than two: a warning then), stratified
+        for classifiers. Sample weights count as frequencies here too: with
+        skewed weights, the share of *rows* held out can be far from
+        ``validation_fraction`` (a class of 49 rows of weight 1 and one of
+        1000 holds out its 49 light rows, about 5% of its weight), where
+        scikit-learn's split counts rows.
     shuffle : bool, default=True
         Shuffle the rows at every epoch (each epoch permutes the previous
         epoch's order, as scikit-learn's MLP does).

@@ -848,6 +848,22 @@ def test_scikit_learn_optimizer_settings_get_a_porting_hint(name):
     # the nested form is the way
     assert MLPClassifier().set_params(solver__learning_rate=0.5).solver.learning_rate \
         == 0.5
+    # and the constructor too (its TypeError named the argument only)
+    with pytest.raises(TypeError, match=rf"MLPRegressor.__init__\(\) got unexpected "
+                                        rf"keyword argument\(s\) \['{name}'\]: "
+                                        r"scikit-learn's optimizer settings live"):
+        MLPRegressor(**{name: 0.5})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'units'"):
+        MLPRegressor(units=5)  # (any other name: Python's own error)
+
+
+def test_a_subclass_keeps_its_own_parameters_of_scikit_learn_names():
+    class WithMomentum(MLPRegressor):
+        def __init__(self, hidden_layer_sizes=(100,), momentum=0.9):
+            super().__init__(hidden_layer_sizes)
+            self.momentum = momentum
+
+    assert WithMomentum(momentum=0.5).set_params(momentum=0.7).momentum == 0.7
 
 
 def test_assigning_a_permutation_of_the_models_own_arrays_swaps_them():

@@ -307,6 +307,7 @@ BAD_PARAMETERS = [
     ("hidden_layer_sizes", 0, "The 'hidden_layer_sizes' parameter"),
     ("hidden_layer_sizes", (4, 0), "hidden_layer_sizes must be > 0"),
     ("hidden_layer_sizes", (4, 2.5), "hidden_layer_sizes must be > 0"),
+    ("hidden_layer_sizes", (True,), "hidden_layer_sizes must be > 0"),
     ("activation", "softplus", "The 'activation' parameter"),
     ("solver", "bfgs", "The 'solver' parameter"),
     ("solver", object(), "The 'solver' parameter"),
@@ -851,6 +852,25 @@ def test_a_diverged_partial_fit_call_is_undone_with_its_solver_state(solver):
     # its shuffle is undone too (3 minibatches: the call drew a permutation)
     np.testing.assert_array_equal(est._random_state.random_sample(3),
                                   before["_random_state"].random_sample(3))
+
+
+def test_a_validation_split_of_one_row_warns():
+    """scikit-learn's MLP raises for fewer than two validation rows; here the
+    split always holds out a row, so that tiny datasets (scikit-learn's own
+    estimator checks) still fit, with a warning saying what it means."""
+    X = np.random.RandomState(0).randn(5, 3)
+    with pytest.warns(UserWarning, match=r"validation set of early_stopping is a "
+                                         r"single row \(n_samples=5, "
+                                         r"validation_fraction=0.1\).*Increase "
+                                         "'validation_fraction'"):
+        est = MLPRegressor(max_iter=3, early_stopping=True, random_state=0).fit(
+            X, X.sum(axis=1))
+    assert len(est.validation_scores_) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # two rows: no warning
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPRegressor(max_iter=3, early_stopping=True, validation_fraction=0.4,
+                     random_state=0).fit(X, X.sum(axis=1))
 
 
 def test_early_stopping_keeps_the_best_epoch_however_small_its_gain():
