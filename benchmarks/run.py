@@ -383,11 +383,10 @@ def _time_steps(solver, theta0, make_objective, steps):
     theta = theta0.copy()
     state = solver.init_state(theta)
     # the estimator's threads for these steps: BLAS, and the shards'
-    rows, dense = objective.X.shape[0], solver._uses_dense_linear_algebra(theta.size)
-    threaded = threaded_shards(objective.network, objective.X, rows, solver.full_batch,
-                               dense)
+    rows = objective.X.shape[0]
+    threaded = threaded_shards(objective.network, objective.X, rows, solver.full_batch)
     with warnings.catch_warnings(), \
-            training_threads(objective.network.layer_units, rows, dense, threaded), \
+            training_threads(objective.network.layer_units, rows, threaded), \
             (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor:
         warnings.simplefilter("ignore")
         objective.executor = executor

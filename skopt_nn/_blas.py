@@ -239,6 +239,25 @@ class _LimitSession:
                 _set_threads(lib, threads)
                 self.applied[lib.filepath] = lib.num_threads
 
+    def lift(self, paths):
+        """Give the pools at ``paths`` their saved settings back for a while:
+        ``[(controller, path), ...]`` of those the session had lowered."""
+        lifted = []
+        for path in paths:
+            lib, before = self.saved.get(path, (None, None))
+            if lib is not None and lib.num_threads == self.applied.get(path) < before:
+                _set_threads(lib, before)
+                lifted.append((lib, path))
+        return lifted
+
+    def relower(self, lifted):
+        """Lower the pools :meth:`lift` lifted again (where no one has changed
+        them meanwhile)."""
+        for lib, path in lifted:
+            if lib.num_threads == self.saved[path][1]:
+                _set_threads(lib, self.applied[path])
+                self.applied[path] = lib.num_threads
+
     def leave(self):
         """Restore the saved settings if this was the last holder; True then."""
         self.holders -= 1
@@ -297,6 +316,40 @@ def _held_limits(limits):
                 _session = None
 
 
+@contextmanager
+def user_blas_threads():
+    """Inside a fit's thread limits, NumPy's BLAS threads as the user set them,
+    for one large dense computation (Newton's eigendecomposition of the Hessian).
+
+    A fit holds small products to one thread (:func:`training_threads`), its
+    Hessian-vector products too. One long LAPACK call does gain from the
+    threads: ``eigh`` of a 2000 x 2000 matrix took 1.0 s on two threads, 1.8 s
+    on one. Only where this fit holds the limits alone, since another fit's
+    small products would meanwhile run on those threads; elsewhere, nothing
+    changes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with training_threads([64, 100, 10], n_rows=200), user_blas_threads():
+    ...     np.linalg.eigvalsh(np.diag([2.0, 1.0]))
+    array([1., 2.])
+    """
+    pools = _numpy_blas_pools()
+    with _session_lock:
+        session = _session
+        lifted = session.lift([lib.filepath for lib in pools.lib_controllers]) \
+            if session is not None and session.holders == 1 and pools is not None \
+            else []
+    try:
+        yield
+    finally:
+        if lifted:
+            with _session_lock:
+                if _session is session:
+                    session.relower(lifted)
+
+
 def _after_fork_in_child():
     """A child has none of its parent's holders: restore what the session changed."""
     global _session, _session_lock
@@ -326,7 +379,7 @@ def scipy_blas_single_thread():
     return _held_limits([(lib, 1) for lib in scipy_pools.lib_controllers])
 
 
-def shard_threads(dense_linear_algebra=False):
+def shard_threads():
     """Threads to evaluate a full batch's row shards on: 2 or 1.
 
     Two where NumPy's BLAS currently runs exactly two threads (the machine has
@@ -336,13 +389,12 @@ def shard_threads(dense_linear_algebra=False):
     thread, or when the user limits BLAS to one, threads only cost; with more,
     two shards with one BLAS thread each would leave cores idle during the
     products (a choice by reasoning: only two-core machines were measured).
-    Not with dense linear algebra on the Hessian, which needs the BLAS threads.
 
     The shards are summed in order, so the choice changes the result only as
     the BLAS threads of the products change their rounding.
     """
     pools = _numpy_blas_pools()
-    if dense_linear_algebra or pools is None:
+    if pools is None:
         return 1
     counts = {lib.num_threads for lib in pools.lib_controllers}
     return 2 if counts == {2} else 1
@@ -369,25 +421,21 @@ def limit_blas_threads(limit):
                          if lib.user_api == "blas"])
 
 
-def training_threads(layer_units, n_rows, dense_linear_algebra=False,
-                     threaded_shards=False):
+def training_threads(layer_units, n_rows, threaded_shards=False):
     """The BLAS thread limits of training (a context manager).
 
     One thread for steps whose products are small (:func:`blas_threads_for`),
-    unless the solver does dense linear algebra on the Hessian, and for every
-    product when the batch's row shards run on threads of their own
-    (``threaded_shards``, see :func:`shard_threads`); SciPy's own BLAS on one
-    thread in any case (the updates use :func:`axpy`, the forward pass
-    :func:`add_to_rows`).
+    and for every product when the batch's row shards run on threads of their
+    own (``threaded_shards``, see :func:`shard_threads`); SciPy's own BLAS on
+    one thread in any case (the updates use :func:`axpy`, the forward pass
+    :func:`add_to_rows`). Newton's exact regime has NumPy's threads back for
+    its eigendecomposition (:func:`user_blas_threads`).
 
     Parameters
     ----------
     layer_units : list of int
     n_rows : int
         Rows of a step's products (the minibatch, or all rows).
-    dense_linear_algebra : bool, default=False
-        The solver's steps do O(n_params^3) linear algebra (Newton's exact
-        regime): NumPy's BLAS keeps its threads.
     threaded_shards : bool, default=False
         Row shards are evaluated on several threads: each BLAS call on one.
 
@@ -400,9 +448,7 @@ def training_threads(layer_units, n_rows, dense_linear_algebra=False,
     >>> y
     array([2., 2., 2.])
     """
-    limit = None if dense_linear_algebra else blas_threads_for(layer_units, n_rows)
-    if threaded_shards:
-        limit = 1
+    limit = 1 if threaded_shards else blas_threads_for(layer_units, n_rows)
     if limit is not None:
         return limit_blas_threads(limit)  # every pool, SciPy's included
     return scipy_blas_single_thread()

@@ -742,13 +742,12 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
         # Overflow is not an error here: a diverging loss is detected and reported
         # by _train as a ConvergenceWarning, with the best parameters restored.
-        dense = solver._uses_dense_linear_algebra(self._network.n_params)
         # a full batch of enough rows is evaluated in two row shards (Objective),
         # on two threads where the machine has them
         threaded = not chunked and threaded_shards(
-            self._network, X, step_rows, solver.full_batch, dense)
+            self._network, X, step_rows, solver.full_batch)
         # (the chunks' tasks run on dask's threads: each BLAS call on one)
-        with training_threads(self._network.layer_units, step_rows, dense,
+        with training_threads(self._network.layer_units, step_rows,
                               threaded or chunked), \
                 (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):

@@ -38,7 +38,7 @@ def _splittable(network, X, n_rows, shards):
             and worth_splitting(network, n_rows, shards))
 
 
-def threaded_shards(network, X, n_rows, full_batch, dense_linear_algebra=False):
+def threaded_shards(network, X, n_rows, full_batch):
     """Whether a training's full batches are split into shards evaluated on threads.
 
     Parameters
@@ -51,11 +51,9 @@ def threaded_shards(network, X, n_rows, full_batch, dense_linear_algebra=False):
     full_batch : bool
         The solver's ``full_batch``: only full batches are split (see
         :class:`Objective`'s ``shards``).
-    dense_linear_algebra : bool, default=False
-        See :func:`~skopt_nn._blas.shard_threads`.
     """
     return (full_batch and _splittable(network, X, n_rows, 2)
-            and shard_threads(dense_linear_algebra) > 1)
+            and shard_threads() > 1)
 
 
 class Objective:

@@ -121,14 +121,6 @@ class Solver(BaseEstimator):
     # not validated (without this, fit fails in _validate_params).
     _parameter_constraints: dict = {}
 
-    def _uses_dense_linear_algebra(self, n_params):
-        """Whether a step does O(n_params^3) linear algebra (then BLAS keeps its threads).
-
-        The estimator runs small networks on one BLAS thread (``skopt_nn._blas``);
-        that is right for gradients, not for an eigendecomposition of the Hessian.
-        """
-        return False
-
     def init_state(self, theta):
         """Create the training state for parameters ``theta``.
 

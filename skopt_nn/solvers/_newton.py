@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
+from .._blas import user_blas_threads
 from ._base import Solver
 from ._line_search import (
     MAX_BACKTRACKS,
@@ -301,9 +302,6 @@ class Newton(Solver):
 
     full_batch = True
 
-    def _uses_dense_linear_algebra(self, n_params):
-        return n_params <= self.max_exact_params  # the exact regime's eigh
-
     @property
     def _lecture_mode(self):
         """The lecture's algorithm to the letter: no safeguard switched on."""
@@ -413,7 +411,8 @@ class Newton(Solver):
                 "Newton: the Hessian at the current parameters is not finite (its "
                 "entries overflow): the input data may contain large values and "
                 "need to be preprocessed (scaled).")
-        eigenvalues, Q = np.linalg.eigh(H)
+        with user_blas_threads():  # (one long LAPACK call: threads pay)
+            eigenvalues, Q = np.linalg.eigh(H)
         shifted = eigenvalues + self.damping  # of H + damping I
         # numerically zero: below matrix_rank's threshold
         tiny = n * np.finfo(theta.dtype).eps * np.abs(shifted).max()
