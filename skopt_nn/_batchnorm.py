@@ -75,9 +75,9 @@ class BatchNorm(BaseEstimator):
     predicted. ``fit`` computes them at the end with the final parameters (with
     early stopping: the restored best ones), following the lecture layer by
     layer: for hidden layer :math:`k = 1, \dots, K`, the training rows, in the
-    minibatches of the last epoch (``shuffle=True``: its shuffled order), go
-    through the inference network built so far (layers before :math:`k` already
-    use their inference transform), and
+    minibatches of the fit's first epoch (``shuffle=True``: its shuffled
+    order), go through the inference network built so far (layers before
+    :math:`k` already use their inference transform), and
 
     .. math::
         E[x] = E_\mathcal{B}[\mu_\mathcal{B}], \qquad

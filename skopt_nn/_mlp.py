@@ -931,13 +931,21 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
         order = None if incremental else getattr(self, "_epoch_order", None)
         if order is not None and len(order) != n_samples:
             order = None
+        # BN's inference statistics come from one set of training minibatches,
+        # the first epoch's (drawn here, before it, from the same stream): the
+        # starting parameters, each epoch's and the model returned are then all
+        # validated alike, and predict as they were validated.
+        statistics_order = None
+        if shuffled and not incremental:
+            order = self._next_order(order, rng, n_samples)
+            statistics_order = order
         if early_stopping:
             # The starting parameters are candidates too: an epoch that leaves
             # them worse on the validation rows (one that blew up, say) is not
             # kept in their place.
             if bn is not None:
                 self._population_statistics(X, sample_weight, batch_rows,
-                                            order if shuffled else None)
+                                            statistics_order)
             self.best_validation_score_, best_val_loss = self._validation_metrics(*val)
             if not math.isfinite(best_val_loss):
                 _raise_non_finite_start(best_val_loss, "the validation rows of "
@@ -968,15 +976,15 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if epoch_start is not None and epoch:  # (epoch 0: a copy already)
                 epoch_start[:] = theta
             divergence.start_epoch(shuffled)
-            finished_order = order  # (the last finished epoch's minibatches)
             try:
-                if shuffled:
-                    if incremental:  # an interrupted call is undone, its draw too
+                # (a fit's epoch 0 is drawn above; a partial_fit call that is
+                # interrupted is undone, its draw too)
+                if shuffled and (incremental or epoch):
+                    if incremental:
                         call_rng_state = rng.get_state()
-                    permutation = rng.permutation(n_samples)
-                    order = permutation if order is None else order[permutation]
-                    if self.warm_start and not incremental:
-                        self._epoch_order = order
+                    order = self._next_order(order, rng, n_samples)
+                if shuffled and self.warm_start and not incremental:
+                    self._epoch_order = order
                 for k, (Xb, Yb, w) in enumerate(batches.epoch(
                         order if shuffled else None)):
                     # the epoch's record reports the norm of its last gradient only
@@ -1009,7 +1017,6 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     self.bn_mean_, self.bn_var_, self._bn_counts = saved_statistics
                 if incremental and shuffled:
                     rng.set_state(call_rng_state)
-                order = finished_order  # (BN's statistics: its minibatches)
                 # (a fit keeps no copy of the state at each epoch: see above)
                 reset = epoch_start is not None and state_copy is None
                 warnings.warn(f"{INTERRUPTED_MESSAGE}: the parameters are "
@@ -1075,7 +1082,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if early_stopping:
                 if bn is not None:  # validate with the statistics predict will use
                     self._population_statistics(X, sample_weight, batch_rows,
-                                                order if shuffled else None)
+                                                statistics_order)
                 # Decide on the validation *loss*: it keeps improving where
                 # accuracy saturates at 1.0 on easy problems and stops too early.
                 score, val_loss = self._validation_metrics(*val)
@@ -1150,7 +1157,14 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self._restore_state(best_state)
         if bn is not None and not incremental:
             self._population_statistics(X, sample_weight, batch_rows,
-                                        order if shuffled else None)
+                                        statistics_order)
+
+    @staticmethod
+    def _next_order(order, rng, n_samples):
+        """The next epoch's row order: a permutation of ``order`` (None: the
+        rows as stored)."""
+        permutation = rng.permutation(n_samples)
+        return permutation if order is None else order[permutation]
 
     def _mean_loss(self, theta, batches):
         """The mean training loss at ``theta`` over an epoch's rows (the loss a

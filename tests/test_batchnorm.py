@@ -404,12 +404,10 @@ def test_multi_batch_fit_statistics_average_the_training_minibatches(n_samples,
     """A short last minibatch weighs by its size: a remainder of one row made
     half of E[x] when every minibatch counted the same (with batch_size="auto"
     and 201 rows; test accuracy on digits fell from 0.92 to 0.80 with 202).
-    The minibatches are the last epoch's, shuffled with shuffle=True (the order
-    is kept with warm_start)."""
+    The minibatches are the first epoch's, shuffled with shuffle=True."""
     X, y = classification_data(n=n_samples)
-    est = fit_quiet(bn_classifier(batch_size=16, shuffle=shuffle, warm_start=True),
-                    X, y)
-    order = est._epoch_order if shuffle else np.arange(n_samples)
+    est = fit_quiet(bn_classifier(batch_size=16, shuffle=shuffle), X, y)
+    order = first_epoch_order(X, y, batch_size=16) if shuffle else np.arange(n_samples)
     assert shuffle == (not np.array_equal(order, np.arange(n_samples)))
     pre, _ = manual_forward(est, X)
     for x, E, V in zip(pre, est.bn_mean_, est.bn_var_):
@@ -424,19 +422,26 @@ def test_multi_batch_fit_statistics_average_the_training_minibatches(n_samples,
             np.testing.assert_allclose(V, V_ref, rtol=1e-12)
 
 
+def first_epoch_order(X, y, **params):
+    """The rows' order in the first epoch of bn_classifier(**params).fit(X, y)
+    (kept with warm_start)."""
+    return fit_quiet(bn_classifier(**{**params, "max_iter": 1, "warm_start": True}),
+                     X, y)._epoch_order
+
+
 def test_statistics_of_sorted_rows_come_from_the_shuffled_minibatches():
     """Rows sorted by class (iris, as shipped), taken in their stored order,
     make minibatches of one class each: their pooled variance is the variance
     within a class, about a tenth of a shuffled minibatch's, and the training
     accuracy with such statistics fell from 0.97 to 0.77 (reported in a
-    review). The statistics are those of the minibatches training drew."""
+    review). The statistics are those of minibatches training drew."""
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     params = dict(hidden_layer_sizes=(8,), batch_size=50, max_iter=30,
                   solver=Momentum(learning_rate=0.05), random_state=0)
-    est = fit_quiet(bn_classifier(warm_start=True, **params), X, y)
+    est = fit_quiet(bn_classifier(**params), X, y)
     (x,), _ = manual_forward(est, X)
-    _, V_shuffled = minibatch_averages(x[est._epoch_order], 50)
+    _, V_shuffled = minibatch_averages(x[first_epoch_order(X, y, **params)], 50)
     _, V_sorted = minibatch_averages(x, 50)
     np.testing.assert_allclose(est.bn_var_[0], V_shuffled, rtol=1e-10)
     assert np.median(V_sorted / V_shuffled) < 0.5  # (the test can tell them apart)
@@ -721,7 +726,23 @@ def test_warm_start_recomputes_statistics_for_final_parameters():
     assert_one_batch_statistics(est, X)
 
 
-def test_early_stopping_statistics_match_restored_parameters(monkeypatch):
+def sorted_iris():
+    X, y = load_iris(return_X_y=True)  # (stored sorted by class)
+    return StandardScaler().fit_transform(X), y
+
+
+# one batch; minibatches; minibatches of rows sorted by class, where statistics
+# of the stored order once validated the starting parameters (within-class
+# variances) and those of the last epoch's the epochs: the fit returned its
+# starting parameters, and the model returned was not the one validated
+@pytest.mark.parametrize("data, params", [
+    (classification_data(n=120), dict(solver=SGD(learning_rate=0.5), max_iter=100)),
+    (classification_data(n=120), dict(solver=SGD(learning_rate=0.5), max_iter=100,
+                                      batch_size=20)),
+    (sorted_iris(), dict(hidden_layer_sizes=(8,), batch_size=16, max_iter=40,
+                         n_iter_no_change=5, validation_fraction=0.2, random_state=3)),
+], ids=["one_batch", "minibatches", "sorted_rows"])
+def test_early_stopping_statistics_match_restored_parameters(monkeypatch, data, params):
     held_out = []
     split_rows = skopt_nn._mlp.validation_split
 
@@ -731,14 +752,14 @@ def test_early_stopping_statistics_match_restored_parameters(monkeypatch):
         return mask
 
     monkeypatch.setattr(skopt_nn._mlp, "validation_split", spy)
-    X, y = classification_data(n=120)
-    est = fit_quiet(bn_classifier(early_stopping=True, max_iter=100,
-                                  n_iter_no_change=3, solver=SGD(learning_rate=0.5)),
-                    X, y)
+    X, y = data
+    est = fit_quiet(bn_classifier(**{"early_stopping": True, "n_iter_no_change": 3,
+                                     **params}), X, y)
     best_epoch = np.argmin([r["val_loss"] for r in est.history_]) + 1
     assert best_epoch < est.n_iter_  # the best parameters were restored
     train, val = ~held_out[0], held_out[0]
-    assert_one_batch_statistics(est, X[train])
+    if "batch_size" not in params:
+        assert_one_batch_statistics(est, X[train])
     # the best epoch was validated with these statistics: same loss, same score
     P = est.predict_proba(X[val])
     val_loss = -np.mean(np.log(P[np.arange(val.sum()), y[val]]))
