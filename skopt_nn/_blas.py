@@ -291,6 +291,7 @@ def _set_threads(lib, threads):
 
 _session = None
 _session_lock = threading.Lock()
+_held_here = threading.local()  # .count: limits held by this thread's fits
 
 
 @contextmanager
@@ -307,9 +308,11 @@ def _held_limits(limits):
             if session.leave():
                 _session = None
             raise
+    _held_here.count = getattr(_held_here, "count", 0) + 1
     try:
         yield
     finally:
+        _held_here.count -= 1
         with _session_lock:
             # (a process forked meanwhile has a session of its own, see below)
             if _session is session and session.leave():
@@ -324,9 +327,9 @@ def user_blas_threads():
     A fit holds small products to one thread (:func:`training_threads`), its
     Hessian-vector products too. One long LAPACK call does gain from the
     threads: ``eigh`` of a 2000 x 2000 matrix took 1.0 s on two threads, 1.8 s
-    on one. Only where this fit holds the limits alone, since another fit's
-    small products would meanwhile run on those threads; elsewhere, nothing
-    changes.
+    on one. Only where the limits are held by this thread alone, since another
+    fit's small products would meanwhile run on those threads; elsewhere,
+    nothing changes.
 
     Examples
     --------
@@ -338,9 +341,10 @@ def user_blas_threads():
     pools = _numpy_blas_pools()
     with _session_lock:
         session = _session
+        alone = session is not None and session.holders == 1 \
+            and getattr(_held_here, "count", 0) > 0
         lifted = session.lift([lib.filepath for lib in pools.lib_controllers]) \
-            if session is not None and session.holders == 1 and pools is not None \
-            else []
+            if alone and pools is not None else []
     try:
         yield
     finally:

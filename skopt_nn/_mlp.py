@@ -157,8 +157,9 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def __new__(cls, *args, **kwargs):
         # (code ported from scikit-learn's MLP: say where its optimizer's
         # parameters went, rather than only that they are unexpected)
-        ported = sorted(set(kwargs) & _SKLEARN_SOLVER_PARAMETERS
-                        - set(cls._get_param_names()))
+        ported = set(kwargs) & _SKLEARN_SOLVER_PARAMETERS
+        if ported:  # (the signature is read only then: it costs ~50 us)
+            ported = sorted(ported - set(cls._get_param_names()))
         if ported:
             raise TypeError(f"{cls.__name__}.__init__() got unexpected keyword "
                             f"argument(s) {ported}: {_PORTED_HINT}")
@@ -2002,6 +2003,10 @@ def _balanced_row_weights(y, sample_weight):
     y = np.asarray(y)
     columns = y.reshape(len(y), -1)
     weights = np.ones(len(y))
+    if sample_weight is not None and not np.isfinite(sample_weight.sum()):
+        # (the class weights depend on the totals' ratios only: scaled, huge
+        # weights do not overflow them, and the error of their sum follows)
+        sample_weight = sample_weight / sample_weight.max()
     for column in columns.T:
         _, index = np.unique(column, return_inverse=True)
         index = index.reshape(-1)

@@ -1145,6 +1145,27 @@ def test_user_blas_threads_lift_a_fits_limit_it_holds_alone():
         assert _numpy_threads() == user
         with user_blas_threads():  # (outside a fit: nothing to lift)
             assert _numpy_threads() == user
+    # a fit in another thread holds the limits: not this thread's to lift
+    # (outside the threadpool_limits above, which would make its limit a no-op)
+    user = _numpy_threads()
+    held, done = threading.Event(), threading.Event()
+
+    def other_fit():
+        with limit_blas_threads(1):
+            held.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=other_fit)
+    thread.start()
+    try:
+        assert held.wait(10)
+        assert _numpy_threads() == {1}
+        with user_blas_threads():
+            assert _numpy_threads() == {1}
+    finally:
+        done.set()
+        thread.join()
+    assert _numpy_threads() == user
 
 
 def test_newtons_eigendecomposition_has_the_users_threads_its_products_one(

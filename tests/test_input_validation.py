@@ -1244,6 +1244,12 @@ def test_sample_weights_that_overflow_or_vanish_in_the_models_dtype_are_named(
     w[0] = 1.0 if weight < 1 else w[0]  # one ordinary row among vanishing ones
     with pytest.raises(ValueError, match=message):
         est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=w)
+    if weight > 1:  # the same error with balanced class weights (which the sum
+        # of the weights once overflowed into "class_weight must be finite")
+        with pytest.raises(ValueError, match=message):
+            est.set_params(class_weight="balanced").fit(
+                X_GOOD.astype(dtype), Y_GOOD, sample_weight=np.full(60, 1e307))
+        est.set_params(class_weight=None)
     scale = 1e300 if dtype == np.float64 else 1e30
     est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=np.full(60, scale))
 
