@@ -308,12 +308,13 @@ def _held_limits(limits):
             if session.leave():
                 _session = None
             raise
-    _held_here.count = getattr(_held_here, "count", 0) + 1
+        _held_here.count = getattr(_held_here, "count", 0) + 1
     try:
         yield
     finally:
-        _held_here.count -= 1
         with _session_lock:
+            # (left from another thread, or after a fork: never below 0)
+            _held_here.count = max(0, getattr(_held_here, "count", 0) - 1)
             # (a process forked meanwhile has a session of its own, see below)
             if _session is session and session.leave():
                 _session = None
@@ -358,6 +359,7 @@ def _after_fork_in_child():
     """A child has none of its parent's holders: restore what the session changed."""
     global _session, _session_lock
     _session_lock = threading.Lock()
+    _held_here.count = 0  # (the parent's holds are not the child's)
     if _session is not None:
         _session.holders = 1
         _session.leave()

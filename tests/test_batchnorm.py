@@ -422,6 +422,19 @@ def test_multi_batch_fit_statistics_average_the_training_minibatches(n_samples,
             np.testing.assert_allclose(V, V_ref, rtol=1e-12)
 
 
+def test_warm_started_statistics_are_those_of_one_longer_fit():
+    """A warm start continues one longer fit: its statistics come from that
+    fit's first epoch too (found by a review: each call took its own)."""
+    X, y = classification_data(n=60)
+    warm = fit_quiet(bn_classifier(batch_size=16, warm_start=True, max_iter=3), X, y)
+    fit_quiet(warm.set_params(max_iter=4), X, y)
+    once = fit_quiet(bn_classifier(batch_size=16, max_iter=7), X, y)
+    np.testing.assert_array_equal(warm._theta, once._theta)
+    for a, b in zip(warm.bn_mean_ + warm.bn_var_, once.bn_mean_ + once.bn_var_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(warm.predict_proba(X), once.predict_proba(X))
+
+
 def first_epoch_order(X, y, **params):
     """The rows' order in the first epoch of bn_classifier(**params).fit(X, y)
     (kept with warm_start)."""

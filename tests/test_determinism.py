@@ -170,6 +170,12 @@ def test_only_a_warm_starting_estimator_keeps_its_epoch_order():
         assert MLPClassifier(**params).fit(X, y)._epoch_order is None
         warm = MLPClassifier(warm_start=True, **params).fit(X, y)
         assert sorted(warm._epoch_order) == list(range(len(y)))
+        # (and the first epoch's order, for BN's statistics: with BN only)
+        assert warm._statistics_order is None
+        assert MLPClassifier(batch_norm=True, **params).fit(X, y)._statistics_order \
+            is None
+        bn = MLPClassifier(batch_norm=True, warm_start=True, **params).fit(X, y)
+        assert sorted(bn._statistics_order) == list(range(len(y)))
         # a pickle made before the order was kept: the warm start takes the
         # rows' own order, as scikit-learn does at every call
         old = pickle.loads(pickle.dumps(warm))

@@ -1166,6 +1166,14 @@ def test_user_blas_threads_lift_a_fits_limit_it_holds_alone():
         done.set()
         thread.join()
     assert _numpy_threads() == user
+    # a hold left from another thread than the one that entered it still
+    # restores the pools
+    hold = limit_blas_threads(1)
+    hold.__enter__()
+    leaving = threading.Thread(target=hold.__exit__, args=(None, None, None))
+    leaving.start()
+    leaving.join()
+    assert _numpy_threads() == user
 
 
 def test_newtons_eigendecomposition_has_the_users_threads_its_products_one(

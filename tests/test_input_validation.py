@@ -1246,9 +1246,10 @@ def test_sample_weights_that_overflow_or_vanish_in_the_models_dtype_are_named(
         est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=w)
     if weight > 1:  # the same error with balanced class weights (which the sum
         # of the weights once overflowed into "class_weight must be finite")
-        with pytest.raises(ValueError, match=message):
-            est.set_params(class_weight="balanced").fit(
-                X_GOOD.astype(dtype), Y_GOOD, sample_weight=np.full(60, 1e307))
+        est.set_params(class_weight="balanced")
+        for huge in (np.full(60, 1e307), np.where(Y_GOOD == Y_GOOD[0], 1e307, 1e-10)):
+            with pytest.raises(ValueError, match=message):
+                est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=huge)
         est.set_params(class_weight=None)
     scale = 1e300 if dtype == np.float64 else 1e30
     est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=np.full(60, scale))
