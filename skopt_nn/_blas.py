@@ -291,7 +291,7 @@ def _set_threads(lib, threads):
 
 _session = None
 _session_lock = threading.Lock()
-_held_here = threading.local()  # .count: limits held by this thread's fits
+_holds = {}  # thread ident -> limits held by fits that thread entered
 
 
 @contextmanager
@@ -308,13 +308,17 @@ def _held_limits(limits):
             if session.leave():
                 _session = None
             raise
-        _held_here.count = getattr(_held_here, "count", 0) + 1
+        entered_in = threading.get_ident()
+        _holds[entered_in] = _holds.get(entered_in, 0) + 1
     try:
         yield
     finally:
         with _session_lock:
-            # (left from another thread, or after a fork: never below 0)
-            _held_here.count = max(0, getattr(_held_here, "count", 0) - 1)
+            # (the entering thread's, wherever the hold is left; none after a
+            # fork, whose child starts without its parent's holds)
+            held = _holds.pop(entered_in, 0) - 1
+            if held > 0:
+                _holds[entered_in] = held
             # (a process forked meanwhile has a session of its own, see below)
             if _session is session and session.leave():
                 _session = None
@@ -343,7 +347,7 @@ def user_blas_threads():
     with _session_lock:
         session = _session
         alone = session is not None and session.holders == 1 \
-            and getattr(_held_here, "count", 0) > 0
+            and _holds.get(threading.get_ident(), 0) > 0
         lifted = session.lift([lib.filepath for lib in pools.lib_controllers]) \
             if alone and pools is not None else []
     try:
@@ -359,7 +363,7 @@ def _after_fork_in_child():
     """A child has none of its parent's holders: restore what the session changed."""
     global _session, _session_lock
     _session_lock = threading.Lock()
-    _held_here.count = 0  # (the parent's holds are not the child's)
+    _holds.clear()  # (the parent's holds are not the child's)
     if _session is not None:
         _session.holders = 1
         _session.leave()

@@ -1167,13 +1167,25 @@ def test_user_blas_threads_lift_a_fits_limit_it_holds_alone():
         thread.join()
     assert _numpy_threads() == user
     # a hold left from another thread than the one that entered it still
-    # restores the pools
+    # restores the pools, and is no longer this thread's: another thread's
+    # fit is not lifted afterwards
     hold = limit_blas_threads(1)
     hold.__enter__()
     leaving = threading.Thread(target=hold.__exit__, args=(None, None, None))
     leaving.start()
     leaving.join()
     assert _numpy_threads() == user
+    held.clear()
+    done.clear()
+    thread = threading.Thread(target=other_fit)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with user_blas_threads():
+            assert _numpy_threads() == {1}
+    finally:
+        done.set()
+        thread.join()
 
 
 def test_newtons_eigendecomposition_has_the_users_threads_its_products_one(
