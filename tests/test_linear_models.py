@@ -44,7 +44,6 @@ import pytest
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.class_weight import compute_sample_weight
 
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn.schedules import LinearDecay
@@ -132,7 +131,10 @@ def test_no_hidden_layer_balanced_weighted_classifier_matches_logistic_regressio
     X, y = X[keep], y[keep]
     weights = np.random.RandomState(1).uniform(0.1, 4.0, size=len(y))
     alpha = 0.3
-    balanced = compute_sample_weight("balanced", y)  # (an upper bound)
+    # the step size from the row weights the fit uses: the class weights of
+    # each class's total sample weight
+    totals = np.bincount(y, weights=weights)
+    balanced = (totals.sum() / (len(totals) * totals))[y]
     solver = _accelerated_gradient(_curvature_bound(X, 0.5, alpha, weights * balanced))
     ours = _converged_fit(MLPClassifier(solver=solver, alpha=alpha,
                                         class_weight="balanced"), X, y, weights)
