@@ -157,13 +157,19 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def __new__(cls, *args, **kwargs):
         # (code ported from scikit-learn's MLP: say where its optimizer's
         # parameters went, rather than only that they are unexpected)
-        ported = set(kwargs) & _SKLEARN_SOLVER_PARAMETERS
-        if ported:  # (the signature is read only then: it costs ~50 us)
-            ported = sorted(ported - set(cls._get_param_names()))
+        ported = cls._ported_names(kwargs)
         if ported:
             raise TypeError(f"{cls.__name__}.__init__() got unexpected keyword "
                             f"argument(s) {ported}: {_PORTED_HINT}")
         return super().__new__(cls)
+
+    @classmethod
+    def _ported_names(cls, names):
+        """The ``names`` that are scikit-learn's optimizer parameters, not this
+        class's own (a subclass may have parameters of those names), sorted."""
+        ported = set(names) & _SKLEARN_SOLVER_PARAMETERS
+        # (the signature is read only then: it costs ~50 us)
+        return sorted(ported - set(cls._get_param_names())) if ported else []
 
     # the parameters, as views into the flat vector (assigning copies values in);
     # _PARAMETER_VIEWS names them
@@ -269,9 +275,7 @@ class BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     "Nested batch_norm__* parameters need batch normalization, "
                     f"but batch_norm={batch_norm!r}.")
             params = {**params, "batch_norm": BatchNorm()}
-        # (a subclass may have parameters of those names: they are its own)
-        ported = sorted(set(params) & _SKLEARN_SOLVER_PARAMETERS
-                        - set(self.get_params(deep=False)))
+        ported = self._ported_names(params)
         if ported:
             raise ValueError(f"Invalid parameter(s) {ported} for estimator "
                              f"{type(self).__name__}: {_PORTED_HINT}")
@@ -1881,11 +1885,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return tags
 
 
-# dates and durations as Python objects (pandas' Timestamp and Timedelta are
-# subclasses of the first two)
-_DATES = (datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)
-
-
 def _step_loss(solver, loss):
     """The loss ``solver.step`` returned, checked: a real number, or a 0-d
     array of one (what a user's solver gets from ``np.sum`` or ``x @ y`` of
@@ -2197,6 +2196,11 @@ def _r2_score(Y, P, sample_weight):
     with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(ss_tot > 0, 1 - ss_res / ss_tot, (ss_res == 0).astype(float))
     return float(score.mean())
+
+
+# dates and durations as Python objects (pandas' Timestamp and Timedelta are
+# subclasses of the first two)
+_DATES = (datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
