@@ -1432,7 +1432,10 @@ _COMMON_PARAMETERS_DOC = r"""
         stopping, a fit from scratch draws the same initial weights and
         minibatches as scikit-learn's MLP with the same value, so the same
         update rule trains the same network
-        (see "Differences from scikit-learn's MLP" in the user guide).
+        (see "Differences from scikit-learn's MLP" in the user guide). A
+        ``warm_start`` fit or a ``partial_fit`` call continues the model's own
+        random stream: a ``random_state`` set in between takes effect at the
+        next fit from scratch.
     verbose : bool, default=False
         Print the loss (and validation loss and score) after each epoch.
     warm_start : bool, default=False
