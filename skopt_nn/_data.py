@@ -252,12 +252,19 @@ class Minibatches:
     def __init__(self, X, Y, sample_weight, batch_rows):
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
         self.batch_rows = batch_rows
-        self._X_buffer = None if sparse.issparse(X) else \
-            np.empty((batch_rows, X.shape[1]), dtype=X.dtype)
-        # targets reach the network in X's dtype (class indicators are stored
-        # compactly as uint8)
-        self._Y_buffer = np.empty((batch_rows, Y.shape[1]), dtype=X.dtype)
+        # each allocated at its first use: a full batch in stored order
+        # gathers no rows (an L-BFGS fit would hold a second X, never written)
+        self._X_buffer = self._Y_buffer = None
         self._whole = None
+
+    def _buffer(self, name, columns):
+        """The gathering buffer ``name`` of ``batch_rows`` rows, in X's dtype
+        (targets too: class indicators are stored compactly as uint8)."""
+        buffer = getattr(self, name)
+        if buffer is None:
+            buffer = np.empty((self.batch_rows, columns), dtype=self.X.dtype)
+            setattr(self, name, buffer)
+        return buffer
 
     def epoch(self, order=None):
         """Yield ``(X_batch, Y_batch, weight_batch)`` for the rows in ``order``.
@@ -279,26 +286,25 @@ class Minibatches:
                 X_batch = self.X[rows]
             else:
                 rows = order[start:start + self.batch_rows]
-                X_batch = self._take(self.X, rows, self._X_buffer)
+                X_batch = self.X[rows] if sparse.issparse(self.X) else self._take(
+                    self.X, rows, self._buffer("_X_buffer", self.X.shape[1]))
             yield X_batch, self._targets(rows), None if w is None else w[rows]
 
     def _targets(self, rows):
-        Y, buffer = self.Y, self._Y_buffer
+        Y, dtype = self.Y, self.X.dtype
         if isinstance(rows, slice):
-            if Y.dtype == buffer.dtype:
+            if Y.dtype == dtype:
                 return Y[rows]
             Y_rows = Y[rows]
-        elif Y.dtype == buffer.dtype:
-            return self._take(Y, rows, buffer)
+        elif Y.dtype == dtype:
+            return self._take(Y, rows, self._buffer("_Y_buffer", Y.shape[1]))
         else:
             Y_rows = np.take(Y, rows, axis=0, mode="clip")
-        out = buffer[:Y_rows.shape[0]]
+        out = self._buffer("_Y_buffer", Y.shape[1])[:Y_rows.shape[0]]
         np.copyto(out, Y_rows)
         return out
 
     @staticmethod
     def _take(A, rows, buffer):
-        if buffer is None:  # CSR rows
-            return A[rows]
         # mode="clip": the rows are valid, and "raise" would buffer a copy
         return np.take(A, rows, axis=0, out=buffer[:len(rows)], mode="clip")
