@@ -157,6 +157,40 @@ def test_invalid_schedule_set_between_partial_fits_is_rejected_and_changes_nothi
     assert clf.solver_state_["step"] == step
 
 
+def _below_zero_after_two(k):
+    return 0.25 - 0.125 * k  # 0.25, 0.125, 0.0, then -0.125 at update 3
+
+
+@pytest.mark.parametrize("schedule, value", [
+    (lambda k: -0.01, "-0.01 for update 0"),
+    (_below_zero_after_two, "-0.125 for update 3"),
+    (lambda k: None, "None for update 0"),
+    (lambda k: "0.1", "'0.1' for update 0"),
+    (lambda k: np.array([0.1, 0.2]), r"array\(\[0.1, 0.2\]\) for update 0"),
+], ids=["negative", "negative later", "None", "string", "array"])
+@pytest.mark.parametrize("Solver", [SGD, Momentum, Adam])
+def test_a_user_schedule_returning_a_bad_rate_raises_and_changes_nothing(
+        Solver, schedule, value):
+    # A negative rate climbed the loss, and training stopped for lack of
+    # improvement with no warning (a robustness review of 32381e7).
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier((5,), solver=Solver(learning_rate=schedule), batch_size=50,
+                        max_iter=3, random_state=0)
+    with pytest.raises(ValueError, match="The learning-rate schedule .* returned "
+                       + value + ": a learning rate must be a real number >= 0"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")
+
+
+def test_a_user_schedule_may_return_zero_and_numpy_scalars():
+    X, y = load_iris(return_X_y=True)
+    rates = [np.float32(0.1), 0, np.float64(0.05)]
+    clf = MLPClassifier((5,), solver=SGD(learning_rate=lambda k: rates[min(k, 2)]),
+                        batch_size=150, max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3
+    assert clf.history_[0]["learning_rate"] == 0.0  # the next update's: update 1
+
+
 def test_schedule_is_a_cloneable_estimator():
     schedule = LinearDecay(initial=0.3, final=0.01, tau=42)
     copy = clone(schedule)

@@ -196,10 +196,24 @@ def new_state(solver, theta):
 
 
 def learning_rate_at(learning_rate, k):
-    """The rate of the k-th update: a float, or a schedule called with ``k``."""
+    """The rate of the k-th update: a float, or a schedule called with ``k``.
+
+    A schedule's value is checked: a negative rate would climb the loss, and
+    training would only stop for lack of improvement, silently. (A NaN or
+    infinite one is reported as divergence.)
+    """
     if isinstance(learning_rate, numbers.Real):
         return float(learning_rate)
-    return float(learning_rate(k))
+    value = learning_rate(k)
+    try:
+        rate = None if isinstance(value, (str, bytes, bool, np.bool_)) else float(value)
+    except (TypeError, ValueError):
+        rate = None
+    if rate is None or rate < 0:
+        raise ValueError(
+            f"The learning-rate schedule {learning_rate!r} returned {value!r} for "
+            f"update {k}: a learning rate must be a real number >= 0.")
+    return rate
 
 
 def copy_state(state, into=None):

@@ -56,7 +56,9 @@ class SGD(Solver):
     ----------
     learning_rate : float or schedule, default=0.01
         :math:`\epsilon_k`: a constant, or a schedule such as
-        :class:`~skopt_nn.schedules.LinearDecay` (the lecture's decay).
+        :class:`~skopt_nn.schedules.LinearDecay` (the lecture's decay); any
+        callable ``k -> epsilon_k`` of the update count ``k`` (from 0) is one,
+        and a value that is not a real number >= 0 raises a ``ValueError``.
 
     Notes
     -----
