@@ -55,6 +55,7 @@ from ._batchnorm import (
 from ._data import Minibatches, validation_split
 from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, END_FLOOR, DivergenceTest
 from ._hyperparameters import same_value
+from ._integer_parameters import IntegerParametersRefuseBools
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS, constant_prediction_loss
 from ._network import Network
 from ._objective import Objective, threaded_shards
@@ -151,7 +152,7 @@ def _is_full_batch(solver):
     return bool(getattr(solver, "full_batch", False))
 
 
-class BaseMLP(BaseEstimator, metaclass=ABCMeta):
+class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
 
     def __new__(cls, *args, **kwargs):

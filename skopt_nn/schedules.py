@@ -10,10 +10,12 @@ import numbers
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
+from ._integer_parameters import IntegerParametersRefuseBools
+
 __all__ = ["LinearDecay", "InverseScaling"]
 
 
-class LinearDecay(BaseEstimator):
+class LinearDecay(IntegerParametersRefuseBools, BaseEstimator):
     r"""The lecture's linear decay of the learning rate, constant after :math:`\tau`.
 
     Parameters
@@ -66,7 +68,7 @@ class LinearDecay(BaseEstimator):
         return float((1 - alpha) * self.initial + alpha * final)
 
 
-class InverseScaling(BaseEstimator):
+class InverseScaling(IntegerParametersRefuseBools, BaseEstimator):
     r"""Inverse scaling of the learning rate, as scikit-learn's ``"invscaling"``.
 
     Parameters

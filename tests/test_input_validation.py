@@ -314,7 +314,14 @@ BAD_PARAMETERS = [
     ("batch_norm", "yes", "The 'batch_norm' parameter"),
     ("alpha", -1.0, "The 'alpha' parameter"),
     ("batch_size", 0, "The 'batch_size' parameter"),
-    ("max_iter", 0, "The 'max_iter' parameter"),
+    # bool is an int to scikit-learn's Interval(Integral): batch_size=True passed
+    # validation and failed inside NumPy (a robustness review of 32381e7)
+    ("batch_size", True, "The 'batch_size' parameter of .* must be an int, not a "
+                         "bool. Got True"),
+    ("hidden_layer_sizes", True, "The 'hidden_layer_sizes' parameter .* not a bool"),
+    ("max_iter", False, "The 'max_iter' parameter"),
+    ("max_iter", True, "The 'max_iter' parameter .* not a bool"),
+    ("n_iter_no_change", True, "The 'n_iter_no_change' parameter .* not a bool"),
     ("tol", -1e-3, "The 'tol' parameter"),
     ("n_iter_no_change", 0, "The 'n_iter_no_change' parameter"),
     ("early_stopping", "no", "The 'early_stopping' parameter"),
@@ -328,6 +335,13 @@ BAD_PARAMETERS = [
 NESTED_BAD_PARAMETERS = [
     ("solver", SGD(learning_rate=-1), "The 'learning_rate' parameter of SGD"),
     ("solver", Adam(beta_1=1.5), "The 'beta_1' parameter of Adam"),
+    ("solver", LBFGS(history_size=True), "The 'history_size' parameter of LBFGS "
+                                         "must be an int, not a bool"),
+    ("solver", LBFGS(max_linesearch=True), "The 'max_linesearch' parameter .* bool"),
+    ("solver", Newton(max_exact_params=False), "The 'max_exact_params' parameter .* "
+                                               "bool"),
+    ("solver", SGD(LinearDecay(tau=True)), "The 'tau' parameter of LinearDecay must "
+                                           "be an int, not a bool"),
     ("batch_norm", BatchNorm(epsilon=-1), "The 'epsilon' parameter of BatchNorm"),
     ("batch_norm", BatchNorm(momentum=2.0), "The 'momentum' parameter of BatchNorm"),
 ]
