@@ -667,6 +667,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
             for key, length in lengths.items():
                 del saved[key][length:]
             if theta is not None:
+                theta.flags.writeable = True  # (a user's solver may have locked it)
                 theta[...] = theta_copy
             if rng_state is not None:
                 rng.set_state(rng_state)

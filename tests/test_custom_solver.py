@@ -542,3 +542,28 @@ def test_values_made_during_a_comparison_never_pass_for_a_cycle():
         assert not same_value({"a": random.Random(0), "b": random.Random(0)},
                               {"a": random.Random(0), "b": random.Random(1)})
     assert same_value((_Slotted(1.0), _Slotted(2.0)), (_Slotted(1.0), _Slotted(2.0)))
+
+
+class LocksAndFails(Solver):
+    """Updates theta, marks it read-only, then raises: a solver's bug."""
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= 0.1 * grad
+        theta.flags.writeable = False
+        raise RuntimeError("the solver failed")
+
+
+def test_a_solver_that_locks_theta_then_raises_leaves_the_model_as_it_was(iris):
+    # the rollback wrote into the locked array and failed: the model kept the
+    # failed step's parameters and could not be fitted again (robustness review)
+    X, y = iris
+    clf = MLPClassifier((5,), solver=Momentum(), max_iter=3, random_state=0,
+                        warm_start=True).fit(X, y)
+    theta = clf._theta.copy()
+    clf.set_params(solver=LocksAndFails())
+    with pytest.raises(RuntimeError, match="the solver failed"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf._theta, theta)
+    clf.set_params(solver=Momentum()).fit(X, y)  # trains on
+    assert clf.n_iter_ == 6
