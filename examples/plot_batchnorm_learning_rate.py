@@ -64,8 +64,8 @@ plt.show()
 
 # %%
 # Without batch normalization the best rates are 0.1-0.3, and from 1 on
-# training fails (the loss stays at or above chance, :math:`\log 10 \approx
-# 2.3`). With it, every rate from 0.1 to 3 trains, and the larger rates reach
+# training fails: at 1 the loss stays near chance (1.8, against
+# :math:`\log 10 \approx 2.3`; test accuracy 0.24), and from 3 on at it. With it, every rate from 0.1 to 3 trains, and the larger rates reach
 # a training loss orders of magnitude lower in the same 15 epochs.
 #
 # The epoch losses at :math:`\epsilon = 1`:

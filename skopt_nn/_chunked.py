@@ -14,7 +14,9 @@ the process that runs the solver and the rows never do. With chunk weights
 
 as :class:`~skopt_nn._objective.Objective` splits an in-memory batch into row
 shards. The tree's shape depends on the chunks alone: a fit is reproducible bit
-for bit on the same chunks, under any scheduler.
+for bit on the same chunks, under any scheduler whose tasks run their products
+on one BLAS thread (threaded, synchronous, distributed; not the local
+``"processes"`` one: see the user guide).
 
 dask is imported only when such rows arrive (it is an optional dependency).
 """
@@ -30,6 +32,12 @@ from ._objective import Objective
 def is_dask_array(X):
     """Whether ``X`` is a dask array (without importing dask)."""
     return type(X).__module__.startswith("dask.array") and hasattr(X, "to_delayed")
+
+
+def is_dask_dataframe(X):
+    """Whether ``X`` is a dask DataFrame (without importing dask)."""
+    return type(X).__module__.startswith("dask.dataframe") \
+        and hasattr(X, "to_dask_array")
 
 
 def encode_targets(y, classes, dtype):

@@ -43,6 +43,7 @@ from ._chunked import (
     delayed_chunks,
     encode_targets,
     is_dask_array,
+    is_dask_dataframe,
     row_class_weights,
     summarize_chunk,
 )
@@ -399,14 +400,22 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         :meth:`_chunks_refused` gives a reason, which a warning names: the rows
         are then computed into memory, as any array-like's are (and as a
         stochastic solver's are, without a warning: ``partial_fit`` through
-        ``dask_ml.wrappers.Incremental`` is their route).
+        ``dask_ml.wrappers.Incremental`` is their route). On a dask DataFrame,
+        the warning says how to pass its array.
         """
-        if not (is_dask_array(X) and solver.full_batch):
+        if not solver.full_batch:
             return False
-        reason = self._chunks_refused(X, y, sample_weight, bn)
+        what = "DataFrame" if is_dask_dataframe(X) else "array"
+        if what == "DataFrame":
+            reason = ("only a dask array's chunks are: pass "
+                      "X.to_dask_array(lengths=True)")
+        elif not is_dask_array(X):
+            return False
+        else:
+            reason = self._chunks_refused(X, y, sample_weight, bn)
         if reason:
             warnings.warn(
-                f"{type(solver).__name__} on a dask array: the rows are computed "
+                f"{type(solver).__name__} on a dask {what}: the rows are computed "
                 f"into memory, not evaluated chunk by chunk, because {reason} (see "
                 "the user guide, 'At scale with dask').", UserWarning)
         return not reason
@@ -1853,7 +1862,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             Columns follow ``classes_``; for multilabel, the probability of
             each label. Probabilities are kept at or above the smallest normal
             number of their dtype (and logistic ones below 1), so that their
-            logarithm, :meth:`predict_log_proba`, is finite.
+            logarithm, :meth:`predict_log_proba`, is finite. With two classes,
+            the first column is one minus the second (the logistic one), as in
+            scikit-learn: it is at least ``epsneg`` (1.1e-16 in float64) where
+            the second is at least ``tiny`` (2.2e-308), and may round to 1.
         """
         P = self._forward(X)
         info = np.finfo(P.dtype)

@@ -305,7 +305,9 @@ def hessian_eigenvalues(estimator, X, y, *, sample_weight=None, k=6, which="both
         vector (see :func:`hessian`).
     random_state : int, RandomState instance or None, default=None
         Draws the starting vector: the same seed gives the same eigenvalues,
-        bit for bit.
+        to rounding (ARPACK's iterations may differ in the last bit from one
+        call to the next, for some ``k`` and ``which``, the starting vector
+        being the same).
 
     Returns
     -------

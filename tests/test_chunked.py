@@ -458,6 +458,23 @@ def test_a_full_batch_fit_that_computes_the_rows_says_why(digits, case, reason):
     np.testing.assert_array_equal(model._theta, in_memory._theta)
 
 
+def test_a_full_batch_fit_on_a_dask_dataframe_says_how_to_pass_its_array(digits):
+    # it was computed into memory without a word (a deployment review)
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X, y = digits
+    frame = dd.from_pandas(pd.DataFrame(X), npartitions=4)
+    params = dict(hidden_layer_sizes=(8,), solver=LBFGS(), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match=r"LBFGS on a dask DataFrame: the rows "
+                          r"are computed into memory.*X.to_dask_array\(lengths=True\)"):
+            model = MLPClassifier(**params).fit(frame, y)
+        in_memory = MLPClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(model._theta, in_memory._theta)
+
+
 def test_bad_shapes_fall_back_to_the_in_memory_errors(digits):
     X, y = digits
     with pytest.warns(UserWarning, match="not one-dimensional"), \

@@ -81,8 +81,9 @@ class Newton(Solver):
         :math:`n` Hessian-vector products and an :math:`O(n^3)`
         eigendecomposition per step, so the cost jumps at the boundary: on
         digits (1,797 rows), 1,810 parameters took 2.2 s per step and 2,410
-        (Hessian-free) 23 ms (:doc:`/user_guide/performance`). Lower it for
-        speed, raise it for the exact regime's saddle-free steps.
+        (Hessian-free) 23 ms (:doc:`/user_guide/performance`; on a machine
+        busy with other work, hold ``threadpool_limits(1)`` around the fit).
+        Lower it for speed, raise it for the exact regime's saddle-free steps.
 
     Notes
     -----
@@ -185,8 +186,10 @@ class Newton(Solver):
     halvings. Otherwise the saddle-free steps double their distance from the
     saddle point along :math:`q` at each step, but the estimator stops once
     every component of the gradient is below its ``tol``, as it does for
-    L-BFGS: weights of 1e-4 around the all-zero saddle point stop there after
-    one step (1e-5 and below leave it). Lower ``tol`` to go on.
+    L-BFGS: in one example (tanh units, balanced classes), weights of 1e-4
+    around the all-zero saddle point stopped there after one step, and 1e-5
+    and below left it; elsewhere such a start may stay near the saddle for
+    a few steps, then leave it. Lower ``tol`` to go on.
 
     **Hessian-free regime** (more than ``max_exact_params`` parameters): conjugate
     gradient on :math:`(H + \text{damping}\, I)\, d = -g` from :math:`d = 0`,
