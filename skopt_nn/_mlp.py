@@ -56,6 +56,7 @@ from ._batchnorm import (
 from ._data import Minibatches, validation_split
 from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, END_FLOOR, DivergenceTest
 from ._hyperparameters import same_value
+from ._interrupts import DeferredInterrupts
 from ._integer_parameters import IntegerParametersRefuseBools
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS, constant_prediction_loss
 from ._network import Network
@@ -766,10 +767,11 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         with training_threads(self._network.layer_units, step_rows,
                               threaded or chunked), \
                 (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \
-                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                DeferredInterrupts(active=not incremental) as interrupts:
             self._train(X, Y, y, sample_weight, incremental, bn, executor,
                         state_copy if incremental else None,
-                        theta_copy if incremental else None)
+                        theta_copy if incremental else None, interrupts)
         if not incremental:  # (a stream's next call reuses them)
             self._network.release_workspaces()
         return self
@@ -853,12 +855,13 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
 
     # ---------------------------------------------------------- training loop
     def _train(self, X, Y, y, sample_weight, incremental, bn, executor, state_copy,
-               theta_copy):
+               theta_copy, interrupts):
         """The training loop: ``max_iter`` epochs (``partial_fit``: one).
 
         ``state_copy`` and ``theta_copy`` are copies of the solver state and of
         the parameters as a ``partial_fit`` call starts, which the caller keeps
         anyway (to undo a failed call): a diverged call restores them.
+        ``interrupts``: the :class:`DeferredInterrupts` of the call.
         """
         network, theta, solver = self._network, self._theta, self.solver_
         rng = self._random_state
@@ -1000,6 +1003,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                 epoch_start[:] = theta
             divergence.start_epoch(shuffled)
             try:
+                interrupts.immediate = True
                 # (a fit's epoch 0 is drawn above; a partial_fit call that is
                 # interrupted is undone, its draw too)
                 if shuffled and (incremental or epoch):
@@ -1049,6 +1053,8 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                                if reset else "") + ".", UserWarning)
                 restored = True
                 break
+            finally:
+                interrupts.immediate = False
             epoch_loss = divergence.epoch_loss()
             # (in the first epoch, best_theta still holds the starting parameters)
             start_loss = self._mean_loss(best_theta, batches) \
@@ -1151,6 +1157,8 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                     print(f"{what} did not improve more than tol={self.tol} for "
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
+            if interrupts.pending:  # (Ctrl-C in this epoch's bookkeeping)
+                break
         if self.n_iter_ > n_iter_before and \
                 not (incremental or early_stopping or restored):
             # Each epoch's loss was measured along its updates, each before its
@@ -1169,7 +1177,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                 self.loss_ > END_FLOOR * constant():
             self._recover_from_rise(best_theta, state_copy, best_fit_loss,
                                     divergence.start_loss)
-        elif not (incremental or converged or restored):
+        elif not (incremental or converged or restored or interrupts.pending):
             warnings.warn(
                 f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
                 "reached and the optimization hasn't converged yet.",
@@ -1181,6 +1189,9 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         if bn is not None and not incremental:
             self._population_statistics(X, sample_weight, batch_rows,
                                         statistics_order)
+        if interrupts.pending:
+            warnings.warn(f"{INTERRUPTED_MESSAGE}: training stopped at the end of "
+                          "the epoch it was in.", UserWarning)
 
     @staticmethod
     def _next_order(order, rng, n_samples):
@@ -1561,9 +1572,15 @@ _COMMON_ATTRIBUTES_DOC = r"""
         Poisson deviance, :math:`D^2`: a fit
         that started near a loss of zero may end many times above it and not
         have failed). Ctrl-C
-        (KeyboardInterrupt) during an epoch stops training with a warning,
-        keeping what the finished epochs learned, as scikit-learn's MLP does
-        (with the solver state as after divergence).
+        (KeyboardInterrupt) during an epoch's updates stops training with a
+        warning, keeping what the finished epochs learned, as scikit-learn's
+        MLP does (with the solver state as after divergence); during its
+        bookkeeping (validation, batch normalization's statistics, the
+        stopping tests), ``fit`` finishes the epoch first, and keeps it. (A
+        ``KeyboardInterrupt`` raised there by code of yours, not Ctrl-C,
+        undoes the whole call, as any failure does; Ctrl-C too where Python's
+        own SIGINT handler is not the one installed, or outside the main
+        thread.)
 """
 
 

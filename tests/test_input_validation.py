@@ -3,8 +3,11 @@ fitted estimator whose refit or partial_fit fails is left exactly as it was.
 Divergence is reported, and the estimator still predicts finite values."""
 
 import copy
+import os
 import re
+import signal
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from sklearn.metrics import log_loss
 from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn import _mlp as mlp
 from skopt_nn._data import Minibatches
 from skopt_nn._divergence import DivergenceTest
 from skopt_nn.schedules import LinearDecay
@@ -1093,9 +1097,11 @@ def test_ctrl_c_in_partial_fit_undoes_the_call():
     np.testing.assert_array_equal(est._theta, reference._theta)
 
 
-def test_ctrl_c_outside_the_updates_leaves_the_estimator_unchanged(monkeypatch):
-    """Interrupted in the epoch's bookkeeping (here, validation): the whole call
-    is undone, as after any failure."""
+def test_an_interrupt_raised_outside_the_updates_leaves_the_estimator_unchanged(
+        monkeypatch):
+    """A KeyboardInterrupt raised in the epoch's bookkeeping (here, validation):
+    the whole call is undone, as after any failure. (A Ctrl-C there waits for
+    the epoch's end: see the next tests.)"""
     est = _fitted(MLPClassifier, warm_start=True, early_stopping=True)
     X, y = _data()
 
@@ -1104,6 +1110,73 @@ def test_ctrl_c_outside_the_updates_leaves_the_estimator_unchanged(monkeypatch):
 
     monkeypatch.setattr(MLPClassifier, "_validation_metrics", interrupt)
     _assert_unchanged_by_failure(est, lambda e: e.fit(X, y), KeyboardInterrupt, "^$")
+
+
+def _ctrl_c_on_call(target, name, n):
+    """Wrap ``target.name`` to send this process a SIGINT (Ctrl-C) during its
+    ``n``-th call; returns the wrapper to install."""
+    original, calls = getattr(target, name), []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGINT)  # handled in this thread, now
+        return original(*args, **kwargs)
+    return wrapper
+
+
+@pytest.mark.parametrize("case", ["early_stopping", "batch_norm_statistics",
+                                  "full_batch_stop"])
+def test_ctrl_c_in_the_bookkeeping_stops_at_the_epochs_end_keeping_it(case,
+                                                                      monkeypatch):
+    """A Ctrl-C in the validation of early stopping, the BN statistics or a
+    full-batch solver's stopping test undid the whole fit, finished epochs
+    included (a robustness review: a quarter of the interrupts of a fit with both
+    early stopping and BN); it now takes effect at the end of its epoch, which
+    is kept: the model is the one max_iter=3 trains."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    X, y = _data(200)
+    params = dict(hidden_layer_sizes=(4,), batch_size=16, random_state=0)
+    if case == "early_stopping":  # call 1 validates the start: 4 is epoch 3's
+        params.update(early_stopping=True, n_iter_no_change=50)
+        target, name, n = MLPClassifier, "_validation_metrics", 4
+    elif case == "batch_norm_statistics":  # once per epoch with early stopping
+        params.update(early_stopping=True, n_iter_no_change=50, batch_norm=True)
+        target, name, n = MLPClassifier, "_population_statistics", 4
+    else:
+        params.update(solver="lbfgs", tol=0, batch_size="auto")
+        target, name, n = mlp, "_full_batch_stop", 3
+    monkeypatch.setattr(target, name, _ctrl_c_on_call(target, name, n))
+    with pytest.warns(UserWarning, match="Training interrupted by user: training "
+                                         "stopped at the end of the epoch"):
+        est = MLPClassifier(max_iter=20, **params).fit(X, y)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected = MLPClassifier(max_iter=3, **params).fit(X, y)
+    assert est.n_iter_ == 3 and len(est.history_) == 3
+    np.testing.assert_array_equal(est._theta, expected._theta)
+    assert est.loss_curve_ == expected.loss_curve_
+
+
+def test_ctrl_c_in_a_worker_thread_s_fit_changes_no_signal_handler():
+    X, y = _data()
+    handlers = []
+
+    class Probe(Solver):
+        def step(self, theta, objective, state):
+            handlers.append(signal.getsignal(signal.SIGINT))
+            loss, grad = objective(theta)
+            theta -= 0.01 * grad
+            state["step"] += 1
+            return loss
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(MLPClassifier((3,), solver=Probe(), max_iter=1).fit, X, y).result()
+    MLPClassifier((3,), solver=Probe(), max_iter=1).fit(X, y)
+    assert handlers[0] is signal.default_int_handler  # the worker's fit: none
+    assert handlers[-1] is not signal.default_int_handler  # the main thread's
 
 
 # ------------------------------------------------------------ faulty solvers
