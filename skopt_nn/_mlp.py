@@ -2012,10 +2012,11 @@ def _light_weights(sample_weight, n_rows, dtype):
             return None
         weights = sample_weight.astype(dtype)
         total = weights.sum()
-    if not (math.isfinite(total) and total > 0) or (
+    if not (math.isfinite(total) and total >= np.finfo(dtype).tiny) or (
             weights.dtype != sample_weight.dtype
             and np.count_nonzero(weights) != np.count_nonzero(sample_weight)):
-        return None  # all zero, an overflowing sum, or weights lost to underflow
+        return None  # all zero, a sum that overflows or is subnormal, or
+        # weights lost to underflow
     return weights
 
 
@@ -2074,6 +2075,12 @@ def _weights_in(dtype, *factors, class_weighted=False):
             f"The {what} weights sum to infinity in {name}{applied}: scale them "
             "down (the fit depends on their ratios, and on their sum through the "
             "L2 penalty's alpha / sum(sample_weight)).")
+    if 0 < total < np.finfo(dtype).tiny:  # (alpha / total would overflow)
+        raise ValueError(
+            f"The {what} weights sum to {total:.3g} in {name}{applied}, below the "
+            "smallest normal number: scale them up (the fit depends on their "
+            "ratios, and on their sum through the L2 penalty's alpha / "
+            "sum(sample_weight)).")
     positive = np.logical_and.reduce([factor > 0 for factor in factors])
     if np.any(weights[positive] == 0):
         raise ValueError(

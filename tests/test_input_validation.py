@@ -1342,6 +1342,21 @@ def test_sample_weights_that_overflow_or_vanish_in_the_models_dtype_are_named(
     est.fit(X_GOOD.astype(dtype), Y_GOOD, sample_weight=np.full(60, scale))
 
 
+@pytest.mark.parametrize("dtype, weight", [(np.float64, 1e-320), (np.float32, 1e-40)])
+@pytest.mark.parametrize("call", ["fit", "partial_fit"])
+def test_sample_weights_whose_sum_is_subnormal_are_named(dtype, weight, call):
+    # alpha / sum(sample_weight) overflowed, and the error blamed the data's
+    # large values (a robustness review of 32381e7)
+    est = MLPClassifier((4,), max_iter=2, random_state=0)
+    kwargs = {"classes": [0, 1, 2]} if call == "partial_fit" else {}
+    with pytest.raises(ValueError, match=r"The sample weights sum to \S+ in "
+                       f"{np.dtype(dtype).name}, below the smallest normal number: "
+                       "scale them up"):
+        getattr(est, call)(X_GOOD.astype(dtype), Y_GOOD,
+                           sample_weight=np.full(60, weight), **kwargs)
+    assert not hasattr(est, "coefs_")
+
+
 def test_nested_batch_norm_parameters_with_batch_norm_true():
     est = MLPClassifier(batch_norm=True).set_params(batch_norm__momentum=0.5)
     assert isinstance(est.batch_norm, BatchNorm) and est.batch_norm.momentum == 0.5
