@@ -353,12 +353,13 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         sparse_y = sparse.issparse(y)
         if sparse_y:  # a sparse indicator matrix (multilabel, multi-output)
             y = y.toarray()
+        if warm_start:  # (on all rows: zero-weight ones are dropped below;
+            # before the encoding, whose error for a new class is partial_fit's)
+            self._check_warm_start_targets(y)
         Y, fitted = self._encode_targets(y, reset, classes)
         if fitted.get("_label_kind") == "multilabel":
             # (predict answers in the form fit was given, as scikit-learn's)
             fitted["_sparse_labels"] = sparse_y
-        if warm_start:  # (on all rows: zero-weight ones are dropped below)
-            self._check_warm_start_targets(y)
         # class indicators (0/1) stay uint8, an eighth of float64, until a
         # minibatch needs them as floats (see Minibatches)
         # (regression targets in the dtype of the model: X's, or a continued fit's)

@@ -433,6 +433,11 @@ def test_warm_start_needs_the_same_classes_as_scikit_learn():
         r"warm_start can only be used where `y` has the same classes as in the "
         r"previous call to fit. Previously got \[0 1 2\], `y` has \[0 1\]")
     est.partial_fit(X[y < 2], y[y < 2])  # partial_fit takes a subset
+    # a new class too gets warm_start's words (it got partial_fit's)
+    _assert_unchanged_by_failure(
+        est, lambda e: e.fit(X, np.where(y == 2, 3, y)), ValueError,
+        r"warm_start can only be used where `y` has the same classes as in the "
+        r"previous call to fit. Previously got \[0 1 2\], `y` has \[0 1 3\]")
 
 
 def test_warm_start_checks_the_classes_of_every_row_zero_weights_included():
