@@ -1926,7 +1926,7 @@ def _step_loss(solver, loss):
     arrays), as a float."""
     if isinstance(loss, np.ndarray) and loss.ndim == 0 and loss.dtype.kind in "iuf":
         return float(loss)
-    if not isinstance(loss, numbers.Real):
+    if not isinstance(loss, numbers.Real) or isinstance(loss, bool):
         raise TypeError(
             f"{type(solver).__name__}.step must return the loss it evaluated "
             f"(a float), got {loss!r}.")

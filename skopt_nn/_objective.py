@@ -220,6 +220,13 @@ class Objective:
         return buffers
 
     def __call__(self, theta):
+        if getattr(theta, "shape", None) != (self.network.n_params,):
+            # (a user's solver passing a part of theta, or a list, met a
+            # reshape error deep in the network)
+            raise ValueError(
+                "objective(theta) takes the flat parameter vector, an ndarray of "
+                f"shape ({self.network.n_params},); got "
+                f"{getattr(theta, 'shape', type(theta).__name__)}.")
         # an evaluation ends a run of products at one point (Newton's line
         # search follows its conjugate gradients): free their linearization
         self._linearized = None

@@ -202,8 +202,9 @@ def test_a_step_may_return_a_0d_array_or_numpy_scalar(iris, wrap):
 
 
 @pytest.mark.parametrize("wrap", [lambda loss: np.array([loss]), str,
-                                  lambda loss: np.asarray(str(loss))],
-                         ids=["1-d array", "str", "0-d str array"])
+                                  lambda loss: np.asarray(str(loss)),
+                                  lambda loss: loss > 0],
+                         ids=["1-d array", "str", "0-d str array", "bool"])
 def test_a_step_that_returns_no_real_number_is_rejected(iris, wrap):
     X, y = iris
     with pytest.raises(TypeError, match=r"PlainGD.step must return the loss it "
@@ -567,3 +568,16 @@ def test_a_solver_that_locks_theta_then_raises_leaves_the_model_as_it_was(iris):
     np.testing.assert_array_equal(clf._theta, theta)
     clf.set_params(solver=Momentum()).fit(X, y)  # trains on
     assert clf.n_iter_ == 6
+
+
+class EvaluatesAPart(Solver):
+    def step(self, theta, objective, state):
+        return objective(theta[:5])[0]
+
+
+def test_an_objective_called_with_no_flat_parameter_vector_says_so(iris):
+    # a part of theta met a reshape error deep in the network (robustness review)
+    X, y = iris
+    with pytest.raises(ValueError, match=r"objective\(theta\) takes the flat "
+                       r"parameter vector, an ndarray of shape \(67,\); got \(5,\)"):
+        _clf(EvaluatesAPart(), max_iter=1).fit(X, y)
