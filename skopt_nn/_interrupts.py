@@ -34,6 +34,7 @@ class DeferredInterrupts:
         self.active = active
         self.immediate = False
         self.pending = False
+        self.warned = False  # (set by the training loop once it has warned)
         self._previous = None
 
     def __enter__(self):

@@ -998,7 +998,11 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         divergence = DivergenceTest(
             n_batches, batches.weight_total if chunked else n_samples
             if sample_weight is None else sample_weight.sum(), self.loss_)
+        stopped = False  # by a Ctrl-C deferred to the end of an epoch's bookkeeping
         for epoch in range(n_epochs):
+            if interrupts.pending:  # (or of the fit's setup, before epoch 0)
+                stopped = True
+                break
             start_time = time.perf_counter()
             if epoch_start is not None and epoch:  # (epoch 0: a copy already)
                 epoch_start[:] = theta
@@ -1052,7 +1056,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                               (", and the solver's state starts afresh (its "
                                "step count, moments or curvature pairs)"
                                if reset else "") + ".", UserWarning)
-                restored = True
+                restored = stopped = interrupts.warned = True
                 break
             finally:
                 interrupts.immediate = False
@@ -1158,8 +1162,6 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                     print(f"{what} did not improve more than tol={self.tol} for "
                           f"{self.n_iter_no_change} consecutive epochs. Stopping.")
                 break
-            if interrupts.pending:  # (Ctrl-C in this epoch's bookkeeping)
-                break
         if self.n_iter_ > n_iter_before and \
                 not (incremental or early_stopping or restored):
             # Each epoch's loss was measured along its updates, each before its
@@ -1178,7 +1180,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                 self.loss_ > END_FLOOR * constant():
             self._recover_from_rise(best_theta, state_copy, best_fit_loss,
                                     divergence.start_loss)
-        elif not (incremental or converged or restored or interrupts.pending):
+        elif not (incremental or converged or restored or stopped):
             warnings.warn(
                 f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
                 "reached and the optimization hasn't converged yet.",
@@ -1190,9 +1192,12 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         if bn is not None and not incremental:
             self._population_statistics(X, sample_weight, batch_rows,
                                         statistics_order)
-        if interrupts.pending:
-            warnings.warn(f"{INTERRUPTED_MESSAGE}: training stopped at the end of "
-                          "the epoch it was in.", UserWarning)
+        if interrupts.pending and not interrupts.warned:
+            warnings.warn(f"{INTERRUPTED_MESSAGE}: " + (
+                "training stopped after the last finished epoch (an epoch's "
+                "validation and statistics finish before it stops)."
+                if stopped else "as training was ending; the fit finished."),
+                UserWarning)
 
     @staticmethod
     def _next_order(order, rng, n_samples):

@@ -1153,7 +1153,7 @@ def test_ctrl_c_in_the_bookkeeping_stops_at_the_epochs_end_keeping_it(case,
         target, name, n = mlp, "_full_batch_stop", 3
     monkeypatch.setattr(target, name, _ctrl_c_on_call(target, name, n))
     with pytest.warns(UserWarning, match="Training interrupted by user: training "
-                                         "stopped at the end of the epoch"):
+                                         "stopped after the last finished epoch"):
         est = MLPClassifier(max_iter=20, **params).fit(X, y)
     monkeypatch.undo()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -1163,6 +1163,76 @@ def test_ctrl_c_in_the_bookkeeping_stops_at_the_epochs_end_keeping_it(case,
     assert est.n_iter_ == 3 and len(est.history_) == 3
     np.testing.assert_array_equal(est._theta, expected._theta)
     assert est.loss_curve_ == expected.loss_curve_
+
+
+def test_ctrl_c_before_the_first_epoch_trains_none(monkeypatch):
+    # the first validation (of the starting parameters) precedes epoch 0: a
+    # Ctrl-C there waited for a whole epoch, which was kept (diff review)
+    X, y = _data(200)
+    monkeypatch.setattr(MLPClassifier, "_validation_metrics",
+                        _ctrl_c_on_call(MLPClassifier, "_validation_metrics", 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MLPClassifier((4,), early_stopping=True, batch_norm=True, max_iter=5,
+                            random_state=0).fit(X, y)
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    assert len(messages) == 1 and "after the last finished epoch" in messages[0]
+    assert not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def test_ctrl_c_after_the_last_epoch_says_the_fit_finished(monkeypatch):
+    # BN's statistics, after the loop without early stopping: the warning
+    # said training stopped, after max_iter epochs (diff review)
+    X, y = _data(200)
+    monkeypatch.setattr(MLPClassifier, "_population_statistics",
+                        _ctrl_c_on_call(MLPClassifier, "_population_statistics", 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MLPClassifier((4,), batch_norm=True, batch_size=50, max_iter=3,
+                            random_state=0).fit(X, y)
+    assert est.n_iter_ == 3
+    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    assert messages == ["Training interrupted by user: as training was ending; "
+                        "the fit finished."]
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def test_ctrl_c_in_the_last_epochs_bookkeeping_keeps_the_max_iter_warning(monkeypatch):
+    X, y = _data(200)
+    monkeypatch.setattr(mlp, "_full_batch_stop",
+                        _ctrl_c_on_call(mlp, "_full_batch_stop", 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MLPClassifier((4,), solver="lbfgs", tol=0, max_iter=3,
+                            random_state=0).fit(X, y)
+    assert est.n_iter_ == 3
+    assert any("Maximum iterations (3) reached" in str(w.message) for w in caught)
+
+
+class _CtrlCAtStep(Solver):
+    """SGD that sends a SIGINT during its 3rd step (a Ctrl-C in the updates)."""
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= 0.1 * grad
+        state["step"] += 1
+        if state["step"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+
+def test_ctrl_c_in_the_updates_then_in_the_statistics_warns_once(monkeypatch):
+    X, y = _data(200)
+    monkeypatch.setattr(MLPClassifier, "_population_statistics",
+                        _ctrl_c_on_call(MLPClassifier, "_population_statistics", 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MLPClassifier((4,), solver=_CtrlCAtStep(), batch_norm=True,
+                            batch_size=50, max_iter=5, random_state=0).fit(X, y)
+    assert est.n_iter_ == 0
+    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    assert len(messages) == 1 and "those of the last finished epoch" in messages[0]
 
 
 def test_ctrl_c_in_a_worker_thread_s_fit_changes_no_signal_handler():
