@@ -26,7 +26,7 @@ import uuid
 
 import numpy as np
 
-from ._objective import Objective
+from ._objective import Objective, check_parameter_vector, penalty_coefficient
 
 
 def is_dask_array(X):
@@ -36,7 +36,8 @@ def is_dask_array(X):
 
 def is_dask_dataframe(X):
     """Whether ``X`` is a dask DataFrame (without importing dask)."""
-    return type(X).__module__.startswith("dask.dataframe") \
+    # (dask-expr, dask's DataFrames since 2025.1, was a package of its own)
+    return type(X).__module__.startswith(("dask.dataframe", "dask_expr")) \
         and hasattr(X, "to_dask_array")
 
 
@@ -216,7 +217,7 @@ class ChunkedObjective(Objective):
         self._linearized = None
         self.X, self.Y, self.sample_weight, self.s = rows, None, None, None
         self.weight_total = rows.weight_total
-        self.l2 = self.alpha / rows.weight_total
+        self.l2 = penalty_coefficient(self.alpha, rows.weight_total)
         return self
 
     def _loss_grad(self, theta, grad):
@@ -235,6 +236,7 @@ class ChunkedObjective(Objective):
     def _over_chunks(self, task, theta, *args):
         import dask
 
+        check_parameter_vector(theta, self.network.n_params)
         prefix = f"skopt_nn-{task.__name__}-{uuid.uuid4().hex}"
         # one key each for the parameters, the network and the arguments
         # (on a cluster, sent once rather than with every chunk's task)

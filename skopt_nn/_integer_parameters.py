@@ -19,7 +19,8 @@ class IntegerParametersRefuseBools:
         super()._validate_params()
         for name, value in self.get_params(deep=False).items():
             constraints = self._parameter_constraints.get(name, ())
-            if isinstance(value, bool) and "boolean" not in constraints and any(
+            boolean = "boolean" in constraints or bool in constraints
+            if isinstance(value, bool) and not boolean and any(
                     isinstance(c, Interval) and c.type is numbers.Integral
                     for c in constraints):
                 raise InvalidParameterError(

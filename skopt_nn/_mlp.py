@@ -410,7 +410,8 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         what = "DataFrame" if is_dask_dataframe(X) else "array"
         if what == "DataFrame":
             reason = ("only a dask array's chunks are: pass "
-                      "X.to_dask_array(lengths=True)")
+                      "X.to_dask_array(lengths=True), where the user guide's "
+                      "other conditions hold")
         elif not is_dask_array(X):
             return False
         else:
@@ -634,7 +635,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                 "Got `batch_size` larger than sample size. It is going to be "
                 "clipped.", UserWarning,
             )
-        return min(self.batch_size, n_samples)
+        return min(int(self.batch_size), n_samples)  # (np.uint8(32) would wrap)
 
     # -------------------------------------------------------------------- fit
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
@@ -1736,6 +1737,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _check_warm_start_targets(self, y):
         if self._label_kind == "multilabel":
             return  # (the columns were checked)
+        check_classification_targets(y)  # (scikit-learn's error for other y)
         present = unique_labels(y)
         if not np.array_equal(present, self.classes_):
             raise ValueError(  # (scikit-learn's MLP's words)

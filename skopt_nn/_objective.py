@@ -24,6 +24,32 @@ MIN_SHARD_ROWS = 512
 MIN_SHARD_ACTIVATIONS = 1 << 16
 
 
+def penalty_coefficient(alpha, weight_total):
+    """``alpha / weight_total``, the L2 coefficient of a batch whose rows weigh
+    ``weight_total``; a ``ValueError`` where it overflows, or where the total is
+    subnormal and the penalty (times the squared weights) would (they were
+    reported as the data's large values, or as divergence)."""
+    l2 = alpha / weight_total
+    if l2 == float("inf") or (alpha and weight_total < _TINY):
+        raise ValueError(
+            f"The L2 penalty alpha / sum(sample_weight) of a batch overflows "
+            f"({alpha:g} / {weight_total:.3g}): scale the sample weights up, or "
+            "lower alpha.")
+    return l2
+
+
+_TINY = np.finfo(np.float64).tiny  # (weight totals are float64)
+
+
+def check_parameter_vector(theta, n_params):
+    """Raise unless ``theta`` is the flat parameter vector: a user's solver
+    passing a part of it, or a list, met a reshape error deep in the network."""
+    if getattr(theta, "shape", None) != (n_params,):
+        raise ValueError(
+            "The objective takes the flat parameter vector, an ndarray of shape "
+            f"({n_params},); got {getattr(theta, 'shape', type(theta).__name__)}.")
+
+
 def worth_splitting(network, n_rows, shards=2):
     """Whether a batch of ``n_rows`` rows is large enough to split into ``shards``."""
     rows = n_rows // shards
@@ -148,7 +174,7 @@ class Objective:
             total = float(sample_weight.sum())
             self.s = (sample_weight / total).astype(Y.dtype, copy=False)
         self.weight_total = total
-        self.l2 = self.alpha / total
+        self.l2 = penalty_coefficient(self.alpha, total)
         self._row_shards = self._split(X, Y, sample_weight, total)
         return self
 
@@ -220,13 +246,7 @@ class Objective:
         return buffers
 
     def __call__(self, theta):
-        if getattr(theta, "shape", None) != (self.network.n_params,):
-            # (a user's solver passing a part of theta, or a list, met a
-            # reshape error deep in the network)
-            raise ValueError(
-                "objective(theta) takes the flat parameter vector, an ndarray of "
-                f"shape ({self.network.n_params},); got "
-                f"{getattr(theta, 'shape', type(theta).__name__)}.")
+        check_parameter_vector(theta, self.network.n_params)
         # an evaluation ends a run of products at one point (Newton's line
         # search follows its conjugate gradients): free their linearization
         self._linearized = None
@@ -262,6 +282,7 @@ class Objective:
     def loss(self, theta):
         """The loss alone (a forward pass) of an unsplit batch; no clipping
         applies, none is counted in ``n_evaluations``."""
+        check_parameter_vector(theta, self.network.n_params)
         return self.network.loss(theta, self.X, self.Y, self.s, self.l2)
 
     def _loss_grad(self, theta, grad):
@@ -279,6 +300,7 @@ class Objective:
         share one linearization, the forward and backward passes they read:
         about half the cost of each product after the first.
         """
+        check_parameter_vector(theta, self.network.n_params)
         points = self._linearization(theta)
         if self._row_shards is None:
             return self.network.hvp(theta, v, self.X, self.Y, self.s, self.l2,

@@ -11,6 +11,7 @@ that grid search reaches their hyperparameters, and that they pickle.
 import copy
 import functools
 import inspect
+import numbers
 import pickle
 import random
 
@@ -20,7 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils._param_validation import InvalidParameterError, Interval
 
 from skopt_nn import MLPClassifier
 from skopt_nn.solvers import Momentum, Solver
@@ -571,13 +572,43 @@ def test_a_solver_that_locks_theta_then_raises_leaves_the_model_as_it_was(iris):
 
 
 class EvaluatesAPart(Solver):
+    def __init__(self, call="__call__"):
+        self.call = call
+
     def step(self, theta, objective, state):
-        return objective(theta[:5])[0]
+        if self.call == "hvp":
+            return objective.hvp(theta[:5], theta[:5])
+        value = getattr(objective, self.call)(theta[:5])
+        return value[0] if self.call == "__call__" else value
 
 
-def test_an_objective_called_with_no_flat_parameter_vector_says_so(iris):
+@pytest.mark.parametrize("call", ["__call__", "loss", "hvp"])
+def test_an_objective_called_with_no_flat_parameter_vector_says_so(iris, call):
     # a part of theta met a reshape error deep in the network (robustness review)
     X, y = iris
-    with pytest.raises(ValueError, match=r"objective\(theta\) takes the flat "
+    with pytest.raises(ValueError, match=r"The objective takes the flat "
                        r"parameter vector, an ndarray of shape \(67,\); got \(5,\)"):
-        _clf(EvaluatesAPart(), max_iter=1).fit(X, y)
+        _clf(EvaluatesAPart(call), max_iter=1).fit(X, y)
+
+
+class Restarts(Solver):
+    """A hyperparameter that is an int or a bool, by its own constraints."""
+
+    _parameter_constraints = {
+        "restart_every": [Interval(numbers.Integral, 1, None, closed="left"), bool]}
+
+    def __init__(self, restart_every=True):
+        self.restart_every = restart_every
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        theta -= 0.1 * grad
+        state["step"] += 1
+        return loss
+
+
+def test_a_bool_that_a_solvers_own_constraints_allow_is_accepted(iris):
+    # integer parameters refuse bools, unless their constraints list bool
+    X, y = iris
+    _clf(Restarts(True), max_iter=2).fit(X, y)
+    _clf(Restarts(3), max_iter=2).fit(X, y)

@@ -433,6 +433,9 @@ def test_warm_start_needs_the_same_classes_as_scikit_learn():
         r"warm_start can only be used where `y` has the same classes as in the "
         r"previous call to fit. Previously got \[0 1 2\], `y` has \[0 1\]")
     est.partial_fit(X[y < 2], y[y < 2])  # partial_fit takes a subset
+    # continuous targets get scikit-learn's error for them, not the raw labels
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        est.fit(X, y + 0.5)
     # a new class too gets warm_start's words (it got partial_fit's)
     _assert_unchanged_by_failure(
         est, lambda e: e.fit(X, np.where(y == 2, 3, y)), ValueError,
@@ -1430,6 +1433,34 @@ def test_sample_weights_whose_sum_is_subnormal_are_named(dtype, weight, call):
         getattr(est, call)(X_GOOD.astype(dtype), Y_GOOD,
                            sample_weight=np.full(60, weight), **kwargs)
     assert not hasattr(est, "coefs_")
+
+
+@pytest.mark.parametrize("case", ["whole", "minibatch"])
+def test_a_penalty_that_overflows_names_the_weights(case):
+    # alpha / sum(weights) overflowed at normal sums (alpha > 4) and in a
+    # minibatch of tiny weights: "large values in the data" or divergence
+    # (a review of 32381e7..)
+    X, y = load_diabetes(return_X_y=True)
+    if case == "whole":
+        params, weights = dict(alpha=100.0), np.full(len(X), 1e-307 / len(X))
+    else:
+        params = dict(alpha=1e-3, batch_size=100, shuffle=False)
+        weights = np.ones(len(X))
+        weights[:100] = 1e-310
+    est = MLPRegressor((4,), max_iter=2, random_state=0, **params)
+    with pytest.raises(ValueError, match=r"The L2 penalty alpha / sum\(sample_weight\) "
+                       r"of a batch overflows \(.* / .*\): scale the sample weights "
+                       "up, or lower alpha"):
+        est.fit(X, y, sample_weight=weights)
+    assert not hasattr(est, "coefs_")
+
+
+def test_batch_size_of_a_small_numpy_integer_type():
+    # np.uint8(32): start + batch_size wrapped around in uint8 (OverflowError)
+    est = MLPClassifier((4,), batch_size=np.uint8(32), max_iter=2, random_state=0)
+    expected = MLPClassifier((4,), batch_size=32, max_iter=2, random_state=0)
+    np.testing.assert_array_equal(est.fit(X_GOOD, Y_GOOD)._theta,
+                                  expected.fit(X_GOOD, Y_GOOD)._theta)
 
 
 def test_nested_batch_norm_parameters_with_batch_norm_true():
