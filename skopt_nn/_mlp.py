@@ -693,7 +693,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
             n_samples = _num_samples(X)
         except TypeError:
             return True  # invalid input: validation will raise
-        rows = 200 if self.batch_size == "auto" else self.batch_size
+        rows = 200 if self.batch_size == "auto" else int(self.batch_size)
         return self.shuffle and rows < n_samples
 
     def _fit_unchecked(self, X, y, sample_weight, incremental, classes, state_copy,
@@ -758,7 +758,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         self._network.bn_epsilon = None if bn is None else bn.epsilon
         # rows of a step's products (as _batch_rows, which also warns)
         step_rows = X.shape[0] if solver.full_batch else min(
-            X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
+            X.shape[0], 200 if self.batch_size == "auto" else int(self.batch_size))
         # Overflow is not an error here: a diverging loss is detected and reported
         # by _train as a ConvergenceWarning, with the best parameters restored.
         # a full batch of enough rows is evaluated in two row shards (Objective),
@@ -1040,6 +1040,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                             *objective.batch_statistics, objective.weight_total,
                             bn.momentum)
             except KeyboardInterrupt:
+                interrupts.immediate = False  # (a second Ctrl-C: at the end)
                 # as scikit-learn's MLP: stop, and keep what the finished epochs
                 # learned (the interrupted one is undone; early stopping still
                 # returns to its best parameters, after the loop)
@@ -1195,9 +1196,13 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                                         statistics_order)
         if interrupts.pending and not interrupts.warned:
             warnings.warn(f"{INTERRUPTED_MESSAGE}: " + (
+                "as training was ending; the fit finished." if not stopped else
                 "training stopped after the last finished epoch (an epoch's "
                 "validation and statistics finish before it stops)."
-                if stopped else "as training was ending; the fit finished."),
+                if self.n_iter_ > n_iter_before else
+                "training stopped before its first epoch: the parameters are "
+                "those it started from" + ("" if n_iter_before else
+                                           " (initial, untrained)") + "."),
                 UserWarning)
 
     @staticmethod

@@ -1180,7 +1180,9 @@ def test_ctrl_c_before_the_first_epoch_trains_none(monkeypatch):
                             random_state=0).fit(X, y)
     assert est.n_iter_ == 0 and est.loss_curve_ == []
     messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
-    assert len(messages) == 1 and "after the last finished epoch" in messages[0]
+    assert messages == ["Training interrupted by user: training stopped before its "
+                        "first epoch: the parameters are those it started from "
+                        "(initial, untrained)."]
     assert not any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
@@ -1234,6 +1236,20 @@ def test_ctrl_c_in_the_updates_then_in_the_statistics_warns_once(monkeypatch):
         est = MLPClassifier((4,), solver=_CtrlCAtStep(), batch_norm=True,
                             batch_size=50, max_iter=5, random_state=0).fit(X, y)
     assert est.n_iter_ == 0
+    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    assert len(messages) == 1 and "those of the last finished epoch" in messages[0]
+
+
+def test_a_second_ctrl_c_while_the_first_is_handled_keeps_the_fit(monkeypatch):
+    # it escaped from the handler of the first, and the whole fit was undone
+    X, y = _data(200)
+    monkeypatch.setattr(MLPClassifier, "_restore_state",
+                        _ctrl_c_on_call(MLPClassifier, "_restore_state", 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MLPClassifier((4,), solver=_CtrlCAtStep(), batch_size=50, max_iter=5,
+                            random_state=0).fit(X, y)
+    assert est.n_iter_ == 0 and hasattr(est, "coefs_")
     messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
     assert len(messages) == 1 and "those of the last finished epoch" in messages[0]
 
@@ -1455,12 +1471,19 @@ def test_a_penalty_that_overflows_names_the_weights(case):
     assert not hasattr(est, "coefs_")
 
 
-def test_batch_size_of_a_small_numpy_integer_type():
-    # np.uint8(32): start + batch_size wrapped around in uint8 (OverflowError)
-    est = MLPClassifier((4,), batch_size=np.uint8(32), max_iter=2, random_state=0)
-    expected = MLPClassifier((4,), batch_size=32, max_iter=2, random_state=0)
-    np.testing.assert_array_equal(est.fit(X_GOOD, Y_GOOD)._theta,
-                                  expected.fit(X_GOOD, Y_GOOD)._theta)
+@pytest.mark.parametrize("size", [np.uint8(32), np.int8(100)], ids=repr)
+def test_batch_size_of_a_small_numpy_integer_type(size):
+    # np.uint8(32): start + batch_size wrapped around in uint8 (OverflowError),
+    # as did rows x units (256) in the choice of BLAS threads
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # (overflow in uint8)
+        for call, kwargs in (("fit", {}), ("partial_fit", {"classes": range(10)})):
+            ours, expected = (getattr(MLPClassifier(
+                (4,), batch_size=b, max_iter=2, random_state=0), call)(X, y, **kwargs)
+                for b in (size, int(size)))
+            np.testing.assert_array_equal(ours._theta, expected._theta)
 
 
 def test_nested_batch_norm_parameters_with_batch_norm_true():
