@@ -1168,51 +1168,48 @@ def test_ctrl_c_in_the_bookkeeping_stops_at_the_epochs_end_keeping_it(case,
     assert est.loss_curve_ == expected.loss_curve_
 
 
+def _fit_with_ctrl_c(monkeypatch, target, name, n, **params):
+    """Fit on 200 rows with a Ctrl-C during the ``n``-th call of
+    ``target.name``: the estimator, the interrupt warnings' messages, and
+    whether a ConvergenceWarning was given."""
+    X, y = _data(200)
+    monkeypatch.setattr(target, name, _ctrl_c_on_call(target, name, n))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = MLPClassifier((4,), random_state=0, **params).fit(X, y)
+    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    return est, messages, any(issubclass(w.category, ConvergenceWarning)
+                              for w in caught)
+
+
 def test_ctrl_c_before_the_first_epoch_trains_none(monkeypatch):
     # the first validation (of the starting parameters) precedes epoch 0: a
     # Ctrl-C there waited for a whole epoch, which was kept (diff review)
-    X, y = _data(200)
-    monkeypatch.setattr(MLPClassifier, "_validation_metrics",
-                        _ctrl_c_on_call(MLPClassifier, "_validation_metrics", 1))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est = MLPClassifier((4,), early_stopping=True, batch_norm=True, max_iter=5,
-                            random_state=0).fit(X, y)
+    est, messages, max_iter_warned = _fit_with_ctrl_c(
+        monkeypatch, MLPClassifier, "_validation_metrics", 1, early_stopping=True,
+        batch_norm=True, max_iter=5)
     assert est.n_iter_ == 0 and est.loss_curve_ == []
-    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
     assert messages == ["Training interrupted by user: training stopped before its "
                         "first epoch: the parameters are those it started from "
                         "(initial, untrained)."]
-    assert not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert not max_iter_warned
 
 
 def test_ctrl_c_after_the_last_epoch_says_the_fit_finished(monkeypatch):
     # BN's statistics, after the loop without early stopping: the warning
     # said training stopped, after max_iter epochs (diff review)
-    X, y = _data(200)
-    monkeypatch.setattr(MLPClassifier, "_population_statistics",
-                        _ctrl_c_on_call(MLPClassifier, "_population_statistics", 1))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est = MLPClassifier((4,), batch_norm=True, batch_size=50, max_iter=3,
-                            random_state=0).fit(X, y)
-    assert est.n_iter_ == 3
-    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    est, messages, max_iter_warned = _fit_with_ctrl_c(
+        monkeypatch, MLPClassifier, "_population_statistics", 1, batch_norm=True,
+        batch_size=50, max_iter=3)
+    assert est.n_iter_ == 3 and max_iter_warned
     assert messages == ["Training interrupted by user: as training was ending; "
                         "the fit finished."]
-    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
 def test_ctrl_c_in_the_last_epochs_bookkeeping_keeps_the_max_iter_warning(monkeypatch):
-    X, y = _data(200)
-    monkeypatch.setattr(mlp, "_full_batch_stop",
-                        _ctrl_c_on_call(mlp, "_full_batch_stop", 3))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est = MLPClassifier((4,), solver="lbfgs", tol=0, max_iter=3,
-                            random_state=0).fit(X, y)
-    assert est.n_iter_ == 3
-    assert any("Maximum iterations (3) reached" in str(w.message) for w in caught)
+    est, messages, max_iter_warned = _fit_with_ctrl_c(
+        monkeypatch, mlp, "_full_batch_stop", 3, solver="lbfgs", tol=0, max_iter=3)
+    assert est.n_iter_ == 3 and max_iter_warned and len(messages) == 1
 
 
 class _CtrlCAtStep(Solver):
@@ -1227,30 +1224,14 @@ class _CtrlCAtStep(Solver):
         return loss
 
 
-def test_ctrl_c_in_the_updates_then_in_the_statistics_warns_once(monkeypatch):
-    X, y = _data(200)
-    monkeypatch.setattr(MLPClassifier, "_population_statistics",
-                        _ctrl_c_on_call(MLPClassifier, "_population_statistics", 1))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est = MLPClassifier((4,), solver=_CtrlCAtStep(), batch_norm=True,
-                            batch_size=50, max_iter=5, random_state=0).fit(X, y)
-    assert est.n_iter_ == 0
-    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
-    assert len(messages) == 1 and "those of the last finished epoch" in messages[0]
-
-
-def test_a_second_ctrl_c_while_the_first_is_handled_keeps_the_fit(monkeypatch):
-    # it escaped from the handler of the first, and the whole fit was undone
-    X, y = _data(200)
-    monkeypatch.setattr(MLPClassifier, "_restore_state",
-                        _ctrl_c_on_call(MLPClassifier, "_restore_state", 1))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est = MLPClassifier((4,), solver=_CtrlCAtStep(), batch_size=50, max_iter=5,
-                            random_state=0).fit(X, y)
+@pytest.mark.parametrize("name", ["_population_statistics", "_restore_state"])
+def test_a_second_ctrl_c_keeps_the_fit_and_one_warning(name, monkeypatch):
+    # after one in the updates, a second in BN's statistics warned twice; in the
+    # handling of the first (_restore_state), it escaped and undid the fit
+    est, messages, _ = _fit_with_ctrl_c(
+        monkeypatch, MLPClassifier, name, 1, solver=_CtrlCAtStep(), batch_norm=True,
+        batch_size=50, max_iter=5)
     assert est.n_iter_ == 0 and hasattr(est, "coefs_")
-    messages = [str(w.message) for w in caught if "interrupted" in str(w.message)]
     assert len(messages) == 1 and "those of the last finished epoch" in messages[0]
 
 
