@@ -407,15 +407,14 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         """
         if not solver.full_batch:
             return False
-        what = "DataFrame" if is_dask_dataframe(X) else "array"
-        if what == "DataFrame":
-            reason = ("only a dask array's chunks are: pass "
-                      "X.to_dask_array(lengths=True), where the user guide's "
-                      "other conditions hold")
-        elif not is_dask_array(X):
-            return False
+        if is_dask_dataframe(X):
+            what, reason = "DataFrame", (
+                "only a dask array's chunks are: pass X.to_dask_array(lengths=True), "
+                "where the user guide's other conditions hold")
+        elif is_dask_array(X):
+            what, reason = "array", self._chunks_refused(X, y, sample_weight, bn)
         else:
-            reason = self._chunks_refused(X, y, sample_weight, bn)
+            return False
         if reason:
             warnings.warn(
                 f"{type(solver).__name__} on a dask {what}: the rows are computed "
@@ -627,15 +626,21 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
             return X, False
         return np.asarray(X), True
 
+    def _minibatch_rows(self):
+        """The rows per minibatch asked for, as an int: ``batch_size``, 200 for
+        "auto" (a small NumPy integer type, np.uint8(32), would wrap in the
+        products of rows and units)."""
+        return 200 if self.batch_size == "auto" else int(self.batch_size)
+
     def _batch_rows(self, n_samples, full_batch):
         if self.batch_size == "auto":
             return n_samples if full_batch else min(200, n_samples)
-        if self.batch_size > n_samples:
+        if self._minibatch_rows() > n_samples:
             warnings.warn(
                 "Got `batch_size` larger than sample size. It is going to be "
                 "clipped.", UserWarning,
             )
-        return min(int(self.batch_size), n_samples)  # (np.uint8(32) would wrap)
+        return min(self._minibatch_rows(), n_samples)
 
     # -------------------------------------------------------------------- fit
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
@@ -693,8 +698,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
             n_samples = _num_samples(X)
         except TypeError:
             return True  # invalid input: validation will raise
-        rows = 200 if self.batch_size == "auto" else int(self.batch_size)
-        return self.shuffle and rows < n_samples
+        return self.shuffle and self._minibatch_rows() < n_samples
 
     def _fit_unchecked(self, X, y, sample_weight, incremental, classes, state_copy,
                        theta_copy):
@@ -758,7 +762,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         self._network.bn_epsilon = None if bn is None else bn.epsilon
         # rows of a step's products (as _batch_rows, which also warns)
         step_rows = X.shape[0] if solver.full_batch else min(
-            X.shape[0], 200 if self.batch_size == "auto" else int(self.batch_size))
+            X.shape[0], self._minibatch_rows())
         # Overflow is not an error here: a diverging loss is detected and reported
         # by _train as a ConvergenceWarning, with the best parameters restored.
         # a full batch of enough rows is evaluated in two row shards (Objective),
@@ -1195,15 +1199,16 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
             self._population_statistics(X, sample_weight, batch_rows,
                                         statistics_order)
         if interrupts.pending and not interrupts.warned:
-            warnings.warn(f"{INTERRUPTED_MESSAGE}: " + (
-                "as training was ending; the fit finished." if not stopped else
-                "training stopped after the last finished epoch (an epoch's "
-                "validation and statistics finish before it stops)."
-                if self.n_iter_ > n_iter_before else
-                "training stopped before its first epoch: the parameters are "
-                "those it started from" + ("" if n_iter_before else
-                                           " (initial, untrained)") + "."),
-                UserWarning)
+            if not stopped:  # (it came after the last epoch)
+                what = "as training was ending; the fit finished"
+            elif self.n_iter_ > n_iter_before:
+                what = ("training stopped after the last finished epoch (an "
+                        "epoch's validation and statistics finish before it stops)")
+            else:
+                what = ("training stopped before its first epoch: the parameters "
+                        "are those it started from" + (
+                            "" if n_iter_before else " (initial, untrained)"))
+            warnings.warn(f"{INTERRUPTED_MESSAGE}: {what}.", UserWarning)
 
     @staticmethod
     def _next_order(order, rng, n_samples):
@@ -2088,7 +2093,7 @@ def _weights_in(dtype, *factors, class_weighted=False):
             f"The {what} weights sum to infinity in {name}{applied}: scale them "
             "down (the fit depends on their ratios, and on their sum through the "
             "L2 penalty's alpha / sum(sample_weight)).")
-    if 0 < total < np.finfo(dtype).tiny:  # (alpha / total would overflow)
+    if 0 < total < np.finfo(dtype).tiny:  # (imprecise, and alpha / total overflows)
         raise ValueError(
             f"The {what} weights sum to {total:.3g} in {name}{applied}, below the "
             "smallest normal number: scale them up (the fit depends on their "
