@@ -234,7 +234,7 @@ def normalize_backward(dxhat, xhat, inv_std, s):
     return dxhat
 
 
-def check_frequency_weights(sample_weight, batch_rows):
+def check_frequency_weights(sample_weight, batch_rows, class_weighted=False):
     r"""Warn if some minibatch's weights sum to less than 2 (see :class:`BatchNorm`).
 
     Batch normalization counts sample weights as frequencies: the unbiased
@@ -243,7 +243,9 @@ def check_frequency_weights(sample_weight, batch_rows):
     small total) make that factor huge or undefined, a wrong ``Var[x]`` that
     training itself, which only sees normalized weights, gives no sign of.
     Checked on the minibatches of ``batch_rows`` rows in order (the population
-    pass's), those of two rows or more.
+    pass's), those of two rows or more. ``class_weighted``: the weights are
+    ``sample_weight`` times ``class_weight``'s (or ``class_weight``'s alone),
+    which the warning then names.
 
     Examples
     --------
@@ -258,13 +260,18 @@ def check_frequency_weights(sample_weight, batch_rows):
     starts = np.arange(0, n, batch_rows)
     sums = np.add.reduceat(sample_weight, starts)[np.diff(starts, append=n) > 1]
     if sums.size and sums.min() < 2:
+        weights = "sample weights, with class_weight's factors," \
+            if class_weighted else "sample_weight"
         warnings.warn(
-            "batch_norm counts sample_weight as frequency weights: the unbiased "
+            f"batch_norm counts {weights} as frequency weights: the unbiased "
             "variance m/(m-1) of its inference statistics takes m = the sum of a "
             f"minibatch's weights, here as small as {sums.min():.3g}, which "
             "inflates or leaves undefined Var[x] (bn_var_) and so distorts "
             "predictions. Scale the weights so that 1 stands for one row, e.g. "
-            "sample_weight * n_samples / sample_weight.sum().", UserWarning,
+            "sample_weight * n_samples / sample_weight.sum()" + (
+                ", and class weights of 1 on average (as class_weight="
+                "'balanced' gives)" if class_weighted else "") + ".",
+            UserWarning,
         )
 
 

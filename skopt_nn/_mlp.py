@@ -928,7 +928,8 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                 "input. Use minibatches of at least 2 rows.", UserWarning,
             )
         if bn is not None and sample_weight is not None:
-            check_frequency_weights(sample_weight, batch_rows)
+            check_frequency_weights(sample_weight, batch_rows, class_weighted=
+                                    getattr(self, "class_weight", None) is not None)
         # partial_fit's running statistics, restored if this pass diverges
         saved_statistics = (([m.copy() for m in self.bn_mean_],
                              [v.copy() for v in self.bn_var_], self._bn_counts)
@@ -1074,6 +1075,10 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                 best_fit_loss = start_loss
             cause = "loss" if divergence.diverged(start_loss) else \
                 _non_finite_part(theta, self.solver_state_)
+            if cause is None and saved_statistics is not None and \
+                    _non_finite_layer(self.bn_mean_, self.bn_var_):
+                # (a running average never washes a NaN out again)
+                cause = "batch-normalization statistics"
             if cause is None and incremental:
                 # the call's last update, measured before it: where did it lead?
                 end_loss = objective.loss(theta)
@@ -1268,6 +1273,10 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         advice = "Lower the solver's learning_rate or set max_grad_norm" \
             if "learning_rate" in self.solver_.get_params() else \
             "Set max_grad_norm, or change the solver's hyperparameters"
+        if cause == "batch-normalization statistics":
+            advice = (f"Scale the input features ({_overflow_limit(self._theta.dtype)}"
+                      "), or, if training made the weights so large: "
+                      f"{advice[0].lower()}{advice[1:]}")
         restored = "those before this call" if call == "partial_fit" else (
             "the best ones of this fit (lowest training loss, or best validation "
             "loss with early_stopping)")
@@ -1338,6 +1347,16 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         the rows taken in ``order`` (see ``population_statistics``)."""
         self.bn_mean_, self.bn_var_, self._bn_counts = population_statistics(
             self._network, self._theta, X, sample_weight, batch_rows, order)
+        layer = _non_finite_layer(self.bn_mean_, self.bn_var_)
+        if layer:  # (the model would predict one value for every row)
+            raise ValueError(
+                f"The batch-normalization statistics of hidden layer {layer} are "
+                f"not finite ({_overflow_limit(self._theta.dtype)}): the input "
+                "data may contain large values and need to be preprocessed "
+                "(scaled" + (", or fitted in float64" if self._theta.dtype ==
+                             np.float32 else "") + "), or training made the "
+                "weights so large: lower the solver's learning rate or set "
+                "max_grad_norm.")
 
     # -------------------------------------------------------------- inference
     def _forward(self, X):
@@ -1547,7 +1566,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
         to ``t_`` and ``loss_curve_`` (scikit-learn's ``n_iter_`` counts the
         last call's only).
     t_ : int
-        Training samples seen.
+        Training samples seen: rows of zero sample weight, which training
+        leaves out, are not counted (scikit-learn's MLP counts them).
     solver_ : Solver
         The solver used: a clone of ``solver`` (or the alias's default object).
     solver_state_ : dict
@@ -2184,6 +2204,22 @@ def _non_finite_part(theta, state):
                     and not _all_finite(array):
                 return "solver state"
     return None
+
+
+def _non_finite_layer(means, variances):
+    """The first hidden layer (numbered from 1) whose batch-normalization
+    statistics hold a value that is not finite, or 0 if none does."""
+    for layer, (mean, var) in enumerate(zip(means, variances), 1):
+        if not (_all_finite(mean) and _all_finite(var)):
+            return layer
+    return 0
+
+
+def _overflow_limit(dtype):
+    """Why a variance overflows, in words: the pre-activations beyond which it
+    does in ``dtype``."""
+    limit = math.sqrt(float(np.finfo(dtype).max))
+    return f"pre-activations beyond {limit:.1e} have a variance beyond {dtype}'s range"
 
 
 def _all_finite(a):

@@ -348,6 +348,16 @@ def test_weights_summing_to_less_than_two_per_minibatch_warn(method):
                             sample_weight=w * len(X))
 
 
+def test_small_class_weights_warn_naming_class_weight():
+    # uniform class weights of 0.1 sum to 1 per minibatch of 10 rows: m/(m-1)
+    # is undefined and bn_var_ gets no variance; the user passed no sample_weight
+    X, y = classification_data()
+    with pytest.warns(UserWarning, match="counts sample weights, with "
+                      "class_weight's factors,.*as small as 1.*'balanced'"):
+        fit_quiet(bn_classifier(batch_size=10, class_weight=dict.fromkeys(
+            np.unique(y), 0.1)), X, y)
+
+
 @pytest.mark.parametrize("problem", ["multiclass", "binary", "regression"])
 def test_predict_equals_lecture_inference_transform_from_attributes(problem):
     if problem == "regression":
@@ -704,6 +714,47 @@ def test_partial_fit_divergence_keeps_running_statistics_finite_and_unchanged():
         est.partial_fit(X, 1e100 * y)
     for a, b in zip(est.bn_mean_ + est.bn_var_, before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_partial_fit_whose_statistics_overflow_is_undone():
+    # One finite row of 1e160: its pre-activations' squares overflow, so the
+    # running variance becomes inf, then NaN, while the loss stays finite
+    # (inv_std = 0 normalizes every unit to 0). A running average never washes
+    # a NaN out again: the call must be undone, as a diverged one is.
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(120, 5), rng.randint(0, 3, 120)
+    est = bn_classifier(hidden_layer_sizes=(6,), solver=SGD(), batch_size=10,
+                        shuffle=False)
+    est.partial_fit(X[:60], y[:60], classes=[0, 1, 2])
+    before = [a.copy() for a in [est._theta, *est.bn_mean_, *est.bn_var_]]
+    proba = est.predict_proba(X)
+    outlier = X[60:].copy()
+    outlier[35] = 1e160
+    with pytest.warns(ConvergenceWarning, match="batch-normalization statistics "
+                      "no longer finite.*Scale the input features"), \
+            np.errstate(all="ignore"):
+        est.partial_fit(outlier, y[60:])
+    for a, b in zip([est._theta, *est.bn_mean_, *est.bn_var_], before):
+        np.testing.assert_array_equal(a, b)
+    assert est.n_iter_ == 1
+    np.testing.assert_array_equal(est.predict_proba(X), proba)
+
+
+def test_fit_whose_statistics_overflow_raises_and_keeps_the_model():
+    # float32 features on the scale of 3e19: every variance overflows, and the
+    # model would predict one probability for every row
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = (X[:, 0] > 0).astype(int)
+    est = fit_quiet(bn_classifier(hidden_layer_sizes=(8,), max_iter=5),
+                    X.astype(np.float32), y)
+    proba = est.predict_proba(X)
+    with pytest.raises(ValueError, match="statistics of hidden layer 1 are not "
+                       "finite .*float32.*fitted in float64"), \
+            warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit((X * 3e19).astype(np.float32), y)
+    np.testing.assert_array_equal(est.predict_proba(X), proba)
 
 
 def test_pickled_estimator_continues_partial_fit_identically():
