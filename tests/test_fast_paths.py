@@ -857,6 +857,62 @@ def test_limit_session_saves_a_pool_when_it_first_changes_it():
     assert a.num_threads == 2
 
 
+def _set_pool_threads(threads, owner=None, private=True):
+    """``_set_threads`` on a pool modelled as threadpoolctl models OpenBLAS's:
+    one thread at a time controls it (``controlling_thread``, on the class);
+    ``private``: the pool has the call that sets the threads without taking
+    control. Returns the calls made to the pool, and its controlling thread."""
+    from skopt_nn import _blas
+
+    calls = []
+
+    class Pool:
+        class _SHARED_STATE:
+            controlling_thread = owner
+
+        def set_num_threads(self, n):  # (threadpoolctl's: takes control if free)
+            state = self._SHARED_STATE
+            if state.controlling_thread is None:
+                state.controlling_thread = threading.current_thread()
+            if state.controlling_thread is threading.current_thread():
+                calls.append(("public", n))
+
+        @classmethod
+        def clear_controlling_thread(cls):
+            calls.append(("released", None))
+            cls._SHARED_STATE.controlling_thread = None
+
+    if private:
+        Pool._real_set_num_threads = lambda self, n: calls.append(("raw", n))
+    _blas._set_threads(Pool(), threads)
+    return calls, Pool._SHARED_STATE.controlling_thread
+
+
+def test_setting_threads_respects_another_threads_control_and_never_takes_it():
+    # free: set without taking control; held by this thread (a user's
+    # threadpool_limits around the fit): set, and the control stays the user's
+    assert _set_pool_threads(1) == ([("raw", 1)], None)
+    me = threading.current_thread()
+    assert _set_pool_threads(1, owner=me) == ([("raw", 1)], me)
+    # held by another live thread: its limits rule, nothing is set
+    gate = threading.Event()
+    other = threading.Thread(target=gate.wait)
+    other.start()
+    try:
+        assert _set_pool_threads(1, owner=other) == ([], other)
+    finally:
+        gate.set()
+        other.join()
+    # a thread that has ended controls nothing (threadpoolctl's own rule)
+    assert _set_pool_threads(2, owner=other) == ([("raw", 2)], other)
+    # a threadpoolctl without the private call: the public one, whose control
+    # is released at once unless this thread held it before
+    assert _set_pool_threads(1, private=False) == (
+        [("public", 1), ("released", None)], None)
+    assert _set_pool_threads(1, owner=me, private=False) == (
+        [("public", 1)], me)
+
+
 def test_an_interrupt_while_limits_are_set_leaves_no_session_open(monkeypatch):
     from skopt_nn import _blas
 
