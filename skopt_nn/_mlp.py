@@ -912,6 +912,11 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         batch_rows = self._batch_rows(n_samples, solver.full_batch)
         if batch_rows < n_samples and hasattr(solver, "check_batch"):
             solver.check_batch(batch_rows, n_samples, network.n_params, Y.shape[1])
+        # A full-batch solver given minibatches (an explicit batch_size): its
+        # convergence flag and the gradient and ftol tests would judge the last
+        # minibatch alone (one of a single row, say); its epochs are judged as a
+        # stochastic solver's are, by n_iter_no_change.
+        by_epochs = not solver.full_batch or batch_rows < n_samples
         shuffled = self.shuffle and batch_rows < n_samples
         if shuffled and not sparse.issparse(X) and not X.flags.c_contiguous:
             # Gathering a minibatch's rows (np.take) copies an X that is not in
@@ -1151,13 +1156,14 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
             self.history_.append(record)
             if self.verbose:
                 self._print_progress(record)
-            if self.solver_state_.get("converged", False):
+            if self.solver_state_.get("converged", False) and \
+                    not (solver.full_batch and by_epochs):
                 converged = True  # the solver can make no more progress
                 if self.verbose:
                     print("The solver cannot decrease the loss any further. "
                           "Stopping.")
                 break
-            if solver.full_batch:
+            if not by_epochs:
                 stop, small_steps = _full_batch_stop(
                     objective, theta, self.loss_, self.tol, small_steps)
             if stop:
@@ -1166,7 +1172,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                     print(f"{stop}. Stopping.")
                 break
             if no_improvement > self.n_iter_no_change and \
-                    (early_stopping or not solver.full_batch):
+                    (early_stopping or by_epochs):
                 converged = True
                 if self.verbose:
                     what = "Validation loss" if early_stopping else "Training loss"
@@ -1448,7 +1454,9 @@ _COMMON_PARAMETERS_DOC = r"""
         parameters of a step is at most ``tol`` in absolute value (SciPy's
         gtol), or when three steps in a row lowered the loss by at most 2.2e-9
         times the largest of 1 and the losses (SciPy's ftol, which stops on
-        one). With early stopping the validation rule applies too. Both are
+        one). With early stopping the validation rule applies too; on
+        minibatches (an integer ``batch_size`` below the rows), the epochs'
+        rule only, as for stochastic solvers. Both are
         absolute below a loss of 1: with targets on a small scale (regression
         targets in thousandths)
         the gradient and the decreases are small too, and training stops
@@ -1456,7 +1464,8 @@ _COMMON_PARAMETERS_DOC = r"""
         the loss no further, or ``max_iter``.
     n_iter_no_change : int or np.inf, default=10
         Training stops after more than this many epochs without improvement
-        (not used by full-batch solvers without early stopping: see ``tol``).
+        (not used by full-batch solvers on all rows without early stopping:
+        see ``tol``).
         ``np.inf`` never stops for that reason.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified for single-label

@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 from scipy.special import expit
-from sklearn.datasets import load_breast_cancer, load_iris, make_classification
+from sklearn.datasets import (load_breast_cancer, load_diabetes, load_iris,
+                              make_classification)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
@@ -708,6 +709,7 @@ def test_default_newton_never_increases_loss_with_negative_curvature_and_dead_re
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_newton_warns_when_minibatches_are_too_small_for_the_hessian():
     X, y = load_iris(return_X_y=True)
     clf = MLPClassifier(hidden_layer_sizes=(5,), solver=Newton(), batch_size=10,
@@ -725,6 +727,68 @@ def test_newton_does_not_warn_about_minibatches_of_enough_rows():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
+
+
+def test_newton_warns_when_only_the_last_minibatch_is_too_small():
+    # 442 rows in minibatches of 147: the last holds one row, whose Hessian
+    # has rank 1 for 11 parameters, and each epoch ends with a step fitted to it
+    X, y = _standardized_diabetes()
+    reg = MLPRegressor(hidden_layer_sizes=(), solver=Newton(), batch_size=147,
+                       max_iter=2, random_state=0)
+    with pytest.warns(UserWarning, match="minibatches of 147 of 442 rows, the "
+                      "last of 1, for 11 parameters.*the last included"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+
+
+def _standardized_diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+def test_full_batch_solvers_on_minibatches_stop_by_epochs_not_by_the_last_one(
+        solver):
+    # With 100-row minibatches the last holds 42 rows, on which one Newton
+    # step of a linear model reaches the minimum: its gradient (every
+    # component under tol) and its convergence flag stopped the fit after one
+    # epoch, at R^2 0.34 (0.52 with all rows). The epochs' rule decides.
+    X, y = _standardized_diabetes()
+    params = dict(hidden_layer_sizes=(), solver=solver, batch_size=100,
+                  random_state=0)
+    reg = MLPRegressor(max_iter=1000, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # (L-BFGS on minibatches)
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X, y)
+    # stopped by n_iter_no_change: more than that many epochs without a
+    # decrease of tol, and the epoch before the last was one of them
+    assert reg.n_iter_no_change < reg.n_iter_ < 1000
+    best = min(reg.loss_curve_)
+    assert reg.loss_curve_.index(best) == reg.n_iter_ - reg.n_iter_no_change - 2
+    assert reg.score(X, y) > 0.45
+
+
+class _FlagsEveryStep(Newton):
+    """Newton that reports, after every step, that it can do no more."""
+
+    def step(self, theta, objective, state):
+        loss = super().step(theta, objective, state)
+        state["converged"] = True
+        return loss
+
+
+def test_a_full_batch_solvers_flag_stops_training_on_all_rows_only():
+    X, y = _standardized_diabetes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        whole = MLPRegressor(hidden_layer_sizes=(), solver=_FlagsEveryStep(),
+                             max_iter=20, random_state=0).fit(X, y)
+        with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+            parts = MLPRegressor(hidden_layer_sizes=(), solver=_FlagsEveryStep(),
+                                 batch_size=221, max_iter=3, random_state=0).fit(X, y)
+    assert whole.n_iter_ == 1 and parts.n_iter_ == 3
 
 
 # ----------------------------------------------------------------- L-BFGS
@@ -1008,6 +1072,7 @@ def test_lbfgs_ends_at_a_true_minimum_without_a_warning():
     assert not reg.solver_state_["line_search"]["accepted"]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_lbfgs_warns_that_minibatches_discard_its_pairs():
     X, y = load_iris(return_X_y=True)
     clf = MLPClassifier(hidden_layer_sizes=(), solver=LBFGS(), batch_size=50,

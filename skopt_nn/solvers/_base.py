@@ -63,7 +63,9 @@ class Solver(IntegerParametersRefuseBools, BaseEstimator):
       therefore return a real number: the loss of the objective it was given,
       taken before its update.
     - **state["converged"]**, optional, is read after each epoch's last step:
-      True stops training without a ConvergenceWarning. A solver that uses it
+      True stops training without a ConvergenceWarning (not for a
+      ``full_batch`` solver given minibatches, an integer ``batch_size``: the
+      flag would judge the last minibatch alone). A solver that uses it
       sets it afresh at every step (False when it can still make progress):
       the state is carried over to the next ``warm_start`` fit, so a flag set
       once and left True stops every later ``warm_start`` fit after its first

@@ -251,7 +251,11 @@ class Newton(Solver):
     :math:`m \times` ``n_outputs``, so with fewer rows than
     ``n_params / n_outputs`` the minibatch cannot determine :math:`H` in most
     directions and the step follows its noise; the estimator then warns (the
-    lecture suggests batches of about 10,000 rows for second-order methods).
+    lecture suggests batches of about 10,000 rows for second-order methods),
+    also where only the last minibatch, the remainder of the rows, is that
+    small. Training then stops by the epochs' rule (``n_iter_no_change``), as a
+    stochastic solver's does: the convergence flag and the gradient test
+    would judge one minibatch.
 
     ``state`` holds ``step``, ``converged`` (the last step could not decrease the
     loss, or :math:`g = 0`), ``hessian`` (regime, and the smallest and largest
@@ -342,14 +346,18 @@ class Newton(Solver):
             Parameters and outputs of the network: a minibatch gives
             ``n_rows * n_outputs`` rank-one terms to the Hessian.
         """
-        if n_rows * n_outputs < n_params:
+        # (the last minibatch holds the remainder of the rows, if any)
+        smallest = n_samples % n_rows or n_rows
+        if smallest * n_outputs < n_params:
+            last = f", the last of {smallest}," if smallest < n_rows else ""
             warnings.warn(
-                f"Newton receives minibatches of {n_rows} of {n_samples} rows for "
-                f"{n_params} parameters: the Hessian of {n_rows} rows with "
-                f"{n_outputs} output(s) has a Gauss-Newton part of rank at most "
-                f"{n_rows * n_outputs}, so it is singular or dominated by the "
+                f"Newton receives minibatches of {n_rows} of {n_samples} rows"
+                f"{last} for {n_params} parameters: the Hessian of {smallest} rows "
+                f"with {n_outputs} output(s) has a Gauss-Newton part of rank at most "
+                f"{smallest * n_outputs}, so it is singular or dominated by the "
                 "minibatch's noise in most directions. Use batch_size='auto' (all "
-                f"rows) or at least {math.ceil(n_params / n_outputs)} rows; the "
+                f"rows) or at least {math.ceil(n_params / n_outputs)} rows in every "
+                "minibatch, the last included; the "
                 "lecture suggests about 10,000 for second-order methods.",
                 UserWarning,
             )
