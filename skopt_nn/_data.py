@@ -47,6 +47,11 @@ def _row_keys(X, Y, random_state):
     return keys + (Y * r_y).sum(axis=1)
 
 
+# Distinct held-out rows below which early stopping's validation is called
+# unreliable (where repeated rows make it so: see validation_split).
+FEW_DISTINCT_ROWS = 10
+
+
 def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     """Boolean mask of the rows held out for early stopping.
 
@@ -66,8 +71,9 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     least one group is held out. The whole stratum is never taken.
 
     With few distinct rows (a few binary or categorical features), the groups are
-    coarse, and the held-out weight may exceed ``fraction`` by far: a warning
-    then says so.
+    coarse: the held-out weight may exceed ``fraction`` by far, and the
+    validation rows, however many, may be a few patterns (fewer than
+    ``FEW_DISTINCT_ROWS``) that training never sees. A warning then says so.
 
     Parameters
     ----------
@@ -132,11 +138,22 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
         held_out[rows[taken[group]]] = True
         repeated |= bool((np.bincount(group)[taken] > 1).any())
     share = weight[held_out].sum() / weight.sum()
-    if repeated and share > 2 * fraction:
+    distinct = sum(int(taken.sum()) for _, _, taken in strata_groups)
+    # (rows enough, but few patterns: a validation set of few rows, repeated
+    # or not, is the user's choice of validation_fraction)
+    few = distinct < FEW_DISTINCT_ROWS <= held_out.sum()
+    if repeated and (share > 2 * fraction or few):
         warnings.warn(
-            f"early_stopping holds out {share:.0%} of the training weight, not "
-            f"validation_fraction={fraction:g}: identical rows stay on one side "
-            "of the split, and these rows have few distinct values.", UserWarning)
+            (f"early_stopping holds out {share:.0%} of the training weight, not "
+             f"validation_fraction={fraction:g}" if share > 2 * fraction else
+             f"early_stopping holds out {distinct} distinct row(s) ({share:.0%} "
+             "of the training weight)") + ": identical rows stay on one side of "
+            "the split, and these rows have few distinct values" + (
+                "; the validation loss, which decides when training stops and "
+                f"which epoch is kept, judges the network on {distinct} input "
+                "pattern(s) that training never sees. With so few distinct "
+                "rows, early_stopping=False may serve better" if few else "")
+            + ".", UserWarning)
     return held_out
 
 

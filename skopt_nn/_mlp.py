@@ -996,6 +996,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         # epoch) would copy its state at every step (L-BFGS's pairs: 1.2 MB on
         # digits, up to 5% of an iteration).
         keep_best_state = early_stopping and not solver.full_batch
+        start_kept = True  # (early stopping: no epoch validated better yet)
         best_state = copy_state(self.solver_state_) if keep_best_state else None
         no_improvement = 0
         converged = restored = False
@@ -1141,6 +1142,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
                 improved = val_loss < best_val_loss - self.tol
                 if val_loss < best_val_loss:
                     best_val_loss = val_loss
+                    start_kept = False
                     self.best_validation_score_ = score
                     best_theta[:] = theta
                     if keep_best_state:
@@ -1206,6 +1208,16 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         if early_stopping:  # the best validated parameters, with their state
             theta[:] = best_theta
             self._restore_state(best_state)
+            if start_kept and self.n_iter_ > n_iter_before and not restored:
+                warnings.warn(
+                    "early_stopping kept the parameters this fit started from" + (
+                        " (its random initialization)" if not n_iter_before
+                        else "") + f": none of its {self.n_iter_ - n_iter_before} "
+                    "epoch(s) lowered the validation loss below theirs "
+                    f"({best_val_loss:.4g}). The validation rows may be unlike "
+                    "the training rows, or the steps too large: a lower learning "
+                    "rate, a larger n_iter_no_change, or early_stopping=False "
+                    "may serve better.", UserWarning)
         if bn is not None and not incremental:
             self._population_statistics(X, sample_weight, batch_rows,
                                         statistics_order)

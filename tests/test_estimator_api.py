@@ -679,6 +679,55 @@ def test_validation_split_warns_when_groups_force_a_larger_share():
                          np.random.RandomState(0))
 
 
+def test_validation_split_warns_when_its_rows_are_few_patterns():
+    # 800 rows of 16 distinct patterns: a tenth of them is a pattern or two,
+    # which training never sees, standing for some 80 rows
+    X = np.random.RandomState(0).randint(0, 2, (800, 4)).astype(float)
+    Y = X @ [[1.0], [2.0], [-1.0], [0.5]]
+    with pytest.warns(UserWarning, match=r"holds out [12] distinct row\(s\) "
+                      r"\(1\d% of the training weight\).*never sees"):
+        held_out = validation_split(X, Y, None, 0.1, None, np.random.RandomState(0))
+    assert len(np.unique(X[held_out], axis=0)) in (1, 2)
+    # ten patterns or more, or fewer than ten rows held out: no warning
+    many = np.repeat(np.arange(200.0), 4)[:, None]
+    few_rows = np.repeat(np.arange(30.0), 2)[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        validation_split(many, many, None, 0.1, None, np.random.RandomState(0))
+        validation_split(few_rows, few_rows, None, 0.1, None,
+                         np.random.RandomState(0))
+
+
+@pytest.mark.filterwarnings("ignore:early_stopping holds out 1 distinct row")
+@pytest.mark.parametrize("warm", [False, True])
+def test_early_stopping_that_keeps_the_starting_parameters_says_so(warm):
+    # Eight patterns: the validation rows (one pattern of class 1) get worse at
+    # every epoch while the training loss falls, and the model returned is its
+    # random initialization (accuracy 0.50), with best_validation_score_ 1.0
+    rng = np.random.RandomState(0)
+    rng.randint(0, 2, (800, 3))  # (the rows of the report: its second draw)
+    X = rng.randint(0, 2, (800, 3)).astype(float)
+    y = (X.sum(axis=1) >= 2).astype(int)
+    clf = MLPClassifier(early_stopping=True, random_state=4, warm_start=warm)
+    if warm:
+        with pytest.warns(UserWarning):
+            clf.fit(X, y)
+    start = clf._theta.copy() if warm else None
+    with pytest.warns(UserWarning, match="kept the parameters this fit started "
+                      "from" + ("" if warm else r" \(its random initialization\)")
+                      + ": none of its 11 epoch"):
+        clf.fit(X, y)
+    if warm:
+        np.testing.assert_array_equal(clf._theta, start)
+    # with the epochs improving on the validation rows: no such warning
+    X, y = _classification()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier((8,), early_stopping=True, max_iter=20,
+                      random_state=0).fit(X, y)
+
+
 def test_history_learning_rate_is_the_solvers_constant_rate():
     X, y = _classification()
     clf = _small(MLPClassifier, solver=Adam(learning_rate=0.003)).fit(X, y)
