@@ -1482,9 +1482,11 @@ _COMMON_PARAMETERS_DOC = r"""
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified for single-label
         classification; repeated rows always on the same side, so that data
-        with few distinct rows may hold out more, with a warning), stop when the
-        validation *loss* stops improving, and keep the parameters of lowest
-        validation loss (the ones the fit started from included). (scikit-learn
+        with few distinct rows may hold out more, or validate on a few patterns
+        that training never sees, with a warning), stop when the validation
+        *loss* stops improving, and keep the parameters of lowest validation
+        loss (the ones the fit started from included: a warning says so when
+        no epoch did better). (scikit-learn
         decides on the validation score, the accuracy or R², which saturates at
         1.0 on easy problems and then stops too early.) ``validation_scores_``
         records the scores. ``partial_fit`` ignores it: each call is one pass
