@@ -57,7 +57,7 @@ from ._data import Minibatches, validation_split
 from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, END_FLOOR, DivergenceTest
 from ._hyperparameters import same_value
 from ._interrupts import DeferredInterrupts
-from ._integer_parameters import IntegerParametersRefuseBools
+from ._strict_parameters import StrictParameters
 from ._losses import LOSSES, OUTPUT_ACTIVATIONS, constant_prediction_loss
 from ._network import Network
 from ._objective import Objective, threaded_shards
@@ -68,16 +68,31 @@ from .solvers._line_search import SCIPY_FTOL, small_decrease
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
 _PARAMETER_VIEWS = ("coefs_", "intercepts_", "bn_gamma_", "bn_beta_")
-# scikit-learn's MLP parameters that are solver hyperparameters here
-_SKLEARN_SOLVER_PARAMETERS = {
-    "learning_rate", "learning_rate_init", "power_t", "momentum",
-    "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "max_fun",
+# scikit-learn's MLP parameters that are solver hyperparameters here, and where
+# each went (the user guide's table, 'The optimizer is an object')
+_PORTED_TO = {
+    "learning_rate_init": "the solver's learning_rate, e.g. "
+                          "solver=SGD(learning_rate=0.01)",
+    "learning_rate": "the solver's learning_rate, a number or a schedule: "
+                     "'invscaling' is InverseScaling(initial=0.01, power_t=0.5), "
+                     "'adaptive' has no counterpart (LinearDecay decays linearly)",
+    "power_t": "InverseScaling(initial=0.01, power_t=0.5) as the solver's "
+               "learning_rate",
+    "momentum": "solver=Momentum(momentum=0.9) or Nesterov(momentum=0.9)",
+    "nesterovs_momentum": "solver=Nesterov(...) (True) or Momentum(...) (False)",
+    "beta_1": "solver=Adam(beta_1=0.9)",
+    "beta_2": "solver=Adam(beta_2=0.999)",
+    "epsilon": "solver=Adam(epsilon=1e-8)",
+    "max_fun": "no counterpart: solver=LBFGS() counts iterations in max_iter",
 }
-_PORTED_HINT = (
-    "scikit-learn's optimizer settings live on the solver object here, e.g. "
-    "solver=Adam(learning_rate=0.001, beta_1=0.9) or "
-    "set_params(solver__learning_rate=0.01) (see the user guide's 'Differences "
-    "from scikit-learn's MLP').")
+
+
+def _ported_hint(names):
+    """Where scikit-learn's optimizer parameters ``names`` went."""
+    return ("scikit-learn's optimizer settings live on the solver object here, "
+            "set by set_params(solver__learning_rate=0.01) and the like: " +
+            "; ".join(f"{name}: {_PORTED_TO[name]}" for name in names) +
+            " (see the user guide's 'Differences from scikit-learn's MLP').")
 
 
 # How a fit that Ctrl-C stopped starts its warning (a caller that must stop as
@@ -154,7 +169,7 @@ def _is_full_batch(solver):
     return bool(getattr(solver, "full_batch", False))
 
 
-class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
+class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
 
     def __new__(cls, *args, **kwargs):
@@ -163,14 +178,14 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         ported = cls._ported_names(kwargs)
         if ported:
             raise TypeError(f"{cls.__name__}.__init__() got unexpected keyword "
-                            f"argument(s) {ported}: {_PORTED_HINT}")
+                            f"argument(s) {ported}: {_ported_hint(ported)}")
         return super().__new__(cls)
 
     @classmethod
     def _ported_names(cls, names):
         """The ``names`` that are scikit-learn's optimizer parameters, not this
         class's own (a subclass may have parameters of those names), sorted."""
-        ported = set(names) & _SKLEARN_SOLVER_PARAMETERS
+        ported = set(names) & _PORTED_TO.keys()
         # (the signature is read only then: it costs ~50 us)
         return sorted(ported - set(cls._get_param_names())) if ported else []
 
@@ -281,7 +296,7 @@ class BaseMLP(IntegerParametersRefuseBools, BaseEstimator, metaclass=ABCMeta):
         ported = self._ported_names(params)
         if ported:
             raise ValueError(f"Invalid parameter(s) {ported} for estimator "
-                             f"{type(self).__name__}: {_PORTED_HINT}")
+                             f"{type(self).__name__}: {_ported_hint(ported)}")
         try:
             super().set_params(**params)
         except AttributeError as error:
@@ -1557,8 +1572,9 @@ _COMMON_ATTRIBUTES_DOC = r"""
     n_outputs_ : int
         Number of outputs.
     out_activation_ : str
-        Output activation ("softmax", "logistic", "identity" or, with
-        ``loss="poisson"``, "exp").
+        Output activation: "softmax" (several classes), "logistic" (two
+        classes, or multilabel) for the classifier; "identity" or, with
+        ``loss="poisson"``, "exp" for the regressor.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -60,6 +60,11 @@ class ParameterViews:
                 f"{expected} (the fitted network's), got shapes {shapes}.")
         _copy_in(self.name, views, arrays)
 
+    def __delete__(self, estimator):
+        raise AttributeError(
+            f"{self.name} cannot be deleted: it shows the fitted network's "
+            "parameters (assign new values of the same shapes instead).")
+
     @staticmethod
     def slot(name):
         """The instance attribute that holds the views of attribute ``name``."""
@@ -100,6 +105,17 @@ class ViewList(list):
 
     def __reduce__(self):  # pickled as its views; the estimator rebinds them
         return (ViewList, (self.name, list(self)))
+
+    def _fixed(self, *args, **kwargs):
+        raise TypeError(
+            f"{self.name} holds one array per layer of the fitted network: its "
+            "length and order are fixed (assign arrays of the same shapes to "
+            "its entries, or a whole list).")
+
+    # (the network keeps its layers: a shorter list predicted as before, and a
+    # warm start then blamed hidden_layer_sizes)
+    append = extend = insert = pop = remove = clear = sort = reverse = _fixed
+    __delitem__ = __iadd__ = __imul__ = _fixed
 
 
 def _slot(name):

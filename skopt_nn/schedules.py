@@ -10,12 +10,12 @@ import numbers
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
-from ._integer_parameters import IntegerParametersRefuseBools
+from ._strict_parameters import StrictParameters
 
 __all__ = ["LinearDecay", "InverseScaling"]
 
 
-class LinearDecay(IntegerParametersRefuseBools, BaseEstimator):
+class LinearDecay(StrictParameters, BaseEstimator):
     r"""The lecture's linear decay of the learning rate, constant after :math:`\tau`.
 
     Parameters
@@ -68,7 +68,7 @@ class LinearDecay(IntegerParametersRefuseBools, BaseEstimator):
         return float((1 - alpha) * self.initial + alpha * final)
 
 
-class InverseScaling(IntegerParametersRefuseBools, BaseEstimator):
+class InverseScaling(StrictParameters, BaseEstimator):
     r"""Inverse scaling of the learning rate, as scikit-learn's ``"invscaling"``.
 
     Parameters

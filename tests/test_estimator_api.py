@@ -870,6 +870,30 @@ def test_assigning_coefs_of_the_wrong_shapes_or_values_raises_and_changes_nothin
     np.testing.assert_array_equal(clf._theta, before)
 
 
+@pytest.mark.parametrize("change", [
+    lambda views: views.pop(), lambda views: views.append(views[0]),
+    lambda views: views.insert(0, views[0]), lambda views: views.extend([]),
+    lambda views: views.remove(views[0]), lambda views: views.clear(),
+    lambda views: views.reverse(), lambda views: views.sort(key=len),
+    lambda views: views.__delitem__(0), lambda views: views.__iadd__([]),
+    lambda views: views.__imul__(2),
+], ids=["pop", "append", "insert", "extend", "remove", "clear", "reverse", "sort",
+        "del", "+=", "*="])
+def test_the_lists_of_views_keep_their_length_and_order(change):
+    # coefs_.pop() left a list of one array for a network of two layers, which
+    # predicted as before; a warm start then blamed hidden_layer_sizes
+    clf, X, _ = _fitted_iris_classifier()
+    proba = clf.predict_proba(X)
+    with pytest.raises(TypeError, match="coefs_ holds one array per layer of the "
+                                        "fitted network: its length and order are "
+                                        "fixed"):
+        change(clf.coefs_)
+    assert [W.shape for W in clf.coefs_] == [(4, 8), (8, 3)]
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    with pytest.raises(AttributeError, match="coefs_ cannot be deleted"):
+        del clf.coefs_
+
+
 def test_coefs_cannot_be_assigned_before_fit():
     with pytest.raises(AttributeError, match="only be assigned on a fitted"):
         MLPClassifier().coefs_ = [np.zeros((2, 2))]
@@ -904,6 +928,26 @@ def test_scikit_learn_optimizer_settings_get_a_porting_hint(name):
         MLPRegressor(**{name: 0.5})
     with pytest.raises(TypeError, match="unexpected keyword argument 'units'"):
         MLPRegressor(units=5)  # (any other name: Python's own error)
+
+
+@pytest.mark.parametrize("name, value, where", [
+    ("learning_rate", "adaptive", r"'adaptive' has no counterpart"),
+    ("learning_rate", "invscaling", r"'invscaling' is InverseScaling\(initial=0.01, "
+                                    r"power_t=0.5\)"),
+    ("power_t", 0.5, r"power_t: InverseScaling\(initial=0.01, power_t=0.5\) as "
+                     r"the solver's learning_rate"),
+    ("nesterovs_momentum", False, r"solver=Nesterov\(...\) \(True\) or "
+                                  r"Momentum\(...\) \(False\)"),
+    ("max_fun", 100, r"max_fun: no counterpart: solver=LBFGS\(\) counts "
+                     r"iterations in max_iter"),
+])
+def test_each_scikit_learn_optimizer_setting_says_where_it_went(name, value, where):
+    # the same generic hint for every name sent a user from
+    # learning_rate="adaptive" to SGD(learning_rate="adaptive"), which fails
+    with pytest.raises(TypeError, match=where):
+        MLPClassifier(**{name: value})
+    with pytest.raises(ValueError, match=where):
+        MLPRegressor().set_params(**{name: value})
 
 
 def test_a_subclass_keeps_its_own_parameters_of_scikit_learn_names():

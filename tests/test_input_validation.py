@@ -335,6 +335,10 @@ BAD_PARAMETERS = [
     ("verbose", "loud", "The 'verbose' parameter"),
     ("warm_start", 1.5, "The 'warm_start' parameter"),
     ("max_grad_norm", 0.0, "The 'max_grad_norm' parameter"),
+    # a class for an instance: scikit-learn's message named the private module
+    ("solver", Adam, r"The 'solver' parameter of .* must be an instance, not the "
+                     r"class Adam: pass solver=Adam\(...\)"),
+    ("batch_norm", BatchNorm, r"must be an instance, not the class BatchNorm"),
 ]
 NESTED_BAD_PARAMETERS = [
     ("solver", SGD(learning_rate=-1), "The 'learning_rate' parameter of SGD"),
@@ -346,6 +350,11 @@ NESTED_BAD_PARAMETERS = [
                                                "bool"),
     ("solver", SGD(LinearDecay(tau=True)), "The 'tau' parameter of LinearDecay must "
                                            "be an int, not a bool"),
+    # a schedule's class is callable: it passed validation and failed at the
+    # first update with "returned LinearDecay(initial=0)"
+    ("solver", SGD(learning_rate=LinearDecay), r"The 'learning_rate' parameter of "
+     r"SGD must be an instance, not the class LinearDecay: pass learning_rate="
+     r"LinearDecay\(...\)"),
     ("batch_norm", BatchNorm(epsilon=-1), "The 'epsilon' parameter of BatchNorm"),
     ("batch_norm", BatchNorm(momentum=2.0), "The 'momentum' parameter of BatchNorm"),
 ]

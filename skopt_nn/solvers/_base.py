@@ -31,10 +31,10 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
-from .._integer_parameters import IntegerParametersRefuseBools
+from .._strict_parameters import StrictParameters
 
 
-class Solver(IntegerParametersRefuseBools, BaseEstimator):
+class Solver(StrictParameters, BaseEstimator):
     r"""Base class of every optimizer: subclass it to write your own.
 
     A subclass stores its hyperparameters in ``__init__`` (and nothing else),

@@ -46,7 +46,7 @@ class LBFGS(Solver):
         + \rho_i s_i s_i^T, \qquad \rho_i = 1 / (y_i^T s_i),
 
     computed without any matrix by the two-loop recursion
-    (``two_loop``, Nocedal & Wright Alg. 7.4). Without pairs (first step),
+    (Nocedal & Wright Alg. 7.4). Without pairs (first step),
     :math:`d = -g / \|g\|`. The step :math:`\theta \leftarrow \theta + \alpha d`
     takes :math:`\alpha` from a strong Wolfe line search
     (:func:`scipy.optimize.line_search`, :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`,
