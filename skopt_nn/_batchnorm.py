@@ -311,8 +311,9 @@ def population_statistics(network, theta, X, sample_weight, batch_rows, order=No
 
     the mean of all rows and the pooled unbiased within-minibatch variance:
     with minibatches of equal size :math:`m`, exactly the lecture's formulas (a
-    minibatch of one row adds nothing to :math:`Var[x]`). :math:`m_\mathcal{B}`
-    is a minibatch's rows, or its total weight with sample weights.
+    minibatch of one row adds nothing to :math:`Var[x]`, whatever its weight:
+    one row has no spread). :math:`m_\mathcal{B}` is a minibatch's rows, or its
+    total weight with sample weights.
 
     The rows go through in blocks of whole minibatches (about 4 MB of the widest
     activation). A layer's activations of all rows, which the next layer's
@@ -387,8 +388,8 @@ def population_statistics(network, theta, X, sample_weight, batch_rows, order=No
                     s = (w / m).astype(dtype, copy=False)
                 mu, var, _ = batch_moments(zb, s)
                 sum_mean += m * mu
-                if m > 1:
-                    sum_var += m * var
+                if m > 1 and zb.shape[0] > 1:  # (one row: no spread, whatever
+                    sum_var += m * var          # its weight)
                     dof += m - 1
             if keep:
                 kept[start:stop] = z
@@ -413,7 +414,7 @@ def _inference_transform(z, mean, scale, beta, hidden):
 
 
 def update_running_statistics(means, variances, counts, batch_means, batch_vars, m,
-                              momentum):
+                              momentum, n_rows):
     r"""``partial_fit``'s running estimate of :math:`E[x]`, :math:`Var[x]`, in place.
 
     .. math::
@@ -427,7 +428,8 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
     and :math:`D` sum :math:`m` and :math:`m - 1` over the minibatches so far,
     this one included (with minibatches of equal size, :math:`\rho = 1/n` for
     the :math:`n`-th). The first minibatch sets the estimate. A minibatch with
-    :math:`m \le 1` leaves :math:`V` unchanged.
+    :math:`m \le 1`, or of one row (whatever its weight: one row has no
+    spread), leaves :math:`V` unchanged.
 
     Parameters
     ----------
@@ -441,6 +443,8 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
     m : float
         Rows (sum of the weights) of the minibatch.
     momentum : float or None
+    n_rows : int
+        Rows of the minibatch, not weighted.
 
     Returns
     -------
@@ -455,7 +459,7 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
 
     for estimate, value in zip(means, batch_means):
         estimate += rate(rows, m) * (value - estimate)
-    factor = _unbiased_factor(m)
+    factor = _unbiased_factor(m) if n_rows > 1 else None
     if factor is not None:
         for estimate, value in zip(variances, batch_vars):
             estimate += rate(dof, m - 1) * (factor * value - estimate)

@@ -496,11 +496,12 @@ def test_statistics_pass_in_blocks_gives_the_statistics_of_all_rows_at_once(
     monkeypatch.setattr(_batchnorm, "_STATISTICS_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(_batchnorm, "_STATISTICS_KEEP_BYTES", keep_bytes)
     means, variances, counts = _batchnorm.population_statistics(net, theta, X, w, 10)
-    # the rows (weight), and the degrees of freedom: a minibatch of weight 1 or
-    # less enters the means only
+    # the rows (weight), and the degrees of freedom: the last minibatch, of
+    # one row, enters the means only, whatever its weight (one row has no
+    # spread; with a weight of 2 or 3 it entered V as a zero)
     total = 101 if w is None else w.sum()
     last = 1 if w is None else w[100]
-    assert counts == (total, total - 10 - last + max(last - 1, 0))
+    assert counts == (total, total - 10 - last)
     a = X
     for k in range(3):
         z = a @ coefs[k] + intercepts[k]
@@ -511,7 +512,7 @@ def test_statistics_pass_in_blocks_gives_the_statistics_of_all_rows_at_once(
             m = len(z[rows]) if w is None else w[rows].sum()
             mu.append(np.average(z[rows], axis=0, weights=s))
             m_mu.append(m)
-            if m > 1:
+            if m > 1 and len(z[rows]) > 1:
                 var.append(m / (m - 1) * np.average((z[rows] - mu[-1]) ** 2, axis=0,
                                                     weights=s))
                 m_var.append(m - 1)
@@ -639,6 +640,28 @@ def test_partial_fit_minibatch_of_one_row_keeps_the_variance_estimate():
     np.testing.assert_array_equal(est.bn_var_[0], V)
     np.testing.assert_allclose(est.bn_mean_[0], 0.7 * E + 0.3 * x, rtol=1e-12)
     assert not np.allclose(est.bn_mean_[0], E)
+    # nor has one row of weight 2: it counted as m = 2 of zero spread
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        est.partial_fit(X[8:], y[8:], sample_weight=[2.0])
+    np.testing.assert_array_equal(est.bn_var_[0], V)
+
+
+def test_one_row_minibatches_of_weight_two_add_no_variance_to_the_statistics():
+    # bn_var_ was 0, and predictions, each layer scaled by 1/sqrt(eps), blew
+    # up (inf with the Poisson loss); without weights it stays 1
+    X, y = regression_data(n=40)
+    w = np.ones(40)
+    w[::4] = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # (the one-row warning)
+        est = fit_quiet(MLPRegressor(hidden_layer_sizes=(4, 2), batch_norm=True,
+                                     batch_size=1, max_iter=3, random_state=0),
+                        X, y, sample_weight=w)
+    for V in est.bn_var_:
+        np.testing.assert_array_equal(V, 1.0)
+    assert est._bn_counts == (w.sum(), 0.0)
+    assert np.abs(est.predict(X)).max() < 10 * np.abs(y).max()
 
 
 class EvaluateTwice(Solver):
