@@ -297,6 +297,9 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         if ported:
             raise ValueError(f"Invalid parameter(s) {ported} for estimator "
                              f"{type(self).__name__}: {_ported_hint(ported)}")
+        # (validated by the next partial_fit call; marked first, since a call
+        # that raises part-way has set the parameters before the failing one)
+        _PARAMETERS_SET.add(self)
         try:
             super().set_params(**params)
         except AttributeError as error:
@@ -311,7 +314,6 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"Invalid nested parameter(s) {nested}: a value along the path is "
                 f"not an estimator ({error}).{hint}") from None
-        _PARAMETERS_SET.add(self)  # (validated by the next partial_fit call)
         return self
 
     def _validate_params_if_new(self):
@@ -682,7 +684,8 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             if isinstance(self.random_state, np.random.RandomState) else None
         # (get_state costs ~30 µs, deepcopy 7x more: skipped for a partial_fit
         # call that takes its rows in order and so draws nothing)
-        rng_state = None if rng is None or not self._may_draw(X, incremental) \
+        rng_state = None if rng is None or not self._may_draw(X, incremental,
+                                                              continues) \
             else rng.get_state()
         # training only appends to these lists: their lengths suffice (a copy
         # would make each partial_fit call cost more than the last)
@@ -705,9 +708,10 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 rng.set_state(rng_state)
             raise
 
-    def _may_draw(self, X, incremental):
-        """Whether this fit may draw from the random stream (shuffle, split)."""
-        if not incremental:
+    def _may_draw(self, X, incremental, continues):
+        """Whether this fit may draw from the random stream (the initial
+        parameters of a fit that does not continue, shuffle, split)."""
+        if not (incremental and continues):
             return True
         try:
             n_samples = _num_samples(X)

@@ -387,6 +387,22 @@ def test_invalid_hyperparameter_is_rejected_at_first_partial_fit():
         MLPRegressor(alpha=-1).partial_fit(X_GOOD, Y_GOOD)
 
 
+@pytest.mark.parametrize("bad, match", [
+    ({"alpha": -1.0}, "The 'alpha' parameter"),
+    ({"batch_size": 0}, "The 'batch_size' parameter"),
+    ({"activation": "bogus"}, "The 'activation' parameter"),
+])
+def test_parameters_set_by_a_set_params_that_raised_are_validated(bad, match):
+    # set_params sets the parameters one by one: one that raises after others
+    # left those set, unvalidated, and the next partial_fit trained with alpha
+    # -1, or failed with ZeroDivisionError or KeyError
+    est = MLPRegressor((3,), random_state=0).partial_fit(X_GOOD, Y_GOOD)
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        est.set_params(**bad, solver__bogus=1)
+    with pytest.raises(ValueError, match=match):
+        est.partial_fit(X_GOOD, Y_GOOD)
+
+
 # -------------------------------------- failures leave the estimator unchanged
 FAILURES = {
     "refit_nan": (lambda e: e.fit(X_NAN, Y_GOOD), ValueError, "NaN"),
@@ -495,21 +511,27 @@ class _FailingSolver(Solver):
         return loss
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
 @pytest.mark.parametrize("fitted", [False, True])
-def test_a_failed_fit_leaves_the_users_random_state_as_it_was(fitted):
+def test_a_failed_fit_leaves_the_users_random_state_as_it_was(fitted, method):
     """A fit from scratch that failed had consumed the user's RandomState
     instance (the weights drawn, the rows shuffled), so the next fit differed
-    from a first one; a fitted estimator's refit already rewound it."""
+    from a first one; a fitted estimator's refit already rewound it. A first
+    partial_fit call (the rows in order: 16 of them, one minibatch) drew the
+    weights too, and was not rewound."""
     X, y = _data()
+    kwargs = {} if method == "fit" else {"classes": np.unique(y)}
+    X, y = (X, y) if method == "fit" else (X[:16], y[:16])
+    failing = _FailingSolver(fail_at=5 if method == "fit" else 0)
     rng = np.random.RandomState(0)
     est = MLPClassifier(hidden_layer_sizes=(4,), batch_size=16, max_iter=3,
-                        solver=_FailingSolver(fail_at=5), random_state=rng)
+                        solver=failing, random_state=rng)
     if fitted:
         est.set_params(solver=SGD()).fit(X, y)
-        est.set_params(solver=_FailingSolver(fail_at=5))
+        est.set_params(solver=failing)
     before = rng.get_state()
     with pytest.raises(FloatingPointError, match="solver failure"):
-        est.fit(X, y)
+        getattr(est, method)(X, y, **kwargs)
     after = rng.get_state()
     assert after[2] == before[2] and np.array_equal(after[1], before[1])
 
