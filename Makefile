@@ -9,8 +9,8 @@ help:
 	@echo "make demo         compare every optimizer on load_digits (creates .venv)"
 	@echo "make test         the whole test suite, slow tests included (about 8 min)"
 	@echo "make test-fast    the tests not marked slow"
-	@echo "make bench        speed against scikit-learn's MLP (2-3 min)"
-	@echo "make bench-quick  the same table, fewer repetitions (under a minute)"
+	@echo "make bench        speed against scikit-learn's MLP (about 4 min)"
+	@echo "make bench-quick  the same table, fewer repetitions (about 2 min)"
 	@echo "make docs         the documentation, into docs/_build/html"
 	@echo "make clean        remove .venv and everything generated"
 

@@ -1,10 +1,10 @@
 """Measuring tools of the benchmark: interleaved medians, peak memory, GEMM floor.
 
 The machine may be shared, so absolute times are noisy. Every comparison runs the
-competitors in the same process, alternating them repetition by repetition (the
-order rotates, so that each takes every position equally often), and reports
-medians: a short burst of load then hits every competitor alike, which keeps the
-*ratios* meaningful. Sustained load
+competitors in the same process, alternating them repetition by repetition (in
+balanced orders, so that each takes every position, and follows every other,
+equally often), and reports medians: a short burst of load then hits every
+competitor alike, which keeps the *ratios* meaningful. Sustained load
 does not hit them alike: it slows most the one that runs more threads (two BLAS
 threads on small products stall when another process holds a core).
 """
@@ -28,10 +28,13 @@ from skopt_nn._objective import MIN_SHARD_ACTIVATIONS, MIN_SHARD_ROWS
 def interleaved(candidates, repeats, settle=0.0, values=None):
     """Median of each candidate's measurements, repetitions alternating.
 
-    Repetition ``r`` runs the candidates in their order rotated by ``r``: with
-    two, ``a b, b a, a b, ...``; with three, ``a b c, b c a, c a b, ...``, so
-    that no candidate is favoured by its place (first after a pause, or right
-    after its own previous run, whose caches and threads it finds warm).
+    The repetitions run the candidates in the orders of :func:`balanced_orders`,
+    in turn, so that no candidate is favoured by its place: first after a
+    pause, or right after a given other one (after scikit-learn's fit at its
+    default threads, whose workers still spin, a digits fit of skopt_nn took
+    48% longer than after one on a single thread, under load; rotating one
+    order, as this did before, put skopt_nn after the same competitor in 5 of
+    6 repetitions).
 
     Parameters
     ----------
@@ -53,20 +56,48 @@ def interleaved(candidates, repeats, settle=0.0, values=None):
     values = {} if values is None else values
     values.update({name: [] for name in candidates})
     names = list(candidates)
+    orders = balanced_orders(len(names))
     for r in range(repeats):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
+        for i in orders[r % len(orders)]:
             time.sleep(settle)
-            values[name].append(candidates[name]())
+            values[names[i]].append(candidates[names[i]]())
     return {name: statistics.median(v) for name, v in values.items()}
+
+
+def balanced_orders(n):
+    """Orders of ``range(n)`` in which each takes every place, and follows every
+    other, equally often (Williams' design: ``n`` orders, ``2 n`` for odd ``n``).
+
+    Examples
+    --------
+    >>> balanced_orders(2)
+    [[0, 1], [1, 0]]
+    >>> balanced_orders(4)
+    [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]]
+    >>> orders = balanced_orders(3)   # each of the 6 successions twice
+    >>> pairs = [(a, b) for o in orders for a, b in zip(o, o[1:])]
+    >>> len(orders), len(set(pairs)), len(pairs)
+    (6, 6, 12)
+    """
+    first, low, high = [0], 1, n - 1
+    for k in range(1, n):  # 0, 1, n-1, 2, n-2, ...
+        if k % 2:
+            first.append(low)
+            low += 1
+        else:
+            first.append(high)
+            high -= 1
+    orders = [[(i + shift) % n for i in first] for shift in range(n)]
+    return orders + [order[::-1] for order in orders] if n % 2 else orders
 
 
 def pair_ratios(ours, theirs):
     """``"pair ratios lo-hi"``: the range of the repetitions' own ratios.
 
-    Repetition ``i`` of each competitor ran back to back, so their ratio is one
-    paired measurement; the range shows how far a single pair can stray from
-    the ratio of the medians that the table reports.
+    Repetition ``i`` of each competitor ran in the same round of
+    :func:`interleaved`, so their ratio is one paired measurement; the range
+    shows how far a single pair can stray from the ratio of the medians that
+    the table reports.
 
     Examples
     --------
@@ -217,12 +248,15 @@ def environment_lines():
     return lines
 
 
-def busy_machine_line(load=None, cpus=None):
-    """A warning for the header if the machine was busy as the run started, or None.
+def busy_machine_line(load=None, cpus=None, ended=False):
+    """A warning if the machine was busy as the run started (or, ``ended``, as
+    it ended), or None.
 
     Sustained load from other processes slows most the library that runs more
     BLAS threads (scikit-learn at its default threads, where skopt_nn runs one
-    on small products), which would flatter skopt_nn's ratios.
+    on small products), which would flatter skopt_nn's ratios. At the end the
+    run's own threads are in the load average (up to one per CPU): only more
+    counts.
 
     Examples
     --------
@@ -230,12 +264,16 @@ def busy_machine_line(load=None, cpus=None):
     True
     >>> busy_machine_line(load=1.5, cpus=2)[:44]
     'WARNING: the machine was busy as the run sta'
+    >>> busy_machine_line(load=1.5, cpus=2, ended=True) is None
+    True
+    >>> busy_machine_line(load=3.1, cpus=2, ended=True)[:44]
+    'WARNING: the machine was busy as the run end'
     """
     load = os.getloadavg()[0] if load is None else load
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    if load <= 0.5 * cpus:
+    if load <= (cpus + 0.5 if ended else 0.5 * cpus):
         return None
-    return (f"WARNING: the machine was busy as the run started (load average "
-            f"{load:.2f} on {cpus} CPUs): other processes slow scikit-learn's "
+    return (f"WARNING: the machine was busy as the run {'ended' if ended else 'started'}"
+            f" (load average {load:.2f} on {cpus} CPUs): other processes slow scikit-learn's "
             "multi-threaded runs more than skopt_nn's single-threaded ones; rerun "
             "on a quiet machine before trusting the ratios")

@@ -75,13 +75,24 @@ def test_interleaved_records_every_measurement_and_pair_ratios_span_them():
     assert pair_ratios(values["a"], values["b"]) == "pair ratios 0.25-1.00 (3 pairs)"
 
 
-def test_interleaved_rotates_three_candidates_through_every_position():
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_interleaved_orders_give_every_place_and_predecessor_equally(n):
+    # Rotating one order put skopt_nn after the same competitor in 5 of 6
+    # repetitions (4 candidates), which favoured it by 48% on digits under load
+    names = "abcde"[:n]
     calls = []
-    interleaved({name: (lambda n=name: calls.append(n) or 1.0) for name in "abc"},
-                repeats=3)
-    assert calls == list("abc" "bca" "cab")
-    # each candidate first, second and third once; none twice in a row
-    assert all(calls[i] != calls[i + 1] for i in range(len(calls) - 1))
+    cycle = n if n % 2 == 0 else 2 * n
+    interleaved({name: (lambda x=name: calls.append(x) or 1.0) for name in names},
+                repeats=cycle)
+    rounds = [calls[i:i + n] for i in range(0, len(calls), n)]
+    assert all(sorted(r) == list(names) for r in rounds)
+    places = {(r.index(x), x) for r in rounds for x in names}
+    successions = [(a, b) for r in rounds for a, b in zip(r, r[1:])]
+    assert len(places) == n * n  # every candidate in every place...
+    assert all(sum(r.index(x) == p for r in rounds) == cycle // n
+               for p, x in places)  # ... equally often
+    assert len(set(successions)) == n * (n - 1)  # every other before each...
+    assert len(successions) == (cycle // n) * n * (n - 1)  # ... equally often
 
 
 def test_a_target_is_not_met_when_the_two_models_disagree_on_accuracy():
@@ -97,6 +108,10 @@ def test_the_header_warns_when_the_machine_is_busy():
     assert _harness.busy_machine_line(load=0.9, cpus=2) is None
     line = _harness.busy_machine_line(load=1.6, cpus=2)
     assert line.startswith("WARNING") and "1.60 on 2 CPUs" in line
+    # at the end, the run's own threads (up to one per CPU) are in the load
+    assert _harness.busy_machine_line(load=2.4, cpus=2, ended=True) is None
+    line = _harness.busy_machine_line(load=3.0, cpus=2, ended=True)
+    assert "busy as the run ended (load average 3.00 on 2 CPUs)" in line
 
 
 def test_dask_stream_measures_both_libraries_on_the_same_lazy_rows():
