@@ -283,16 +283,22 @@ def _set_threads(lib, threads):
     a change: a 32-row ``partial_fit`` call's four took 20 us instead of 12.)
     """
     control = getattr(type(lib), "_SHARED_STATE", None)
-    owner = getattr(control, "controlling_thread", None)
-    if owner is not None and owner is not threading.current_thread() \
-            and owner.is_alive():
-        return  # (threadpoolctl's own test: a dead thread controls nothing)
-    set_now = getattr(lib, "_real_set_num_threads", None)
-    if set_now is not None or control is None:  # (before 3.6: no control)
-        (set_now or lib.set_num_threads)(threads)
+    if control is None:  # (threadpoolctl before 3.6: no control)
+        lib.set_num_threads(threads)
         return
+    set_now = getattr(lib, "_real_set_num_threads", None)
+    # Under threadpoolctl's lock, which a thread takes to claim the control:
+    # a user's threadpool_limits entered meanwhile sets its limit after this.
+    with getattr(control, "lock", None) or nullcontext():
+        owner = control.controlling_thread
+        mine = owner is threading.current_thread()
+        if owner is not None and not mine and owner.is_alive():
+            return  # (threadpoolctl's own test: a dead thread controls nothing)
+        if set_now is not None:
+            set_now(threads)
+            return
     lib.set_num_threads(threads)  # (a version without the private call)
-    if owner is not threading.current_thread():  # (no control held before)
+    if not mine:  # (no control held before)
         type(lib).clear_controlling_thread()
 
 

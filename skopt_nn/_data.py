@@ -73,7 +73,9 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
     With few distinct rows (a few binary or categorical features), the groups are
     coarse: the held-out weight may exceed ``fraction`` by far, and the
     validation rows, however many, may be a few patterns (fewer than
-    ``FEW_DISTINCT_ROWS``) that training never sees. A warning then says so.
+    ``FEW_DISTINCT_ROWS``, repeated twice or more on average) that training
+    never sees. A warning then says so (counting rows: a few rows of large
+    weights give the same split, but no warning).
 
     Parameters
     ----------
@@ -139,9 +141,11 @@ def validation_split(X, Y, sample_weight, fraction, strata, random_state):
         repeated |= bool((np.bincount(group)[taken] > 1).any())
     share = weight[held_out].sum() / weight.sum()
     distinct = sum(int(taken.sum()) for _, _, taken in strata_groups)
-    # (rows enough, but few patterns: a validation set of few rows, repeated
-    # or not, is the user's choice of validation_fraction)
-    few = distinct < FEW_DISTINCT_ROWS <= held_out.sum()
+    # (few patterns, each standing for two rows or more on average, and ten
+    # rows or more: a validation set of few rows, repeated or not, is the
+    # user's choice of validation_fraction; one duplicate in it is no sign)
+    few = distinct < FEW_DISTINCT_ROWS and \
+        held_out.sum() >= max(FEW_DISTINCT_ROWS, 2 * distinct)
     if repeated and (share > 2 * fraction or few):
         warnings.warn(
             (f"early_stopping holds out {share:.0%} of the training weight, not "

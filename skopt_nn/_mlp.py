@@ -74,10 +74,12 @@ _PORTED_TO = {
     "learning_rate_init": "the solver's learning_rate, e.g. "
                           "solver=SGD(learning_rate=0.01)",
     "learning_rate": "the solver's learning_rate, a number or a schedule: "
-                     "'invscaling' is InverseScaling(initial=0.01, power_t=0.5), "
+                     "'invscaling' is closest to InverseScaling(initial=0.001, "
+                     "power_t=0.5), which decays at every update where scikit-"
+                     "learn's decays with the samples seen at each epoch's end; "
                      "'adaptive' has no counterpart (LinearDecay decays linearly)",
-    "power_t": "InverseScaling(initial=0.01, power_t=0.5) as the solver's "
-               "learning_rate",
+    "power_t": "InverseScaling(initial=0.001, power_t=0.5) as the solver's "
+               "learning_rate (decaying at every update)",
     "momentum": "solver=Momentum(momentum=0.9) or Nesterov(momentum=0.9)",
     "nesterovs_momentum": "solver=Nesterov(...) (True) or Momentum(...) (False)",
     "beta_1": "solver=Adam(beta_1=0.9)",
@@ -1152,7 +1154,16 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             if early_stopping:
                 if bn is not None:  # validate with the statistics predict will use
                     self._population_statistics(X, sample_weight, batch_rows,
-                                                statistics_order)
+                                                statistics_order, check=False)
+                    if _non_finite_layer(self.bn_mean_, self.bn_var_):
+                        # (the epoch's last update, which its loss, measured
+                        # before it, could not show, blew the weights up)
+                        self._recover_from_divergence(
+                            best_theta, best_state, self.loss_,
+                            objective.last_grad_norm, time.perf_counter() - start_time,
+                            epoch=self.n_iter_, cause="batch-normalization statistics")
+                        restored = True
+                        break
                 # Decide on the validation *loss*: it keeps improving where
                 # accuracy saturates at 1.0 on easy problems and stops too early.
                 score, val_loss = self._validation_metrics(*val)
@@ -1227,11 +1238,12 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         if early_stopping:  # the best validated parameters, with their state
             theta[:] = best_theta
             self._restore_state(best_state)
-            if start_kept and self.n_iter_ > n_iter_before and not restored:
+            # (a warm start that keeps its parameters is at its validation
+            # optimum already, with the same validation rows)
+            if start_kept and self.n_iter_ and not n_iter_before and not restored:
                 warnings.warn(
-                    "early_stopping kept the parameters this fit started from" + (
-                        " (its random initialization)" if not n_iter_before
-                        else "") + f": none of its {self.n_iter_ - n_iter_before} "
+                    "early_stopping kept the parameters this fit started from, its "
+                    f"random initialization: none of its {self.n_iter_} "
                     "epoch(s) lowered the validation loss below theirs "
                     f"({best_val_loss:.4g}). The validation rows may be unlike "
                     "the training rows, or the steps too large: a lower learning "
@@ -1379,13 +1391,14 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         print(line)
 
     # ------------------------------------------------------- batch statistics
-    def _population_statistics(self, X, sample_weight, batch_rows, order):
+    def _population_statistics(self, X, sample_weight, batch_rows, order, check=True):
         """The lecture's inference statistics over the training minibatches,
-        the rows taken in ``order`` (see ``population_statistics``)."""
+        the rows taken in ``order`` (see ``population_statistics``); ``check``:
+        raise if they are not finite."""
         self.bn_mean_, self.bn_var_, self._bn_counts = population_statistics(
             self._network, self._theta, X, sample_weight, batch_rows, order)
         layer = _non_finite_layer(self.bn_mean_, self.bn_var_)
-        if layer:  # (the model would predict one value for every row)
+        if layer and check:  # (the model would predict one value for every row)
             raise ValueError(
                 f"The batch-normalization statistics of hidden layer {layer} are "
                 f"not finite ({_overflow_limit(self._theta.dtype)}): the input "

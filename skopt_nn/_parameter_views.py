@@ -103,8 +103,10 @@ class ViewList(list):
                                  f"{view.shape}, got {np.shape(value)}.")
         _copy_in(self.name, views, values)
 
-    def __reduce__(self):  # pickled as its views; the estimator rebinds them
-        return (ViewList, (self.name, list(self)))
+    def __reduce__(self):
+        # a copy or a pickle of the list alone is a plain list of arrays,
+        # attached to no network (the estimator rebinds its views on loading)
+        return (list, (list(self),))
 
     def _fixed(self, *args, **kwargs):
         raise TypeError(

@@ -780,6 +780,24 @@ def test_fit_whose_statistics_overflow_raises_and_keeps_the_model():
     np.testing.assert_array_equal(est.predict_proba(X), proba)
 
 
+def test_statistics_blown_up_by_an_epochs_last_update_are_divergence():
+    # With early stopping each epoch's statistics are computed for its
+    # validation; an epoch's loss is measured before its last update, which
+    # here blows the weights up: the fit raised the data's error
+    rng = np.random.RandomState(0)
+    X = rng.randn(150, 5).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    clf = MLPClassifier((16,), batch_norm=True, early_stopping=True, max_iter=50,
+                        random_state=0, solver=SGD(learning_rate=1e20))
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch .* batch-"
+                      "normalization statistics no longer finite"), \
+            np.errstate(all="ignore"):
+        clf.fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+    for mean, var in zip(clf.bn_mean_, clf.bn_var_):
+        assert np.isfinite(mean).all() and np.isfinite(var).all()
+
+
 def test_pickled_estimator_continues_partial_fit_identically():
     X, y = classification_data()
     est = bn_classifier(solver=Momentum(learning_rate=0.05), batch_size=16,

@@ -691,16 +691,24 @@ def test_validation_split_warns_when_its_rows_are_few_patterns():
     # ten patterns or more, or fewer than ten rows held out: no warning
     many = np.repeat(np.arange(200.0), 4)[:, None]
     few_rows = np.repeat(np.arange(30.0), 2)[:, None]
+    # nor one duplicate among ten held-out rows (9 distinct: a small set, not
+    # data of few patterns; it warned for 11 seeds of 100)
+    one_pair = np.arange(100.0)[:, None]
+    one_pair[1] = one_pair[0]
+    seed = next(seed for seed in range(100) if validation_split(
+        one_pair, one_pair, None, 0.1, None, np.random.RandomState(seed))[0])
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         validation_split(many, many, None, 0.1, None, np.random.RandomState(0))
         validation_split(few_rows, few_rows, None, 0.1, None,
                          np.random.RandomState(0))
+        held_out = validation_split(one_pair, one_pair, None, 0.1, None,
+                                    np.random.RandomState(seed))
+    assert held_out[:2].all() and held_out.sum() == 10
 
 
 @pytest.mark.filterwarnings("ignore:early_stopping holds out 1 distinct row")
-@pytest.mark.parametrize("warm", [False, True])
-def test_early_stopping_that_keeps_the_starting_parameters_says_so(warm):
+def test_early_stopping_that_keeps_the_starting_parameters_says_so():
     # Eight patterns: the validation rows (one pattern of class 1) get worse at
     # every epoch while the training loss falls, and the model returned is its
     # random initialization (accuracy 0.50), with best_validation_score_ 1.0
@@ -708,18 +716,19 @@ def test_early_stopping_that_keeps_the_starting_parameters_says_so(warm):
     rng.randint(0, 2, (800, 3))  # (the rows of the report: its second draw)
     X = rng.randint(0, 2, (800, 3)).astype(float)
     y = (X.sum(axis=1) >= 2).astype(int)
-    clf = MLPClassifier(early_stopping=True, random_state=4, warm_start=warm)
-    if warm:
-        with pytest.warns(UserWarning):
-            clf.fit(X, y)
-    start = clf._theta.copy() if warm else None
+    clf = MLPClassifier(early_stopping=True, random_state=4, warm_start=True)
     with pytest.warns(UserWarning, match="kept the parameters this fit started "
-                      "from" + ("" if warm else r" \(its random initialization\)")
-                      + ": none of its 11 epoch"):
+                      "from, its random initialization: none of its 11 epoch"):
         clf.fit(X, y)
-    if warm:
-        np.testing.assert_array_equal(clf._theta, start)
-    # with the epochs improving on the validation rows: no such warning
+    # A warm start that keeps its parameters is at its validation optimum
+    # already (the same validation rows): no warning (on digits, say, every
+    # warm refit of a converged model warned)
+    start = clf._theta.copy()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="early_stopping kept")
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf._theta, start)
+    # nor when the epochs improve on the validation rows
     X, y = _classification()
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
@@ -892,6 +901,11 @@ def test_the_lists_of_views_keep_their_length_and_order(change):
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
     with pytest.raises(AttributeError, match="coefs_ cannot be deleted"):
         del clf.coefs_
+    # a copy of the list is a plain list, attached to no network
+    for copied in (copy.copy(clf.coefs_), copy.deepcopy(clf.coefs_),
+                   pickle.loads(pickle.dumps(clf.coefs_))):
+        assert type(copied) is list and len(copied) == 2
+        change(copied)  # (no error)
 
 
 def test_coefs_cannot_be_assigned_before_fit():
@@ -932,9 +946,10 @@ def test_scikit_learn_optimizer_settings_get_a_porting_hint(name):
 
 @pytest.mark.parametrize("name, value, where", [
     ("learning_rate", "adaptive", r"'adaptive' has no counterpart"),
-    ("learning_rate", "invscaling", r"'invscaling' is InverseScaling\(initial=0.01, "
-                                    r"power_t=0.5\)"),
-    ("power_t", 0.5, r"power_t: InverseScaling\(initial=0.01, power_t=0.5\) as "
+    ("learning_rate", "invscaling", r"'invscaling' is closest to InverseScaling\("
+                                    r"initial=0.001, power_t=0.5\), which decays at "
+                                    r"every update"),
+    ("power_t", 0.5, r"power_t: InverseScaling\(initial=0.001, power_t=0.5\) as "
                      r"the solver's learning_rate"),
     ("nesterovs_momentum", False, r"solver=Nesterov\(...\) \(True\) or "
                                   r"Momentum\(...\) \(False\)"),

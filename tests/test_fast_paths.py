@@ -869,6 +869,7 @@ def _set_pool_threads(threads, owner=None, private=True):
     class Pool:
         class _SHARED_STATE:
             controlling_thread = owner
+            lock = threading.Lock()
 
         def set_num_threads(self, n):  # (threadpoolctl's: takes control if free)
             state = self._SHARED_STATE
@@ -882,8 +883,9 @@ def _set_pool_threads(threads, owner=None, private=True):
             calls.append(("released", None))
             cls._SHARED_STATE.controlling_thread = None
 
-    if private:
-        Pool._real_set_num_threads = lambda self, n: calls.append(("raw", n))
+    if private:  # (set under the lock that claiming the control takes)
+        Pool._real_set_num_threads = lambda self, n: calls.append(
+            ("raw", n) if Pool._SHARED_STATE.lock.locked() else ("unlocked", n))
     _blas._set_threads(Pool(), threads)
     return calls, Pool._SHARED_STATE.controlling_thread
 

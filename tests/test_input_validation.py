@@ -78,8 +78,11 @@ def _assert_same(a, b, where="estimator"):
 
 
 def _fitted_state(est):
-    """Everything but the constructor parameters (which set_params may change)."""
-    return {k: v for k, v in vars(est).items() if k not in est.get_params(deep=False)}
+    """Everything but the constructor parameters (which set_params may change)
+    and the lists of views into ``_theta`` (their values are ``_theta``'s; a
+    copy of one is a plain list, and they are checked to be views below)."""
+    return {k: v for k, v in vars(est).items()
+            if k not in est.get_params(deep=False) and not k.endswith("views")}
 
 
 def _assert_unchanged_by_failure(est, action, error, match):

@@ -16,7 +16,8 @@ Two optional extensions, used by the full-batch solvers:
 
 - ``state["converged"] = True``, set by ``step``, tells the training loop that the
   solver can make no more progress (a zero gradient, or a line search that found
-  no lower loss): the loop stops after that epoch without a ConvergenceWarning.
+  no lower loss): the loop stops after that epoch without a ConvergenceWarning
+  (not a ``full_batch`` solver given minibatches: the flag would judge one).
   ``step`` sets it afresh at every call (the state goes on to the next
   ``warm_start`` fit: a flag left True would stop it after one epoch).
 - ``solver.check_batch(n_rows, n_samples, n_params, n_outputs)``, if defined, is

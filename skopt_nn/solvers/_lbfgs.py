@@ -70,7 +70,8 @@ class LBFGS(Solver):
     differentiable there, at a ReLU kink, or the problem is badly scaled); it
     is also True after 10 steps in a row that each lowered the loss by at most
     a few rounding errors (:math:`4 \varepsilon_\text{mach} |J|`;
-    ``state["n_negligible"]`` counts them). The training loop then stops. One
+    ``state["n_negligible"]`` counts them). The training loop then stops (given
+    all rows; on minibatches it stops by ``n_iter_no_change``). One
     such step alone is no sign of convergence: in float32 a short step from a
     poor curvature pair lowers the loss by a few rounding errors while twenty
     are left to gain.

@@ -242,7 +242,8 @@ class Newton(Solver):
     or the problem is badly scaled). It is
     also True after a step that lowered the loss by at most a few rounding
     errors (:math:`4 \varepsilon_\text{mach} |J|`), and, without line search,
-    after a step that changed no parameter: the training loop then stops. No
+    after a step that changed no parameter: the training loop then stops
+    (given all rows; see Minibatches below). No
     accepted step ever increases the loss.
 
     **Minibatches.** With an explicit integer ``batch_size`` the estimator passes
