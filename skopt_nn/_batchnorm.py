@@ -388,8 +388,8 @@ def population_statistics(network, theta, X, sample_weight, batch_rows, order=No
                     s = (w / m).astype(dtype, copy=False)
                 mu, var, _ = batch_moments(zb, s)
                 sum_mean += m * mu
-                if m > 1 and zb.shape[0] > 1:  # (one row: no spread, whatever
-                    sum_var += m * var          # its weight)
+                if m > 1 and zb.shape[0] > 1:  # (one row has no spread)
+                    sum_var += m * var
                     dof += m - 1
             if keep:
                 kept[start:stop] = z
