@@ -28,11 +28,12 @@ one). threadpoolctl lets one thread at a time control OpenBLAS: while a user's
 no-ops and training runs with the user's limits; the session never takes that
 control, nor releases one its thread holds. A process forked while a fit holds
 limits starts without the session, its limits restored.
-A ``threadpool_limits`` entered in another thread while a fit holds its limits,
+A ``threadpool_limits`` entered (in any thread) while a fit holds its limits,
 and left after the fit ends, saves and restores the fit's limits (scikit-learn's
 KMeans takes one internally): the process then stays on the fit's limits. That
 race cannot be avoided with process-wide pools; it existed for fits in the main
-thread before, and only costs speed.
+thread before, and only costs speed. The session never restores a pool that
+such a limit controls: the limit holds until it is left.
 
 axpy. ``y += a * x`` written with NumPy is two passes over memory and a
 temporary (``a * x``, then the add); BLAS ``axpy`` is one pass and no temporary.
@@ -224,7 +225,9 @@ class _LimitSession:
 
     def __init__(self):
         self.holders = 0
-        self.saved = {}    # pool's file path -> (controller, threads before)
+        # pool's file path -> (controller, threads before, the thread whose
+        # threadpool_limits controlled the pool then, or None)
+        self.saved = {}
         self.applied = {}  # pool's file path -> threads after the session's change
 
     def lower(self, limits):
@@ -235,7 +238,10 @@ class _LimitSession:
                 # saved when the session first changes the pool, or again when
                 # someone else has changed it since
                 if self.applied.get(lib.filepath) != now:
-                    self.saved[lib.filepath] = (lib, now)
+                    self.saved[lib.filepath] = (lib, now, _limits_owner(lib))
+                # (recorded first: an interrupt right after the change still
+                # finds the pool to restore)
+                self.applied[lib.filepath] = threads
                 _set_threads(lib, threads)
                 self.applied[lib.filepath] = lib.num_threads
 
@@ -244,7 +250,7 @@ class _LimitSession:
         ``[(controller, path), ...]`` of those the session had lowered."""
         lifted = []
         for path in paths:
-            lib, before = self.saved.get(path, (None, None))
+            lib, before, _ = self.saved.get(path, (None, None, None))
             if lib is not None and lib.num_threads == self.applied.get(path) < before:
                 _set_threads(lib, before)
                 lifted.append((lib, path))
@@ -263,11 +269,22 @@ class _LimitSession:
         self.holders -= 1
         if self.holders > 0:
             return False
-        for path, (lib, before) in self.saved.items():
-            # (not where someone else has changed the setting since)
-            if lib.num_threads == self.applied.get(path):
+        for path, (lib, before, owner) in self.saved.items():
+            # (not where someone else has changed the setting since, nor where
+            # a threadpool_limits entered since controls it: it may have set
+            # the very value the session applied, and holds it until it ends)
+            if lib.num_threads == self.applied.get(path) and \
+                    _limits_owner(lib) is owner:
                 _set_threads(lib, before)
         return True
+
+
+def _limits_owner(lib):
+    """The live thread whose threadpool_limits controls the pool (threadpoolctl
+    3.6 and later), or None."""
+    control = getattr(type(lib), "_SHARED_STATE", None)
+    owner = getattr(control, "controlling_thread", None)
+    return owner if owner is not None and owner.is_alive() else None
 
 
 def _set_threads(lib, threads):

@@ -1040,13 +1040,13 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             if epoch_start is not None and epoch:  # (epoch 0: a copy already)
                 epoch_start[:] = theta
             divergence.start_epoch(shuffled)
+            # (before the try: an interrupt in its first lines finds it)
+            call_rng_state = rng.get_state() if incremental and shuffled else None
             try:
                 interrupts.immediate = True
                 # (a fit's epoch 0 is drawn above; a partial_fit call that is
                 # interrupted is undone, its draw too)
                 if shuffled and (incremental or epoch):
-                    if incremental:
-                        call_rng_state = rng.get_state()
                     order = self._next_order(order, rng, n_samples)
                 if shuffled and self.warm_start and not incremental:
                     self._epoch_order = order

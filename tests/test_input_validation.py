@@ -1117,6 +1117,29 @@ def test_ctrl_c_keeps_the_finished_epochs_as_scikit_learn(batch_norm):
     np.testing.assert_array_equal(est.predict_proba(X), reference.predict_proba(X))
 
 
+def test_ctrl_c_as_a_partial_fit_epoch_starts_undoes_the_call(monkeypatch):
+    # An interrupt at the top of the epoch's try, before the call's random
+    # state was saved, raised UnboundLocalError from the handler (a storm of
+    # SIGINTs in a concurrency review): as here, where it comes as the
+    # updates start
+    import skopt_nn._mlp
+
+    class InterruptedAtStart(skopt_nn._mlp.DeferredInterrupts):
+        def __setattr__(self, name, value):
+            if name == "immediate" and value:
+                raise KeyboardInterrupt
+            super().__setattr__(name, value)
+
+    X, y = _data(400)
+    est = MLPClassifier(hidden_layer_sizes=(6,), batch_size=100, random_state=0)
+    est.partial_fit(X, y, classes=np.unique(y))
+    before = copy.deepcopy(_fitted_state(est))
+    monkeypatch.setattr(skopt_nn._mlp, "DeferredInterrupts", InterruptedAtStart)
+    with pytest.warns(UserWarning, match="interrupted"):
+        _fit_without_escaping_interrupt(est.partial_fit, X, y)
+    _assert_same(_fitted_state(est), before)
+
+
 def test_ctrl_c_in_partial_fit_undoes_the_call():
     X, y = _data(400)
     est = MLPClassifier(hidden_layer_sizes=(6,), solver=_CtrlC(at=5),
