@@ -394,6 +394,13 @@ def _after_fork_in_child():
     global _session, _session_lock
     _session_lock = threading.Lock()
     _holds.clear()  # (the parent's holds are not the child's)
+    # threadpoolctl's lock too is copied as it was: held, maybe, by a thread
+    # the child does not have, which would never release it (the restore
+    # below, and any thread setting in the child, waited for it forever)
+    for lib in _controller.lib_controllers if _controller is not None else ():
+        control = getattr(type(lib), "_SHARED_STATE", None)
+        if getattr(control, "lock", None) is not None:
+            control.lock = threading.Lock()
     if _session is not None:
         _session.holders = 1
         _session.leave()

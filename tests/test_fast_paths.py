@@ -1080,6 +1080,32 @@ def test_a_child_forked_while_a_fit_holds_limits_fits_and_restores_them(digits):
     assert _blas_threads() == before
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # (fork with threads)
+def test_a_child_forked_while_threadpoolctls_lock_is_held_does_not_deadlock(digits):
+    # threadpoolctl takes its lock briefly (a threadpool_limits claiming the
+    # control); a fork then copies it held by a thread the child does not
+    # have, and the child's restore of the parent's limits waited forever
+    import multiprocessing
+
+    X, y = digits
+    lock = OpenBLASController._SHARED_STATE.lock
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with limit_blas_threads(1):  # a fit's limits, held as the child is forked
+        with lock:
+            child = context.Process(target=_fit_in_child,
+                                    args=(X[:300], y[:300], queue))
+            child.start()
+        child.join(60)
+        alive = child.is_alive()
+        if alive:
+            child.kill()
+    assert not alive and child.exitcode == 0
+    child_before, child_after = queue.get(timeout=10)
+    assert child_before == child_after == _blas_threads()
+
+
 # ----------------------------------------------- full-batch objective reuse
 def _digits_objective(digits, remember_last):
     from skopt_nn._network import Network
