@@ -1153,9 +1153,8 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 break
             if early_stopping:
                 if bn is not None:  # validate with the statistics predict will use
-                    self._population_statistics(X, sample_weight, batch_rows,
-                                                statistics_order, check=False)
-                    if _non_finite_layer(self.bn_mean_, self.bn_var_):
+                    if self._population_statistics(X, sample_weight, batch_rows,
+                                                   statistics_order, check=False):
                         # (the epoch's last update, which its loss, measured
                         # before it, could not show, blew the weights up)
                         self._recover_from_divergence(
@@ -1393,8 +1392,9 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------- batch statistics
     def _population_statistics(self, X, sample_weight, batch_rows, order, check=True):
         """The lecture's inference statistics over the training minibatches,
-        the rows taken in ``order`` (see ``population_statistics``); ``check``:
-        raise if they are not finite."""
+        the rows taken in ``order`` (see ``population_statistics``). Returns
+        the first hidden layer whose statistics are not finite, or 0;
+        ``check``: raise instead."""
         self.bn_mean_, self.bn_var_, self._bn_counts = population_statistics(
             self._network, self._theta, X, sample_weight, batch_rows, order)
         layer = _non_finite_layer(self.bn_mean_, self.bn_var_)
@@ -1407,6 +1407,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                              np.float32 else "") + "), or training made the "
                 "weights so large: lower the solver's learning rate or set "
                 "max_grad_norm.")
+        return layer
 
     # -------------------------------------------------------------- inference
     def _forward(self, X):
