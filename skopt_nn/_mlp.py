@@ -371,6 +371,13 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             X = X.tocsr()
         sparse_y = sparse.issparse(y)
         if sparse_y:  # a sparse indicator matrix (multilabel, multi-output)
+            if isinstance(self, ClassifierMixin) and \
+                    type_of_target(y, input_name="y") != "multilabel-indicator":
+                # (scikit-learn's words: its label encoding takes no sparse y;
+                # predict and score would not either)
+                raise TypeError(
+                    "Sparse data was passed for y, but dense data is required. Use "
+                    "'.toarray()' to convert to a dense numpy array.")
             y = y.toarray()
         if warm_start:  # (on all rows: zero-weight ones are dropped below;
             # before the encoding, whose error for a new class is partial_fit's)
@@ -392,15 +399,20 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         factors = [] if sample_weight is None else [sample_weight]
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
-            if isinstance(class_weight, dict) and np.ndim(y) == 2:
+            multilabel = fitted.get("_label_kind", getattr(
+                self, "_label_kind", None)) == "multilabel"
+            # (a column vector of labels, warned about above, as its column)
+            labels = y if multilabel else np.asarray(y).reshape(len(y))
+            if isinstance(class_weight, dict) and multilabel:
                 # (scikit-learn's message asks for a list of dicts, which the
                 # parameter's constraints refuse)
                 raise ValueError(
                     "class_weight as a dict weighs the classes of 1-D labels; for a "
                     "multilabel indicator y, use class_weight='balanced' or pass "
                     "sample_weight.")
-            cw = _balanced_row_weights(y, sample_weight) \
-                if isinstance(class_weight, str) else compute_sample_weight(class_weight, y)
+            cw = _balanced_row_weights(labels, sample_weight) \
+                if isinstance(class_weight, str) else \
+                compute_sample_weight(class_weight, labels)
             # (a weight of 0 drops the class's rows, as a sample weight of 0 does;
             # NaN did too, silently)
             if not (np.isfinite(cw).all() and (cw >= 0).all()):
@@ -1852,7 +1864,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 raise ValueError(
                     "For a multilabel indicator y, classes must be its label "
                     f"columns {columns!r}, got {unique_labels(classes)!r}.")
-            return np.asarray(y), {"classes_": columns, "_label_kind": "multilabel"}
+            return _zero_one(y), {"classes_": columns, "_label_kind": "multilabel"}
         labels = unique_labels(y) if classes is None else unique_labels(classes)
         if classes is not None and not np.isin(unique_labels(y), labels).all():
             raise ValueError(
@@ -1906,10 +1918,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"y must be a label indicator matrix with {len(self.classes_)} "
                     f"columns, got shape {y.shape}."
                 )
-            if not np.isin(y, (0, 1)).all():
-                raise ValueError("A multilabel y must be a label indicator matrix "
-                                 "of 0 and 1.")
-            return y
+            return _zero_one(y)
         check_classification_targets(y)
         y = np.asarray(y)
         y = y.ravel() if _is_column_vector(y) else y  # (warns, as on the first call)
@@ -2302,6 +2311,21 @@ def _raise_flaws(flaws, name, dtype):
             f"{name} has values too large for the model's {np.dtype(dtype).name} "
             "parameters (a model takes the dtype of the X it is fitted on): "
             f"scale {name}, or fit on float64 data.")
+
+
+def _zero_one(y):
+    """A multilabel ``y`` as an array, checked to hold only 0 and 1.
+
+    (scikit-learn's ``type_of_target`` calls a matrix of any two integers, such
+    as -1 and 1, a multilabel indicator; as 8-bit targets, -1 became 255.)
+    """
+    y = np.asarray(y)
+    if not np.isin(y, (0, 1)).all():
+        values = np.unique(y)
+        raise ValueError("A multilabel y must be a label indicator matrix of 0 and "
+                         f"1, got the values {values[:5].tolist()}"
+                         f"{' ...' if len(values) > 5 else ''}.")
+    return y
 
 
 def _is_column_vector(y):

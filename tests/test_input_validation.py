@@ -207,6 +207,38 @@ def test_sparse_multilabel_targets_fit_as_dense_ones():
     np.testing.assert_array_equal(from_sparse.predict_proba(X), dense.predict_proba(X))
 
 
+@pytest.mark.parametrize("values", [(-1, 1), (0, 2), (1, 2)])
+@pytest.mark.parametrize("first", ["fit", "partial_fit"])
+def test_an_indicator_matrix_of_other_values_than_0_and_1_is_refused(values, first):
+    # type_of_target calls any 2-D matrix of two integers multilabel; as 8-bit
+    # targets, -1 became 255 (loss_ -374.9), and a later partial_fit refused the
+    # same y the first call had trained on
+    X, Y = make_multilabel_classification(60, 5, n_classes=3, random_state=0)
+    Y = np.where(Y == 1, values[1], values[0])
+    clf = MLPClassifier((3,), max_iter=2)
+    with pytest.raises(ValueError, match=re.escape(
+            f"label indicator matrix of 0 and 1, got the values {list(values)}")):
+        if first == "fit":
+            clf.fit(X, Y)
+        else:
+            clf.partial_fit(X, Y, classes=[0, 1, 2])
+    assert not hasattr(clf, "classes_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, (Y == values[1]).astype(int))  # 0 and 1, as bools or floats too
+    _assert_unchanged_by_failure(clf, lambda est: est.partial_fit(X, Y), ValueError,
+                                 "label indicator matrix of 0 and 1")
+
+
+@pytest.mark.parametrize("make_sparse", [sparse.csr_matrix, sparse.csc_array])
+def test_a_sparse_y_of_one_label_column_is_refused_as_scikit_learn(make_sparse):
+    # it was fitted as binary labels, which score then refused in the same form
+    y = make_sparse((X_GOOD[:, :1] > 0).astype(int))
+    with pytest.raises(TypeError, match="Sparse data was passed for y, but dense "
+                                        "data is required"):
+        MLPClassifier((3,), max_iter=2).fit(X_GOOD, y)
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_multilabel_targets_after_a_multiclass_fit_are_rejected_by_name(n_classes):
     X, y = make_classification(60, 5, n_informative=3, n_redundant=0,
@@ -290,6 +322,24 @@ def test_a_dict_class_weight_with_multilabel_targets_says_what_works():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPClassifier((3,), class_weight="balanced", max_iter=2).fit(X, Y)
+
+
+@pytest.mark.parametrize("class_weight", [{0: 2.0, 1: 1.0}, "balanced"])
+def test_class_weight_takes_a_column_vector_of_labels_as_its_column(class_weight):
+    # a dict refused df[["target"]] as multilabel ('balanced' took it)
+    y = (X_GOOD[:, 0] > 0).astype(int)
+    params = dict(hidden_layer_sizes=(3,), max_iter=3, random_state=0,
+                  class_weight=class_weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        flat = MLPClassifier(**params).fit(X_GOOD, y)
+        with pytest.warns(DataConversionWarning, match="column-vector y"):
+            column = MLPClassifier(**params).fit(X_GOOD, y[:, None])
+        if isinstance(class_weight, dict):  # ('balanced' refuses partial_fit)
+            with pytest.warns(DataConversionWarning, match="column-vector y"):
+                column.partial_fit(X_GOOD, y[:, None])
+            flat.partial_fit(X_GOOD, y)
+    np.testing.assert_array_equal(column._theta, flat._theta)
 
 
 def test_an_early_stopping_split_of_identical_rows_says_why_it_is_empty():
