@@ -9,7 +9,7 @@ from scipy.special import expit
 from sklearn.datasets import (load_breast_cancer, load_diabetes, load_iris,
                               make_classification)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 from sklearn.preprocessing import StandardScaler
 
@@ -835,20 +835,53 @@ def test_lbfgs_step_follows_its_pairs_inverse_hessian():
 
 
 def test_lbfgs_skips_a_pair_whose_curvature_is_within_rounding_of_zero():
-    """s^T y > 0 is not enough: the two-loop's scaling s^T y / y^T y would be
-    rounding noise. From (0, 0), where g = (1, 0), the search takes the unit
-    step to (-1, 0), where g = (0.5, 1e9): s^T y = 0.5, below eps y^T y = 222."""
+    """s^T y > 0 is not enough: measured against the step's slope -g^T s, the
+    curvature must exceed rounding (L-BFGS-B's test). From (0, 0), where
+    g = (1, 0), along a loss that stays linear, the search steps to (-a, 0),
+    where g = (1 - 2^-53, 1e9): s^T y = a 2^-53, below eps (-g^T s) = a 2^-52."""
     def objective(x):
         if x[0] == 0.0:
             return 0.0, np.array([1.0, 0.0])
-        return float(x[0]), np.array([0.5, 1e9])
+        return float(x[0]), np.array([1.0 - 2.0**-53, 1e9])
 
     theta = np.zeros(2)
     solver = LBFGS()
     state = solver.init_state(theta)
     solver.step(theta, objective, state)
-    np.testing.assert_array_equal(theta, [-1.0, 0.0])
+    assert theta[0] < 0 and theta[1] == 0
+    assert state["line_search"]["method"] == "steepest_descent"
     assert state["n_skipped"] == 1 and state["n_pairs"] == 0
+
+
+def test_lbfgs_keeps_the_pairs_of_a_large_curvature():
+    """The test is invariant to the scale of the features: s^T y against y^T y
+    skipped every pair along a curvature above 1 / eps. Here the curvature is
+    1e20 and the step about 1e-10: s^T y ~ 1, eps y^T y ~ 2e4 (it was skipped),
+    eps (-g^T s) ~ 2e-16."""
+    def objective(x):  # 1e20 / 2 (x - 1e-10)^2 along x[0]
+        return 0.5e20 * (x[0] - 1e-10) ** 2, np.array([1e20 * (x[0] - 1e-10)])
+
+    theta = np.zeros(1)
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    solver.step(theta, objective, state)
+    assert state["n_skipped"] == 0 and state["n_pairs"] == 1
+
+
+def test_lbfgs_reaches_the_least_squares_fit_of_a_feature_on_a_large_scale():
+    # float32 features of standard deviation 5e3: every pair was skipped, and
+    # steepest descent stalled at R^2 -0.32 without a word (Newton: 0.9985)
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = (X @ [1.0, -2.0, 0.5] + 0.1 * rng.randn(300)).astype(np.float32)
+    X = (X * [1.0, 1.0, 5e3]).astype(np.float32)
+    reference = LinearRegression().fit(X.astype(np.float64), y).score(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = MLPRegressor(hidden_layer_sizes=(), solver=LBFGS(), alpha=0.0,
+                           random_state=0).fit(X, y)
+    assert reg.solver_state_["n_skipped"] == 0
+    assert reg.score(X, y) > reference - 1e-4
 
 
 def test_lbfgs_records_the_search_that_took_its_quasi_newton_step(monkeypatch):
