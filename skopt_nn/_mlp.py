@@ -1040,6 +1040,10 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
 
         def constant():  # the loss of the best constant prediction on these rows
             return constant_prediction_loss(network.out_activation, Y, sample_weight)
+
+        def loss_at(params):  # the training loss at params (restored ones)
+            return objective.loss(params) if n_batches == 1 else \
+                self._mean_loss(params, batches)
         divergence = DivergenceTest(
             n_batches, batches.weight_total if chunked else n_samples
             if sample_weight is None else sample_weight.sum(), self.loss_)
@@ -1134,12 +1138,13 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                     epoch_loss, objective.last_grad_norm,
                     time.perf_counter() - start_time, cause=cause,
                     call="partial_fit" if incremental else "fit")
-                if self.loss_ is None:  # no epoch accepted yet: the loss of the
-                    # (starting) parameters restored, as a number to report
-                    self.loss_ = float(
-                        start_loss if start_loss is not None else
-                        objective.loss(self._theta) if n_batches == 1 else
-                        self._mean_loss(self._theta, batches))
+                if self.loss_ is None or not (incremental or early_stopping):
+                    # the loss of the parameters restored, not of the ones
+                    # abandoned (a partial_fit call undone keeps its previous
+                    # loss_, early stopping its last epoch's, as scikit-learn)
+                    self._report_restored_loss(
+                        start_loss if start_loss is not None and self.loss_ is None
+                        else loss_at(self._theta))
                 restored = True
                 break
             divergence.end_epoch()
@@ -1234,12 +1239,19 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 self._recover_from_divergence(best_theta, state_copy, end_loss,
                                               objective.last_grad_norm, 0.0,
                                               epoch=self.n_iter_)
+                self._report_restored_loss(loss_at(self._theta))
                 restored = True
+            elif not by_epochs:
+                # a full-batch fit reports the loss at the parameters it returns,
+                # as scikit-learn's lbfgs (each step's record has its start's)
+                self.loss_ = float(end_loss)
+                self.best_loss_ = min(self.best_loss_, self.loss_)
         if not (incremental or early_stopping or restored) and \
                 divergence.ended_above_start(self.loss_) and \
                 self.loss_ > END_FLOOR * constant():
             self._recover_from_rise(best_theta, state_copy, best_fit_loss,
                                     divergence.start_loss)
+            self._report_restored_loss(loss_at(self._theta))
         elif not (incremental or converged or restored or stopped):
             warnings.warn(
                 f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
@@ -1281,6 +1293,11 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         rows as stored)."""
         permutation = rng.permutation(n_samples)
         return permutation if order is None else order[permutation]
+
+    def _report_restored_loss(self, loss):
+        """``loss_`` (and ``best_loss_``, if lower) of parameters a fit restored."""
+        self.loss_ = float(loss)
+        self.best_loss_ = min(self.best_loss_, self.loss_)
 
     def _mean_loss(self, theta, batches):
         """The mean training loss at ``theta`` over an epoch's rows (the loss a
@@ -1614,14 +1631,17 @@ _COMMON_ATTRIBUTES_DOC = r"""
         minibatches of the loss each step evaluated before its update (as
         scikit-learn's stochastic solvers report it; with sample weights, each
         minibatch counts with its total weight, where scikit-learn counts its
-        rows). For full-batch solvers,
-        an epoch is one step, and this is the loss at the start of the last
-        step, not at the returned parameters. None if a fit from scratch
-        finished no epoch (its first diverged: ``history_`` records it).
+        rows). For full-batch solvers (``batch_size="auto"``), the loss at the
+        parameters ``fit`` returns, as scikit-learn's lbfgs reports it. After
+        divergence or a rise, the loss of the parameters restored (with early
+        stopping, the last epoch's; a ``partial_fit`` call undone leaves it as
+        it was). None if a fit from scratch finished no epoch and has no loss
+        to report.
     loss_curve_ : list of float
-        Training loss per epoch, as ``loss_``.
+        Training loss per epoch, as the epoch measured it: for full-batch
+        solvers, one step per epoch, each step's loss at its start.
     best_loss_ : float
-        Lowest training loss reached.
+        Lowest training loss reached, among ``loss_curve_`` and ``loss_``.
     validation_scores_ : list of float or None
         Validation score per epoch, with early stopping.
     best_validation_score_ : float or None

@@ -619,6 +619,26 @@ def test_divergence_warns_and_keeps_finite_predictions(Estimator, early_stopping
     assert all(np.isfinite(w).all() for w in est.coefs_)
 
 
+@pytest.mark.parametrize("learning_rate, warning", [
+    (50.0, "training ended with a loss of 121.8"), (100.0, "diverged in epoch 1")])
+def test_a_fit_restored_after_divergence_reports_the_loss_it_returns(learning_rate,
+                                                                     warning):
+    # after a rise, loss_ and best_loss_ were the abandoned trajectory's, 121.8
+    # and 119.3, for parameters of loss 2.39; after a first epoch that
+    # diverged, best_loss_ stayed inf
+    X, y = load_digits(return_X_y=True)
+    est = MLPClassifier((20,), solver=SGD(learning_rate=learning_rate),
+                        max_iter=30, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=warning):
+        est.fit(X / 16, y)
+    # the epochs' loss: each of the 9 minibatches with the penalty alpha / (2 m)
+    penalty = 9 * est.alpha / (2 * len(y)) * sum(float((w ** 2).sum())
+                                                  for w in est.coefs_)
+    returned = log_loss(y, est.predict_proba(X / 16)) + penalty
+    assert est.loss_ == pytest.approx(returned, rel=1e-9)
+    assert est.best_loss_ <= est.loss_ < 10
+
+
 @pytest.mark.parametrize("method", ["partial_fit", "warm_start"])
 def test_losses_of_earlier_calls_on_other_data_do_not_flag_divergence(method):
     # a stream whose first chunk has targets 100 times smaller: every later
@@ -839,7 +859,8 @@ def test_a_fit_that_ends_far_above_its_starting_loss_restores_its_best():
     assert any("training ended with a loss of 260.4, over 10 times the 1.089"
                in m for m in messages), messages
     assert not any("Maximum iterations" in m for m in messages)
-    assert est.loss_ > 10 * est.loss_curve_[0]  # loss_ stays the last epoch's
+    # loss_ is the restored parameters' (it stayed the last epoch's, 260.4)
+    assert est.loss_ == est.best_loss_ == pytest.approx(est.loss_curve_[0], rel=1e-12)
     np.testing.assert_array_equal(est._theta,
                                   _untrained(MLPClassifier, X, y, **params)._theta)
 
@@ -865,7 +886,8 @@ def test_fine_tuning_from_a_loss_near_zero_is_not_a_failed_fit():
 
 def test_a_warm_start_that_loses_what_the_fit_had_learned_is_a_failed_fit():
     """Full-batch SGD with a step of 5 continuing an L-BFGS fit of iris: the loss
-    jumps to 29 and settles at 0.45, 11 times its start of 0.04 but below a
+    jumps to 29 and ends at 1.05 (stopped by n_iter_no_change, none of its
+    epochs below the L-BFGS fit's end), 27 times its start of 0.039 but below a
     constant prediction's 1.1 (which once spared it: the accuracy fell from
     0.99 to 0.92 without a word)."""
     X, y = load_iris(return_X_y=True)
@@ -876,9 +898,11 @@ def test_a_warm_start_that_loses_what_the_fit_had_learned_is_a_failed_fit():
     start = est._theta.copy()
     est.set_params(warm_start=True, solver=SGD(learning_rate=5.0), max_iter=15,
                    batch_size=len(X))
-    with pytest.warns(ConvergenceWarning, match="training ended with a loss of 0.4455"):
+    with pytest.warns(ConvergenceWarning, match="training ended with a loss of 1.046, "
+                                                "over 10 times the 0.03896"):
         est.fit(X, y)
     np.testing.assert_array_equal(est._theta, start)
+    assert est.loss_ == pytest.approx(0.03896, abs=1e-5)  # the restored start's
 
 
 def test_momentum_continuing_a_converged_fit_is_not_a_failed_fit():

@@ -747,6 +747,27 @@ def _standardized_diabetes():
     return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
 
 
+@pytest.mark.parametrize("solver, max_iter", [(Newton(), 200), (LBFGS(), 1),
+                                              (LBFGS(), 200)])
+def test_a_full_batch_fit_reports_the_loss_at_the_parameters_it_returns(solver,
+                                                                        max_iter):
+    # as scikit-learn's lbfgs; loss_ was the last step's start, one step behind
+    # (Newton's one step to the ridge optimum: 0.835, the random start's, for
+    # 0.241 at the parameters returned)
+    X, y = _standardized_diabetes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1
+        reg = MLPRegressor(hidden_layer_sizes=(), solver=solver, max_iter=max_iter,
+                           random_state=0).fit(X, y)
+    residual = reg.predict(X) - y
+    objective = 0.5 * np.mean(residual ** 2) + reg.alpha / (2 * len(y)) * sum(
+        float((w ** 2).sum()) for w in reg.coefs_)
+    assert reg.loss_ == pytest.approx(objective, rel=1e-12)
+    assert reg.best_loss_ == reg.loss_ <= reg.loss_curve_[-1]
+    if max_iter == 1 or isinstance(solver, Newton):
+        assert reg.loss_ < 0.6 * reg.loss_curve_[0]
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "newton"])
 def test_full_batch_solvers_on_minibatches_stop_by_epochs_not_by_the_last_one(
         solver):
