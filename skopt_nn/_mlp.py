@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     check_classification_targets,
@@ -410,9 +410,12 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                     "class_weight as a dict weighs the classes of 1-D labels; for a "
                     "multilabel indicator y, use class_weight='balanced' or pass "
                     "sample_weight.")
-            cw = _balanced_row_weights(labels, sample_weight) \
-                if isinstance(class_weight, str) else \
-                compute_sample_weight(class_weight, labels)
+            if isinstance(class_weight, str):
+                cw = _balanced_row_weights(labels, sample_weight)
+            else:  # over the classes declared: a partial_fit batch may lack some
+                known = fitted["classes_"] if reset else self.classes_
+                cw = compute_class_weight(class_weight, classes=known, y=labels)[
+                    np.searchsorted(known, labels)]
             # (a weight of 0 drops the class's rows, as a sample weight of 0 does;
             # NaN did too, silently)
             if not (np.isfinite(cw).all() and (cw >= 0).all()):
@@ -1724,8 +1727,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``fit``, each row counted by its sample weight, as in
         ``LogisticRegression``: a row of weight 0 is no row, one of weight 2 two
         rows (``partial_fit`` refuses it, as scikit-learn's ``SGDClassifier``
-        does: pass weights computed on the whole stream's labels instead). For
-        a multilabel indicator ``y``, "balanced" only (or ``sample_weight``).
+        does: pass weights computed on the whole stream's labels instead). A
+        dict weighs the classes it names and leaves the others at 1; in
+        ``partial_fit``, over the classes declared, whichever a batch holds.
+        For a multilabel indicator ``y``, "balanced" only (or ``sample_weight``).
 
     Attributes
     ----------

@@ -16,6 +16,7 @@ LinearDecay(initial=0)".
 
 import numbers
 
+from sklearn import get_config
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError
 
 
@@ -23,9 +24,13 @@ class StrictParameters:
     """Mixin (before ``BaseEstimator``): ``_validate_params`` also refuses a bool
     for any parameter whose constraints admit integers, not booleans, and a
     class for any parameter whose constraints ask for an instance of it or for
-    a callable (a schedule)."""
+    a callable (a schedule). Under scikit-learn's
+    ``skip_parameter_validation`` setting, it validates nothing, as
+    scikit-learn's estimators do."""
 
     def _validate_params(self):
+        if get_config()["skip_parameter_validation"]:
+            return  # (as scikit-learn's fit_context: the user asked for none)
         params = self.get_params(deep=False)
         for name, value in params.items():
             if isinstance(value, type):

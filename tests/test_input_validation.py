@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.base import BaseEstimator
 from scipy import sparse
 from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, load_iris,
@@ -340,6 +341,37 @@ def test_class_weight_takes_a_column_vector_of_labels_as_its_column(class_weight
                 column.partial_fit(X_GOOD, y[:, None])
             flat.partial_fit(X_GOOD, y)
     np.testing.assert_array_equal(column._theta, flat._theta)
+
+
+def test_a_class_weight_dict_weighs_partial_fit_batches_lacking_a_class():
+    # a dict naming the rare class only raised "The classes, ['b', 'c'], are not
+    # in class_weight" on every batch without it, classes= declared or not (as
+    # scikit-learn's SGDClassifier, the weights are over the declared classes)
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["rare", "b", "c"])[y]
+    params = dict(hidden_layer_sizes=(3,), random_state=0, shuffle=False)
+    clf = MLPClassifier(class_weight={"rare": 5.0}, **params)
+    clf.partial_fit(X[50:], labels[50:], classes=["rare", "b", "c"])
+    clf.partial_fit(X[:100], labels[:100])
+    # the same as the weights passed as sample weights (1 for the classes unnamed)
+    ref = MLPClassifier(**params)
+    ref.partial_fit(X[50:], labels[50:], classes=["rare", "b", "c"])
+    weights = np.where(labels[:100] == "rare", 5.0, 1.0)
+    ref.partial_fit(X[:100], labels[:100], sample_weight=weights)
+    np.testing.assert_array_equal(clf._theta, ref._theta)
+    with pytest.raises(ValueError, match=re.escape("The classes, [0, 1, 2], are not "
+                                                   "in class_weight")):
+        MLPClassifier(class_weight={5: 2.0}, **params).partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_skip_parameter_validation_validates_nothing_as_scikit_learn():
+    X, y = load_iris(return_X_y=True)
+    with sklearn.config_context(skip_parameter_validation=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MLPClassifier((3,), max_iter=2, tol=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="'tol' parameter"):
+        MLPClassifier((3,), max_iter=2, tol=-1.0).fit(X, y)
 
 
 def test_an_early_stopping_split_of_identical_rows_says_why_it_is_empty():
