@@ -25,6 +25,7 @@ import math
 import uuid
 
 import numpy as np
+from scipy import sparse
 
 from ._objective import Objective, check_parameter_vector, penalty_coefficient
 
@@ -32,6 +33,15 @@ from ._objective import Objective, check_parameter_vector, penalty_coefficient
 def is_dask_array(X):
     """Whether ``X`` is a dask array (without importing dask)."""
     return type(X).__module__.startswith("dask.array") and hasattr(X, "to_delayed")
+
+
+def sparse_chunks_computed(X):
+    """A dask array of sparse chunks as the one sparse matrix they make, computed
+    (validation would take it as a scalar object array; nothing becomes dense);
+    anything else as it is."""
+    if is_dask_array(X) and sparse.issparse(getattr(X, "_meta", None)):
+        return X.compute()
+    return X
 
 
 def is_dask_dataframe(X):

@@ -35,6 +35,11 @@ def _row_keys(X, Y, random_state):
     r_x = random_state.standard_normal(X.shape[1])
     r_y = random_state.standard_normal(Y.shape[1])
     if sparse.issparse(X):
+        if not getattr(X, "has_canonical_format", True):
+            # a row's entries summed in their stored order: the same row stored
+            # in another column order got another key, by rounding
+            X = X.copy()
+            X.sum_duplicates()  # (sorts the indices too)
         keys = np.asarray(X.multiply(r_x).sum(axis=1)).ravel()
     else:
         # in blocks of about 4 MB: the product is float64, a temporary the size

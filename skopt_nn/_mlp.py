@@ -45,6 +45,7 @@ from ._chunked import (
     is_dask_array,
     is_dask_dataframe,
     row_class_weights,
+    sparse_chunks_computed,
     summarize_chunk,
 )
 from ._batchnorm import (
@@ -363,6 +364,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
 
     def _prepare(self, X, y, sample_weight, reset, classes=None, warm_start=False):
         """Validate everything; return the training data. Sets no attribute."""
+        X = sparse_chunks_computed(X)
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32], multi_output=True, y_numeric=False,
@@ -1444,11 +1446,14 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
     # -------------------------------------------------------------- inference
     def _forward(self, X):
         check_is_fitted(self)
+        X = sparse_chunks_computed(X)
         values, named = self._frame_values(X)
         if self._plain_rows(values, named):
             X = values
         else:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+            # (CSR: inference takes blocks of rows, each a pass over all of a
+            # CSC matrix's entries)
+            X = validate_data(self, X, accept_sparse="csr", reset=False,
                               dtype=[np.float64, np.float32])
         X = _cast(X, self._theta.dtype)
         # Your BLAS threads, whatever the size: unlike a training loop's, one

@@ -30,6 +30,7 @@ rows.
 """
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils.validation import check_is_fitted
 
 from ._mlp import MLPClassifier, MLPRegressor
@@ -68,9 +69,10 @@ def to_onnx(model, X=None, *, target_opset=None, **kwargs):
     model : estimator
         A fitted :class:`~skopt_nn.MLPClassifier`, :class:`~skopt_nn.MLPRegressor`
         or scikit-learn pipeline.
-    X : ndarray, default=None
+    X : ndarray or sparse matrix, default=None
         A few input rows: their dtype fixes the graph's input type (float64:
         ``double``, float32: ``float``) and their width its number of columns.
+        The graph takes dense rows, also for a model fitted on sparse ones.
         Or pass skl2onnx's ``initial_types`` instead.
     target_opset : int or None, default=None
         The ONNX opset; None means skl2onnx's latest.
@@ -102,6 +104,8 @@ def to_onnx(model, X=None, *, target_opset=None, **kwargs):
     True
     """
     register_converters()
+    if sparse.issparse(X):  # (the graph takes dense rows; skl2onnx guesses
+        X = X[:1].toarray()  # the input type from an ndarray only)
     return _skl2onnx_to_onnx(model, X, target_opset=target_opset, **kwargs)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from dask_ml.wrappers import Incremental, ParallelPostFit
 from distributed import Client, LocalCluster
+from scipy import sparse
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
@@ -46,6 +47,24 @@ def _assert_same_training(a, b):
     for key, value in a.solver_state_.items():
         assert np.array_equal(value, b.solver_state_[key]), key
     assert (a.t_, a.n_iter_, a.loss_curve_) == (b.t_, b.n_iter_, b.loss_curve_)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_dask_array_of_sparse_chunks_is_fitted_as_the_matrix_they_make(digits,
+                                                                         solver):
+    # validation took the computed matrix for a scalar ("Expected 2D array, got
+    # scalar array"), L-BFGS after warning that the rows would be computed
+    X, y = digits
+    X_blocks = da.from_array(X, chunks=(BLOCK, -1)).map_blocks(sparse.csr_matrix,
+                                                                dtype=X.dtype)
+    params = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (max_iter; L-BFGS's computed rows)
+        on_chunks = MLPClassifier(**params).fit(X_blocks, y)
+        in_memory = MLPClassifier(**params).fit(X_blocks.compute(), y)
+    _assert_same_training(on_chunks, in_memory)
+    np.testing.assert_array_equal(on_chunks.predict_proba(X_blocks),
+                                  in_memory.predict_proba(sparse.csr_matrix(X)))
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])

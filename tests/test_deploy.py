@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import skops.io as sio
+from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -77,6 +78,19 @@ def test_onnx_regressor_in_float64_reproduces_predict(kind, batch_norm):
     assert predicted.shape == (len(X), model.n_outputs_)  # skl2onnx's convention
     np.testing.assert_allclose(predicted.reshape(model.predict(X).shape),
                                model.predict(X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make_sparse", [sparse.csr_matrix, sparse.coo_array])
+def test_onnx_of_a_model_fitted_on_sparse_rows_takes_sparse_sample_rows(make_sparse):
+    # skl2onnx raised "Unexpected type <class 'scipy.sparse...'>, unable to guess
+    # type"; the graph takes dense rows, of the sample's dtype and width
+    X, y = _data("multiclass")
+    X[np.abs(X) < 0.9] = 0
+    model = _fit(MLPClassifier((4,), max_iter=20, random_state=0), make_sparse(X), y)
+    label, probabilities = _run(to_onnx(model, make_sparse(X[:3])), X)
+    assert np.array_equal(label, model.predict(sparse.csr_matrix(X)))
+    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=1e-12,
+                               atol=1e-15)
 
 
 def test_onnx_float32_graph_agrees_to_float32_rounding():
