@@ -1731,8 +1731,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``n_samples / (n_classes * np.bincount(y))`` of the rows given to
         ``fit``, each row counted by its sample weight, as in
         ``LogisticRegression``: a row of weight 0 is no row, one of weight 2 two
-        rows (``partial_fit`` refuses it, as scikit-learn's ``SGDClassifier``
-        does: pass weights computed on the whole stream's labels instead). A
+        rows (with it, ``partial_fit`` is unavailable, as with a full-batch
+        solver; scikit-learn's ``SGDClassifier`` refuses it too: pass weights
+        computed on the whole stream's labels instead). A
         dict weighs the classes it names and leaves the others at 1; in
         ``partial_fit``, over the classes declared, whichever a batch holds.
         For a multilabel indicator ``y``, "balanced" only (or ``sample_weight``).
@@ -1820,7 +1821,23 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         _PARAMETERS_SET.discard(self)
         return self._fit(X, y, sample_weight)
 
-    @available_if(BaseMLP._partial_fit_available)
+    def _classifier_partial_fit_available(self):
+        self._partial_fit_available()
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            # balancing each call's rows would weigh the stream's classes by
+            # chance; scikit-learn's SGDClassifier refuses it in the same words
+            # (hidden, as for full-batch solvers: check_estimator and
+            # scikit-learn's tools then know not to call it)
+            raise AttributeError(
+                "class_weight 'balanced' is not supported for partial_fit. In "
+                "order to use 'balanced' weights, use compute_class_weight("
+                "'balanced', classes=classes, y=y). In place of y you can use a "
+                "large enough sample of the full training set target to properly "
+                "estimate the class frequency distributions. Pass the resulting "
+                "weights as the class_weight parameter.")
+        return True
+
+    @available_if(_classifier_partial_fit_available)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One pass over the given rows, continuing the weights and solver state.
 
@@ -1840,16 +1857,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         self : MLPClassifier
         """
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
-            # balancing each call's rows would weigh the stream's classes by
-            # chance; scikit-learn's SGDClassifier refuses it the same way
-            raise ValueError(
-                "class_weight 'balanced' is not supported for partial_fit. In "
-                "order to use 'balanced' weights, use compute_class_weight("
-                "'balanced', classes=classes, y=y). In place of y you can use a "
-                "large enough sample of the full training set target to properly "
-                "estimate the class frequency distributions. Pass the resulting "
-                "weights as the class_weight parameter.")
         self._validate_params_if_new()
         if not hasattr(self, "_theta") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")

@@ -294,13 +294,21 @@ def test_balanced_class_weights_leave_out_a_class_without_weight():
 
 def test_partial_fit_refuses_balanced_class_weight_as_scikit_learn():
     # balancing each call's rows would weigh the classes by each chunk's chance
-    # composition (a one-class chunk is not balanced at all)
+    # composition (a one-class chunk is not balanced at all); the method is
+    # hidden, as for full-batch solvers (a ValueError failed three of
+    # check_estimator's checks, which call partial_fit where it exists)
     X, y = _classification()
     clf = _small(MLPClassifier, class_weight="balanced")
-    with pytest.raises(ValueError, match="class_weight 'balanced' is not supported "
-                                         "for partial_fit"):
+    assert not hasattr(clf, "partial_fit")
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as caught:
         clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert "class_weight 'balanced' is not supported for partial_fit" in str(
+        caught.value.__cause__)  # (the traceback shows it)
     assert not hasattr(clf, "coefs_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert not hasattr(clf.fit(X, y), "partial_fit")
+    clf = _small(MLPClassifier, class_weight="balanced")
     weights = dict(zip([0, 1, 2], compute_class_weight("balanced", classes=np.arange(3),
                                                        y=y)))
     clf.set_params(class_weight=weights).partial_fit(X, y, classes=[0, 1, 2])
