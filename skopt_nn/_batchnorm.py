@@ -122,9 +122,12 @@ class BatchNorm(BaseEstimator):
     :math:`\sigma^2_\mathcal{B} = \sum_i w_i (x_i - \mu_\mathcal{B})^2 / \sum_i
     w_i`, and :math:`m = \sum_i w_i` in the unbiased correction, so a row of
     integer weight :math:`k` acts exactly as :math:`k` copies of the row and a
-    row of weight 0 as an absent row. Weights are not rescaled: weights summing to
-    less than 2 over a minibatch make :math:`\frac{m}{m-1}` large or undefined
-    (weights normalized to sum to one, for instance), and ``fit`` and
+    row of weight 0 as an absent row. Where a minibatch's weights sum to at most
+    1 (weights normalized to sum to one, as ``AdaBoostClassifier`` passes them),
+    :math:`\frac{m}{m-1}` is undefined: :math:`m` is then Kish's effective number
+    of rows, :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (the rows, for equal weights).
+    Weights are not rescaled otherwise: weights summing to between 1 and 2 over
+    a minibatch make :math:`\frac{m}{m-1}` large, and ``fit`` and
     ``partial_fit`` warn. Apart from the L2 penalty, which is divided by the sum
     of the weights (as in scikit-learn), training is unaffected by the weights'
     scale.
@@ -135,10 +138,9 @@ class BatchNorm(BaseEstimator):
     input. Such a step trains only the last hidden layer's :math:`\beta` and the
     output layer (the loss's gradient of every parameter before the last
     normalization, and of every :math:`\gamma`, is exactly zero: the weights
-    there only decay by the L2 penalty). As :math:`\frac{m}{m-1}` is undefined
-    for :math:`m \le 1`, such a minibatch enters :math:`E[x]` (with its weight)
-    but not :math:`Var[x]`; if no minibatch has :math:`m > 1`, ``Var[x]`` stays
-    1. Training with ``batch_size=1`` (or on a single row) warns: the hidden
+    there only decay by the L2 penalty). Having no spread, such a minibatch
+    enters :math:`E[x]` (with its weight) but not :math:`Var[x]`, whatever its
+    weight; if no minibatch has a spread, ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns: the hidden
     weights cannot learn.
 
     **float32** input keeps the parameters and the statistics in float32.
@@ -235,14 +237,15 @@ def normalize_backward(dxhat, xhat, inv_std, s):
 
 
 def check_frequency_weights(sample_weight, batch_rows, class_weighted=False):
-    r"""Warn if some minibatch's weights sum to less than 2 (see :class:`BatchNorm`).
+    r"""Warn if some minibatch's weights sum to between 1 and 2 (see
+    :class:`BatchNorm`).
 
     Batch normalization counts sample weights as frequencies: the unbiased
     variance of the inference statistics, :math:`\frac{m}{m-1}\sigma^2_\mathcal{B}`,
-    takes :math:`m = \sum_i w_i`. Weights normalized to sum to one (or any
-    small total) make that factor huge or undefined, a wrong ``Var[x]`` that
-    training itself, which only sees normalized weights, gives no sign of.
-    Checked on the minibatches of ``batch_rows`` rows in order (the population
+    takes :math:`m = \sum_i w_i`. A total just above 1 makes that factor huge, a
+    wrong ``Var[x]`` that training itself, which only sees normalized weights,
+    gives no sign of (at most 1, the effective number of rows replaces it: see
+    :func:`variance_rows`). Checked on the minibatches of ``batch_rows`` rows in order (the population
     pass's), those of two rows or more. ``class_weighted``: the weights are
     ``sample_weight`` times ``class_weight``'s (or ``class_weight``'s alone),
     which the warning then names.
@@ -252,32 +255,55 @@ def check_frequency_weights(sample_weight, batch_rows, class_weighted=False):
     >>> import numpy as np, warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     check_frequency_weights(np.full(10, 0.1), 5)
+    ...     check_frequency_weights(np.full(10, 0.3), 5)
     >>> len(caught), "frequency" in str(caught[0].message)
     (1, True)
     """
     n = sample_weight.shape[0]
     starts = np.arange(0, n, batch_rows)
     sums = np.add.reduceat(sample_weight, starts)[np.diff(starts, append=n) > 1]
-    if sums.size and sums.min() < 2:
+    sums = sums[(sums > 1) & (sums < 2)]
+    if sums.size:
         weights = "sample weights, with class_weight's factors," \
             if class_weighted else "sample_weight"
         warnings.warn(
             f"batch_norm counts {weights} as frequency weights: the unbiased "
             "variance m/(m-1) of its inference statistics takes m = the sum of a "
             f"minibatch's weights, here as small as {sums.min():.3g}, which "
-            "inflates or leaves undefined Var[x] (bn_var_) and so distorts "
-            "predictions. Scale the weights so that 1 stands for one row, e.g. "
-            "sample_weight * n_samples / sample_weight.sum()" + (
+            "inflates Var[x] (bn_var_) and so distorts predictions. Scale the "
+            "weights so that 1 stands for one row, e.g. sample_weight * "
+            "n_samples / sample_weight.sum()" + (
                 ", and class weights of 1 on average (as class_weight="
                 "'balanced' gives)" if class_weighted else "") + ".",
             UserWarning,
         )
 
 
-def _unbiased_factor(m):
-    """Bessel's correction m/(m-1), or None if m <= 1 (no variance information)."""
-    return m / (m - 1) if m > 1 else None
+def variance_rows(m, s, n_rows):
+    r"""The :math:`m` of a minibatch's unbiased variance :math:`\frac{m}{m-1}
+    \sigma^2_\mathcal{B}`, or None if it has no spread to measure.
+
+    Its rows, or with sample weights their sum (frequency weights: a row of
+    weight 2 is the row twice). Where that sum is at most 1, the frequency
+    factor is undefined (weights normalized to sum to one, as
+    ``AdaBoostClassifier`` passes them, left ``Var[x]`` at its initial 1):
+    Kish's effective number of rows :math:`1 / \sum_i s_i^2` of the normalized
+    weights :math:`s` instead, which does not depend on the weights' scale (the
+    rows, for equal weights). One row has no spread, whatever its weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> variance_rows(3.0, np.array([2, 1]) / 3, 2)  # frequency weights 2 and 1
+    3.0
+    >>> round(variance_rows(0.02, np.full(4, 0.25), 4), 12)  # weights of 0.005
+    4.0
+    """
+    if n_rows < 2:
+        return None
+    if m <= 1 and s is not None:
+        m = 1.0 / float(np.dot(s, s))
+    return m if m > 1 else None
 
 
 #: Rows per block of :func:`population_statistics`: whole minibatches whose widest
@@ -388,9 +414,10 @@ def population_statistics(network, theta, X, sample_weight, batch_rows, order=No
                     s = (w / m).astype(dtype, copy=False)
                 mu, var, _ = batch_moments(zb, s)
                 sum_mean += m * mu
-                if m > 1 and zb.shape[0] > 1:  # (one row has no spread)
-                    sum_var += m * var
-                    dof += m - 1
+                m_var = variance_rows(m, s, zb.shape[0])
+                if m_var is not None:
+                    sum_var += m_var * var
+                    dof += m_var - 1
             if keep:
                 kept[start:stop] = z
         means.append((sum_mean / total).astype(dtype))
@@ -414,7 +441,7 @@ def _inference_transform(z, mean, scale, beta, hidden):
 
 
 def update_running_statistics(means, variances, counts, batch_means, batch_vars, m,
-                              momentum, n_rows):
+                              momentum, n_rows, s=None):
     r"""``partial_fit``'s running estimate of :math:`E[x]`, :math:`Var[x]`, in place.
 
     .. math::
@@ -445,6 +472,8 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
     momentum : float or None
     n_rows : int
         Rows of the minibatch, not weighted.
+    s : ndarray of shape (n_rows,) or None, default=None
+        The minibatch's normalized sample weights (see :func:`variance_rows`).
 
     Returns
     -------
@@ -459,9 +488,9 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
 
     for estimate, value in zip(means, batch_means):
         estimate += rate(rows, m) * (value - estimate)
-    factor = _unbiased_factor(m) if n_rows > 1 else None
-    if factor is not None:
+    m_var = variance_rows(m, s, n_rows)
+    if m_var is not None:
         for estimate, value in zip(variances, batch_vars):
-            estimate += rate(dof, m - 1) * (factor * value - estimate)
-        dof += m - 1
+            estimate += rate(dof, m_var - 1) * (m_var / (m_var - 1) * value - estimate)
+        dof += m_var - 1
     return rows + m, dof

@@ -1091,7 +1091,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                         self._bn_counts = update_running_statistics(
                             self.bn_mean_, self.bn_var_, self._bn_counts,
                             *objective.batch_statistics, objective.weight_total,
-                            bn.momentum, Xb.shape[0])
+                            bn.momentum, Xb.shape[0], objective.s)
             except KeyboardInterrupt:
                 interrupts.immediate = False  # (a second Ctrl-C: at the end)
                 # as scikit-learn's MLP: stop, and keep what the finished epochs
