@@ -24,7 +24,8 @@ epochs        ``n_iter_``: epochs for stochastic solvers, steps for L-BFGS and
               Newton (full-batch: one step = one pass over the training rows)
 fit s         wall-clock seconds of ``fit`` (median of 3 when a fit takes under
               5 s; the machine may be shared, so treat them as indicative)
-train loss    ``loss_``, the last epoch's training loss
+train loss    ``loss_``: the last epoch's training loss (for L-BFGS and
+              Newton, the loss at the returned parameters)
 epoch >=95%   the first epoch after which test accuracy is at least 0.95,
               tracked by refitting with ``warm_start=True, max_iter=1`` one epoch
               at a time (no callback needed: warm starts continue the weights,

@@ -25,7 +25,6 @@ import math
 import uuid
 
 import numpy as np
-from scipy import sparse
 
 from ._objective import Objective, check_parameter_vector, penalty_coefficient
 
@@ -35,13 +34,12 @@ def is_dask_array(X):
     return type(X).__module__.startswith("dask.array") and hasattr(X, "to_delayed")
 
 
-def sparse_chunks_computed(X):
-    """A dask array of sparse chunks as the one sparse matrix they make, computed
-    (validation would take it as a scalar object array; nothing becomes dense);
-    anything else as it is."""
-    if is_dask_array(X) and sparse.issparse(getattr(X, "_meta", None)):
-        return X.compute()
-    return X
+def computed(X):
+    """A dask array computed, as validation's ``np.asarray`` would compute it,
+    anything else as it is: sparse chunks give the one sparse matrix they make
+    (never dense), which ``np.asarray`` took for a scalar object array (their
+    ``_meta`` does not always say they are sparse)."""
+    return X.compute() if is_dask_array(X) else X
 
 
 def is_dask_dataframe(X):
@@ -75,6 +73,13 @@ def summarize_chunk(X, y, w, dtype, classify):
     smallest positive weight (for class weights); the
     sample weights' flaws and sum.
     """
+    if not isinstance(X, np.ndarray):  # (dask said NumPy: its meta was inferred)
+        raise TypeError(
+            f"The chunks of X are {type(X).__name__} objects, where dask's "
+            "metadata says NumPy arrays: L-BFGS and Newton evaluate only NumPy "
+            "chunks chunk by chunk. Give map_blocks the chunks' meta (e.g. "
+            "meta=scipy.sparse.csr_matrix((0, 0))), and fit computes the rows "
+            "into memory, or compute X first.")
     dtype = np.dtype(dtype)
     w = None if w is None else np.asarray(w, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):

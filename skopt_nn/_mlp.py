@@ -40,12 +40,12 @@ from ._blas import training_threads
 from ._chunked import (
     ChunkedObjective,
     ChunkedRows,
+    computed,
     delayed_chunks,
     encode_targets,
     is_dask_array,
     is_dask_dataframe,
     row_class_weights,
-    sparse_chunks_computed,
     summarize_chunk,
 )
 from ._batchnorm import (
@@ -364,7 +364,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
 
     def _prepare(self, X, y, sample_weight, reset, classes=None, warm_start=False):
         """Validate everything; return the training data. Sets no attribute."""
-        X = sparse_chunks_computed(X)
+        X = computed(X)
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32], multi_output=True, y_numeric=False,
@@ -1446,7 +1446,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
     # -------------------------------------------------------------- inference
     def _forward(self, X):
         check_is_fitted(self)
-        X = sparse_chunks_computed(X)
+        X = computed(X)
         values, named = self._frame_values(X)
         if self._plain_rows(values, named):
             X = values
@@ -1639,11 +1639,12 @@ _COMMON_ATTRIBUTES_DOC = r"""
         minibatches of the loss each step evaluated before its update (as
         scikit-learn's stochastic solvers report it; with sample weights, each
         minibatch counts with its total weight, where scikit-learn counts its
-        rows). For full-batch solvers (``batch_size="auto"``), the loss at the
-        parameters ``fit`` returns, as scikit-learn's lbfgs reports it. After
-        divergence or a rise, the loss of the parameters restored (with early
-        stopping, the last epoch's; a ``partial_fit`` call undone leaves it as
-        it was). None if a fit from scratch finished no epoch and has no loss
+        rows). For full-batch solvers (``batch_size="auto"``, without early
+        stopping), the loss at the parameters ``fit`` returns, as scikit-learn's
+        lbfgs reports it (after a Ctrl-C, the last finished step's starting
+        loss: no evaluation is added to an interrupted fit). After divergence
+        or a rise, the loss of the parameters restored (with early stopping,
+        the last epoch's; a ``partial_fit`` call undone leaves it as it was). None if a fit from scratch finished no epoch and has no loss
         to report.
     loss_curve_ : list of float
         Training loss per epoch, as the epoch measured it: for full-batch

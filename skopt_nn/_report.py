@@ -945,8 +945,10 @@ def render_html(comparison, images):
         css = " class='diverged'" if run.diverged else ""
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
     body.append("</tbody></table>")
-    body.append("<p class='note'>Train loss: mean minibatch loss of the last epoch "
-                "(penalty included; regression targets standardized). Epochs count "
+    body.append("<p class='note'>Train loss: the estimator's loss_, the mean "
+                "minibatch loss of the last epoch, or for full-batch solvers the "
+                "loss at the returned parameters (penalty included; regression "
+                "targets standardized). Epochs count "
                 "passes over the training rows; for full-batch solvers (L-BFGS, "
                 "Newton) they count steps. Seconds: wall-clock time of the fit.</p>")
     if comparison.settings.curvature:

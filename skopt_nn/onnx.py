@@ -104,8 +104,9 @@ def to_onnx(model, X=None, *, target_opset=None, **kwargs):
     True
     """
     register_converters()
-    if sparse.issparse(X):  # (the graph takes dense rows; skl2onnx guesses
-        X = X[:1].toarray()  # the input type from an ndarray only)
+    if sparse.issparse(X):  # (the graph takes dense rows; skl2onnx guesses the
+        # input type from an ndarray only; COO and DIA take no row index)
+        X = sparse.csr_matrix(X)[:1].toarray()
     return _skl2onnx_to_onnx(model, X, target_opset=target_opset, **kwargs)
 
 

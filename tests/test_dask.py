@@ -49,22 +49,33 @@ def _assert_same_training(a, b):
     assert (a.t_, a.n_iter_, a.loss_curve_) == (b.t_, b.n_iter_, b.loss_curve_)
 
 
-@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
-def test_a_dask_array_of_sparse_chunks_is_fitted_as_the_matrix_they_make(digits,
-                                                                         solver):
+@pytest.mark.parametrize("solver, chunk", [("adam", sparse.csr_matrix),
+                                           ("lbfgs", sparse.csr_matrix),
+                                           ("adam", sparse.coo_matrix)])
+def test_a_dask_array_of_sparse_chunks_is_fitted_as_the_matrix_they_make(
+        digits, solver, chunk):
     # validation took the computed matrix for a scalar ("Expected 2D array, got
-    # scalar array"), L-BFGS after warning that the rows would be computed
+    # scalar array"), L-BFGS after warning that the rows would be computed (COO
+    # chunks: dask infers no sparse meta for them)
     X, y = digits
-    X_blocks = da.from_array(X, chunks=(BLOCK, -1)).map_blocks(sparse.csr_matrix,
-                                                                dtype=X.dtype)
+    X_blocks = da.from_array(X, chunks=(BLOCK, -1)).map_blocks(chunk, dtype=X.dtype)
     params = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=3, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (max_iter; L-BFGS's computed rows)
         on_chunks = MLPClassifier(**params).fit(X_blocks, y)
-        in_memory = MLPClassifier(**params).fit(X_blocks.compute(), y)
+        in_memory = MLPClassifier(**params).fit(sparse.csr_matrix(X), y)
     _assert_same_training(on_chunks, in_memory)
     np.testing.assert_array_equal(on_chunks.predict_proba(X_blocks),
                                   in_memory.predict_proba(sparse.csr_matrix(X)))
+
+
+def test_sparse_chunks_that_dask_calls_numpy_are_named_by_a_chunk_by_chunk_fit(digits):
+    X, y = digits
+    X_blocks = da.from_array(X, chunks=(BLOCK, -1)).map_blocks(sparse.coo_matrix,
+                                                                dtype=X.dtype)
+    with pytest.raises(TypeError, match="The chunks of X are coo_matrix objects, "
+                                        "where dask's metadata says NumPy arrays"):
+        MLPClassifier((8,), solver="lbfgs", max_iter=3).fit(X_blocks, y)
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])

@@ -80,7 +80,8 @@ def test_onnx_regressor_in_float64_reproduces_predict(kind, batch_norm):
                                model.predict(X), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("make_sparse", [sparse.csr_matrix, sparse.coo_array])
+@pytest.mark.parametrize("make_sparse", [sparse.csr_matrix, sparse.coo_matrix,
+                                         sparse.dia_matrix])
 def test_onnx_of_a_model_fitted_on_sparse_rows_takes_sparse_sample_rows(make_sparse):
     # skl2onnx raised "Unexpected type <class 'scipy.sparse...'>, unable to guess
     # type"; the graph takes dense rows, of the sample's dtype and width

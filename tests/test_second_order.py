@@ -874,6 +874,27 @@ def test_lbfgs_skips_a_pair_whose_curvature_is_within_rounding_of_zero():
     assert state["n_skipped"] == 1 and state["n_pairs"] == 0
 
 
+def test_lbfgs_skips_a_pair_whose_step_rounding_made_uphill():
+    """The test measures curvature against the slope -g^T s, positive for a
+    descent step; s is the rounded difference of the iterates. From x0 = 1e20,
+    the quasi-Newton step's -79 along x0 rounds away, leaving s = (0, 0.0101)
+    with g^T s > 0, and y = 0 (a constant gradient): s^T y = 0 passed the test
+    and 1 / s^T y raised ZeroDivisionError."""
+    G = np.array([1.0, 1.0])
+
+    def objective(x):  # constant gradient; the loss lower off x[1] = 0
+        return (0.0 if x[1] == 0.0 else -1.0), G.copy()
+
+    theta = np.array([1e20, 0.0])
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    s, y = np.array([1.72249932, 0.02252594]), np.array([0.02227394, 1.62691661])
+    _push(state, s, y, 1.0 / (s @ y))  # a prior pair: H g = (79.1, -0.0101)
+    solver.step(theta, objective, state)
+    assert theta[0] == 1e20 and theta[1] != 0
+    assert state["n_skipped"] == 1 and state["n_pairs"] == 1
+
+
 def test_lbfgs_keeps_the_pairs_of_a_large_curvature():
     """The test is invariant to the scale of the features: s^T y against y^T y
     skipped every pair along a curvature above 1 / eps. Here the curvature is

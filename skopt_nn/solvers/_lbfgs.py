@@ -190,8 +190,10 @@ class LBFGS(Solver):
             # against y^T y, a pair along a curvature above 1 / eps was skipped
             # (float32 features of standard deviation 5e3 left L-BFGS without
             # pairs, stalled at R^2 -0.3)
-            sy = float(s @ y)
-            if sy > eps * -float(grad @ s):
+            # (s is the rounded difference of the iterates: where rounding took
+            # its downhill part, g^T s >= 0 and the test would admit s^T y = 0)
+            sy, slope = float(s @ y), -float(grad @ s)
+            if slope > 0 and sy > eps * slope:
                 _push(state, s, y, 1.0 / sy)
             else:
                 state["n_skipped"] += 1
