@@ -504,6 +504,38 @@ def test_hessian_free_forcing_term_is_the_square_root_of_the_gradient_norm():
         _reference_cg_iterations(A, g, np.sqrt(1e-3))
 
 
+def test_hessian_free_newton_is_converged_only_when_a_tight_cg_step_gains_nothing():
+    # float32 logistic regression on breast_cancer's raw features: a step from a
+    # CG of one iteration (its forcing term sqrt(||g||) allowed it) gained a few
+    # rounding errors, and the fit stopped as converged, 17% above the optimum
+    # (0.0747 for 0.0638), max|g| 210 times tol, without a word
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(), solver=Newton(max_exact_params=1),
+                            alpha=1e-2, max_iter=1000, random_state=0).fit(X, y)
+    reference = MLPClassifier(hidden_layer_sizes=(), solver=Newton(), alpha=1e-2,
+                              tol=0.0, random_state=0).fit(X.astype(np.float64), y)
+    assert clf.loss_ < 1.01 * reference.loss_
+    # the flag: a loose step that gains nothing makes the next CG tight, and
+    # only a tight one that gains nothing converges
+    solver = Newton(max_exact_params=1)
+    state = solver.init_state(np.zeros(2))
+
+    def flat(x):  # no decrease anywhere along a finite slope
+        return 1.0, np.array([1.0, 0.0])
+
+    objective = type("Flat", (), {"__call__": staticmethod(flat),
+                                  "hvp": staticmethod(lambda theta, v: v)})()
+    solver.step(np.zeros(2), objective, state)
+    assert not state["converged"] and state["tight_cg"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # (promised a decrease)
+        solver.step(np.zeros(2), objective, state)
+    assert state["converged"] and not state["tight_cg"]
+
+
 def test_hessian_free_negative_curvature_at_the_first_iteration_steps_along_minus_g():
     """g = (-1, -1), p = -g: p'Hp = 1 - 3 < 0 at CG's first iteration. The step
     is -g (a descent direction), in lecture mode taken as is."""

@@ -33,6 +33,9 @@ from ._line_search import (
 _CG_MAX_ITER = 100
 #: Relative residual at which lecture mode's CG counts as an exact solve.
 _CG_EXACT_RTOL = 1e-10
+#: CG's relative residual for the step tried before a Hessian-free Newton that
+#: gained nothing counts as converged (see Newton's Notes).
+_CG_TIGHT_RTOL = 1e-4
 #: Armijo halvings of the Newton step before the fallback steps are tried.
 _HALVINGS_BEFORE_FALLBACK = 5
 #: Doublings of an accepted full step along -g, the last resort (up to 2^20 g).
@@ -243,7 +246,12 @@ class Newton(Solver):
     also True after a step that lowered the loss by at most a few rounding
     errors (:math:`4 \varepsilon_\text{mach} |J|`), and, without line search,
     after a step that changed no parameter: the training loop then stops
-    (given all rows; see Minibatches below). No
+    (given all rows; see Minibatches below). In the Hessian-free regime a step
+    whose CG stopped at its forcing term (as early as one iteration: a scaled
+    gradient step) is no proof: the next step solves CG to a relative residual
+    of :math:`10^{-4}` (``state["tight_cg"]``), and only if that one gains
+    nothing either is ``converged`` True (float32 logistic regression on
+    breast_cancer's raw features stopped 17% above its optimum). No
     accepted step ever increases the loss.
 
     **Minibatches.** With an explicit integer ``batch_size`` the estimator passes
@@ -261,7 +269,8 @@ class Newton(Solver):
     ``state`` holds ``step``, ``converged`` (the last step could not decrease the
     loss, or :math:`g = 0`), ``hessian`` (regime, and the smallest and largest
     eigenvalue, counts of negative, dropped and floored ones and the regularization
-    :math:`r`, or the CG iterations and why CG stopped) and ``line_search``.
+    :math:`r`, or the CG iterations and why CG stopped), ``line_search`` and
+    ``tight_cg``.
 
     References
     ----------
@@ -331,7 +340,7 @@ class Newton(Solver):
 
     def init_state(self, theta):
         return {"step": 0, "converged": False, "hessian": None,
-                "line_search": None, "warned": []}
+                "line_search": None, "warned": [], "tight_cg": False}
 
     def check_batch(self, n_rows, n_samples, n_params, n_outputs):
         """Warn if minibatches are too small for the Hessian to be informative.
@@ -394,6 +403,14 @@ class Newton(Solver):
             state["converged"] = True
         else:
             self._search(theta, objective, loss, grad, direction, fallbacks, state)
+            if not exact and state["converged"]:
+                # a loosely solved CG (its forcing term allows one iteration, a
+                # scaled gradient) may gain nothing where the Newton step would:
+                # converged only if a tightly solved one fails too
+                tight = state.get("tight_cg", False)
+                state["converged"], state["tight_cg"] = tight, not tight
+            else:
+                state["tight_cg"] = False
         searched = state["line_search"]
         failed = searched is not None and not searched["accepted"]
         here = loss if searched is None or failed else searched["loss"]
@@ -486,6 +503,8 @@ class Newton(Solver):
         if lecture:
             # (in floating point CG may need more than n iterations)
             rtol, max_iter = _CG_EXACT_RTOL, 10 * theta.size
+        elif state.get("tight_cg"):  # (see step)
+            rtol, max_iter = _CG_TIGHT_RTOL, min(theta.size, _CG_MAX_ITER)
         else:
             rtol, max_iter = min(0.5, math.sqrt(g_norm)), min(theta.size, _CG_MAX_ITER)
         earlier = []
