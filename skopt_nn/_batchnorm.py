@@ -140,8 +140,9 @@ class BatchNorm(BaseEstimator):
     normalization, and of every :math:`\gamma`, is exactly zero: the weights
     there only decay by the L2 penalty). Having no spread, such a minibatch
     enters :math:`E[x]` (with its weight) but not :math:`Var[x]`, whatever its
-    weight; if no minibatch has a spread, ``Var[x]`` stays 1. Training with ``batch_size=1`` (or on a single row) warns: the hidden
-    weights cannot learn.
+    weight; if no minibatch has a spread, ``Var[x]`` stays 1. Training with
+    ``batch_size=1`` (or on a single row) warns: the hidden weights cannot
+    learn.
 
     **float32** input keeps the parameters and the statistics in float32.
 
@@ -245,10 +246,11 @@ def check_frequency_weights(sample_weight, batch_rows, class_weighted=False):
     takes :math:`m = \sum_i w_i`. A total just above 1 makes that factor huge, a
     wrong ``Var[x]`` that training itself, which only sees normalized weights,
     gives no sign of (at most 1, the effective number of rows replaces it: see
-    :func:`variance_rows`). Checked on the minibatches of ``batch_rows`` rows in order (the population
-    pass's), those of two rows or more. ``class_weighted``: the weights are
-    ``sample_weight`` times ``class_weight``'s (or ``class_weight``'s alone),
-    which the warning then names.
+    :func:`variance_rows`). Checked on the minibatches of ``batch_rows`` rows in
+    order (the population pass's), those of two rows or more.
+    ``class_weighted``: the weights are ``sample_weight`` times
+    ``class_weight``'s (or ``class_weight``'s alone), which the warning then
+    names.
 
     Examples
     --------

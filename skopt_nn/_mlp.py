@@ -1147,7 +1147,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                     # the loss of the parameters restored, not of the ones
                     # abandoned (a partial_fit call undone keeps its previous
                     # loss_, early stopping its last epoch's, as scikit-learn)
-                    self._report_restored_loss(
+                    self._report_loss(
                         start_loss if start_loss is not None and self.loss_ is None
                         else loss_at(self._theta))
                 restored = True
@@ -1244,19 +1244,18 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 self._recover_from_divergence(best_theta, state_copy, end_loss,
                                               objective.last_grad_norm, 0.0,
                                               epoch=self.n_iter_)
-                self._report_restored_loss(loss_at(self._theta))
+                self._report_loss(loss_at(self._theta))
                 restored = True
             elif not by_epochs:
                 # a full-batch fit reports the loss at the parameters it returns,
                 # as scikit-learn's lbfgs (each step's record has its start's)
-                self.loss_ = float(end_loss)
-                self.best_loss_ = min(self.best_loss_, self.loss_)
+                self._report_loss(end_loss)
         if not (incremental or early_stopping or restored) and \
                 divergence.ended_above_start(self.loss_) and \
                 self.loss_ > END_FLOOR * constant():
             self._recover_from_rise(best_theta, state_copy, best_fit_loss,
                                     divergence.start_loss)
-            self._report_restored_loss(loss_at(self._theta))
+            self._report_loss(loss_at(self._theta))
         elif not (incremental or converged or restored or stopped):
             warnings.warn(
                 f"{type(solver).__name__}: Maximum iterations ({self.max_iter}) "
@@ -1299,8 +1298,9 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         permutation = rng.permutation(n_samples)
         return permutation if order is None else order[permutation]
 
-    def _report_restored_loss(self, loss):
-        """``loss_`` (and ``best_loss_``, if lower) of parameters a fit restored."""
+    def _report_loss(self, loss):
+        """``loss_`` (and ``best_loss_``, if lower): the loss at the parameters
+        a fit returns, where it is not the last epoch's (see ``loss_``)."""
         self.loss_ = float(loss)
         self.best_loss_ = min(self.best_loss_, self.loss_)
 
@@ -1644,8 +1644,8 @@ _COMMON_ATTRIBUTES_DOC = r"""
         lbfgs reports it (after a Ctrl-C, the last finished step's starting
         loss: no evaluation is added to an interrupted fit). After divergence
         or a rise, the loss of the parameters restored (with early stopping,
-        the last epoch's; a ``partial_fit`` call undone leaves it as it was). None if a fit from scratch finished no epoch and has no loss
-        to report.
+        the last epoch's; a ``partial_fit`` call undone leaves it as it was).
+        None if a fit from scratch finished no epoch and has no loss to report.
     loss_curve_ : list of float
         Training loss per epoch, as the epoch measured it: for full-batch
         solvers, one step per epoch, each step's loss at its start.

@@ -189,9 +189,8 @@ class LBFGS(Solver):
             # L-BFGS-B's test, invariant to the scale of the features: measured
             # against y^T y, a pair along a curvature above 1 / eps was skipped
             # (float32 features of standard deviation 5e3 left L-BFGS without
-            # pairs, stalled at R^2 -0.3)
-            # (s is the rounded difference of the iterates: where rounding took
-            # its downhill part, g^T s >= 0 and the test would admit s^T y = 0)
+            # pairs, stalled at R^2 -0.3). s is the rounded difference of the
+            # iterates: where rounding took its downhill part, g^T s >= 0
             sy, slope = float(s @ y), -float(grad @ s)
             if slope > 0 and sy > eps * slope:
                 _push(state, s, y, 1.0 / sy)
