@@ -122,13 +122,13 @@ class BatchNorm(BaseEstimator):
     :math:`\sigma^2_\mathcal{B} = \sum_i w_i (x_i - \mu_\mathcal{B})^2 / \sum_i
     w_i`, and :math:`m = \sum_i w_i` in the unbiased correction, so a row of
     integer weight :math:`k` acts exactly as :math:`k` copies of the row and a
-    row of weight 0 as an absent row. Where a minibatch's weights sum to at most
-    1 (weights normalized to sum to one, as ``AdaBoostClassifier`` passes them),
-    :math:`\frac{m}{m-1}` is undefined: :math:`m` is then Kish's effective number
-    of rows, :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (the rows, for equal weights).
-    Weights are not rescaled otherwise: weights summing to between 1 and 2 over
-    a minibatch make :math:`\frac{m}{m-1}` large, and ``fit`` and
-    ``partial_fit`` warn. Apart from the L2 penalty, which is divided by the sum
+    row of weight 0 as an absent row. Where a minibatch's weights sum to less
+    than 2 (weights normalized to sum to one, as ``AdaBoostClassifier`` passes
+    them), :math:`\frac{m}{m-1}` is undefined or huge: :math:`m` is then Kish's
+    effective number of rows, :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (the rows,
+    for equal weights). Weights are not rescaled otherwise: fractional weights
+    summing to between 2 and 11 over a minibatch make :math:`\frac{m}{m-1}`
+    large (over 1.1), and ``fit`` and ``partial_fit`` warn. Apart from the L2 penalty, which is divided by the sum
     of the weights (as in scikit-learn), training is unaffected by the weights'
     scale.
 
@@ -237,17 +237,24 @@ def normalize_backward(dxhat, xhat, inv_std, s):
     return dxhat
 
 
-def check_frequency_weights(sample_weight, batch_rows, class_weighted=False):
-    r"""Warn if some minibatch's weights sum to between 1 and 2 (see
-    :class:`BatchNorm`).
+#: A minibatch sum of weights below which m/(m-1) inflates Var[x] by over 10%
+#: (where the rows, more numerous, would not).
+INFLATED_SUM = 11
+
+
+def check_frequency_weights(sample_weight, batch_rows, class_weighted=False,
+                            order=None):
+    r"""Warn if some minibatch's weights, below one per row, sum to between 2 and
+    ``INFLATED_SUM`` (see :class:`BatchNorm`).
 
     Batch normalization counts sample weights as frequencies: the unbiased
     variance of the inference statistics, :math:`\frac{m}{m-1}\sigma^2_\mathcal{B}`,
-    takes :math:`m = \sum_i w_i`. A total just above 1 makes that factor huge, a
-    wrong ``Var[x]`` that training itself, which only sees normalized weights,
-    gives no sign of (at most 1, the effective number of rows replaces it: see
-    :func:`variance_rows`). Checked on the minibatches of ``batch_rows`` rows in
-    order (the population pass's), those of two rows or more.
+    takes :math:`m = \sum_i w_i`. Fractional weights of a small total make that
+    factor large (2 at a sum of 2, for any number of rows), a wrong ``Var[x]``
+    that training itself, which only sees normalized weights, gives no sign of
+    (below 2, the effective number of rows replaces it: see
+    :func:`variance_rows`). Checked on the minibatches of ``batch_rows`` rows
+    taken in ``order`` (None: as stored), those of two rows or more.
     ``class_weighted``: the weights are ``sample_weight`` times
     ``class_weight``'s (or ``class_weight``'s alone), which the warning then
     names.
@@ -257,14 +264,17 @@ def check_frequency_weights(sample_weight, batch_rows, class_weighted=False):
     >>> import numpy as np, warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     check_frequency_weights(np.full(10, 0.3), 5)
+    ...     check_frequency_weights(np.full(10, 0.5), 5)
     >>> len(caught), "frequency" in str(caught[0].message)
     (1, True)
     """
+    if order is not None:
+        sample_weight = sample_weight[order]
     n = sample_weight.shape[0]
     starts = np.arange(0, n, batch_rows)
-    sums = np.add.reduceat(sample_weight, starts)[np.diff(starts, append=n) > 1]
-    sums = sums[(sums > 1) & (sums < 2)]
+    rows = np.diff(starts, append=n)
+    sums = np.add.reduceat(sample_weight, starts)
+    sums = sums[(rows > 1) & (sums >= 2) & (sums < np.minimum(INFLATED_SUM, rows))]
     if sums.size:
         weights = "sample weights, with class_weight's factors," \
             if class_weighted else "sample_weight"
@@ -272,7 +282,8 @@ def check_frequency_weights(sample_weight, batch_rows, class_weighted=False):
             f"batch_norm counts {weights} as frequency weights: the unbiased "
             "variance m/(m-1) of its inference statistics takes m = the sum of a "
             f"minibatch's weights, here as small as {sums.min():.3g}, which "
-            "inflates Var[x] (bn_var_) and so distorts predictions. Scale the "
+            f"inflates Var[x] (bn_var_) by up to {sums.min() / (sums.min() - 1):.3g} "
+            "times and so distorts predictions. Scale the "
             "weights so that 1 stands for one row, e.g. sample_weight * "
             "n_samples / sample_weight.sum()" + (
                 ", and class weights of 1 on average (as class_weight="
@@ -286,12 +297,14 @@ def variance_rows(m, s, n_rows):
     \sigma^2_\mathcal{B}`, or None if it has no spread to measure.
 
     Its rows, or with sample weights their sum (frequency weights: a row of
-    weight 2 is the row twice). Where that sum is at most 1, the frequency
-    factor is undefined (weights normalized to sum to one, as
-    ``AdaBoostClassifier`` passes them, left ``Var[x]`` at its initial 1):
-    Kish's effective number of rows :math:`1 / \sum_i s_i^2` of the normalized
-    weights :math:`s` instead, which does not depend on the weights' scale (the
-    rows, for equal weights). One row has no spread, whatever its weight.
+    weight 2 is the row twice). Where that sum is below 2, which integer
+    weights give only to one row, the frequency factor is undefined or huge
+    (weights normalized to sum to one, as ``AdaBoostClassifier`` passes them,
+    left ``Var[x]`` at its initial 1 where they summed to 1, and made it 1e16
+    where rounding made the sum 1 + 2e-16): Kish's effective number of rows
+    :math:`1 / \sum_i s_i^2` of the normalized weights :math:`s` instead, which
+    does not depend on the weights' scale (the rows, for equal weights). One
+    row has no spread, whatever its weight.
 
     Examples
     --------
@@ -300,10 +313,12 @@ def variance_rows(m, s, n_rows):
     3.0
     >>> round(variance_rows(0.02, np.full(4, 0.25), 4), 12)  # weights of 0.005
     4.0
+    >>> round(variance_rows(1.5, np.array([2, 1]) / 3, 2), 12)  # 1.0 and 0.5
+    1.8
     """
     if n_rows < 2:
         return None
-    if m <= 1 and s is not None:
+    if m < 2 and s is not None:
         m = 1.0 / float(np.dot(s, s))
     return m if m > 1 else None
 
@@ -341,7 +356,8 @@ def population_statistics(network, theta, X, sample_weight, batch_rows, order=No
     with minibatches of equal size :math:`m`, exactly the lecture's formulas (a
     minibatch of one row adds nothing to :math:`Var[x]`, whatever its weight:
     one row has no spread). :math:`m_\mathcal{B}` is a minibatch's rows, or its
-    total weight with sample weights.
+    total weight with sample weights (in :math:`Var[x]`, Kish's effective rows
+    where that total is below 2: see :func:`variance_rows`).
 
     The rows go through in blocks of whole minibatches (about 4 MB of the widest
     activation). A layer's activations of all rows, which the next layer's
@@ -456,9 +472,9 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
     :math:`E` and :math:`\rho = (m - 1) / D` for :math:`V`, where :math:`M`
     and :math:`D` sum :math:`m` and :math:`m - 1` over the minibatches so far,
     this one included (with minibatches of equal size, :math:`\rho = 1/n` for
-    the :math:`n`-th). The first minibatch sets the estimate. A minibatch with
-    :math:`m \le 1`, or of one row (whatever its weight: one row has no
-    spread), leaves :math:`V` unchanged.
+    the :math:`n`-th). The first minibatch sets the estimate. A minibatch of
+    one row (whatever its weight: one row has no spread) leaves :math:`V`
+    unchanged; :math:`m` in :math:`V`'s update is :func:`variance_rows`'s.
 
     Parameters
     ----------

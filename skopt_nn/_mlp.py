@@ -970,9 +970,6 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 "each normalization get no gradient and the network ignores its "
                 "input. Use minibatches of at least 2 rows.", UserWarning,
             )
-        if bn is not None and sample_weight is not None:
-            check_frequency_weights(sample_weight, batch_rows, class_weighted=
-                                    getattr(self, "class_weight", None) is not None)
         # partial_fit's running statistics, restored if this pass diverges
         saved_statistics = (([m.copy() for m in self.bn_mean_],
                              [v.copy() for v in self.bn_var_], self._bn_counts)
@@ -1015,6 +1012,12 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 else kept
             if self.warm_start and bn is not None:
                 self._statistics_order = statistics_order
+        if bn is not None and sample_weight is not None:
+            # (on the statistics' minibatches: fit's first epoch's; a partial_fit
+            # call's are drawn per epoch, its rows' order approximates them)
+            check_frequency_weights(sample_weight, batch_rows, class_weighted=
+                                    getattr(self, "class_weight", None) is not None,
+                                    order=statistics_order)
         if early_stopping:
             # The starting parameters are candidates too: an epoch that leaves
             # them worse on the validation rows (one that blew up, say) is not
@@ -1641,8 +1644,9 @@ _COMMON_ATTRIBUTES_DOC = r"""
         minibatch counts with its total weight, where scikit-learn counts its
         rows). For full-batch solvers (``batch_size="auto"``, without early
         stopping), the loss at the parameters ``fit`` returns, as scikit-learn's
-        lbfgs reports it (after a Ctrl-C, the last finished step's starting
-        loss: no evaluation is added to an interrupted fit). After divergence
+        lbfgs reports it (after a Ctrl-C that cut a step short, which is undone,
+        the last finished step's starting loss: no evaluation is added to an
+        interrupted fit). After divergence
         or a rise, the loss of the parameters restored (with early stopping,
         the last epoch's; a ``partial_fit`` call undone leaves it as it was).
         None if a fit from scratch finished no epoch and has no loss to report.
@@ -1733,8 +1737,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``fit``, each row counted by its sample weight, as in
         ``LogisticRegression``: a row of weight 0 is no row, one of weight 2 two
         rows (with it, ``partial_fit`` is unavailable, as with a full-batch
-        solver; scikit-learn's ``SGDClassifier`` refuses it too: pass weights
-        computed on the whole stream's labels instead). A
+        solver, and ``dask_ml``'s ``Incremental`` says the estimator has none;
+        scikit-learn's ``SGDClassifier`` refuses it too: pass weights computed
+        on the whole stream's labels instead). A
         dict weighs the classes it names and leaves the others at 1; in
         ``partial_fit``, over the classes declared, whichever a batch holds.
         For a multilabel indicator ``y``, "balanced" only (or ``sample_weight``).

@@ -269,15 +269,18 @@ def fit_quiet(est, *args, **kwargs):
         return est.fit(*args, **kwargs)
 
 
-def assert_one_batch_statistics(est, X, w=None):
+def assert_one_batch_statistics(est, X, w=None, kish=False):
     """bn_mean_/bn_var_ are the (weighted) mean and unbiased variance of the
-    training rows' pre-activations, layers before in inference mode."""
+    training rows' pre-activations, layers before in inference mode: m/(m-1)
+    with m the weights' sum (frequency weights), or Kish's effective rows."""
     pre, _ = manual_forward(est, X)
     w = np.ones(len(X)) if w is None else w
+    m = w.sum() ** 2 / (w @ w) if kish else w.sum()
     for x, E, V in zip(pre, est.bn_mean_, est.bn_var_):
         mean = w @ x / w.sum()
         np.testing.assert_allclose(E, mean, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(V, w @ (x - mean) ** 2 / (w.sum() - 1), rtol=1e-10)
+        biased = w @ (x - mean) ** 2 / w.sum()
+        np.testing.assert_allclose(V, m / (m - 1) * biased, rtol=1e-10)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -327,7 +330,7 @@ def _fit_or_partial_fit(est, method, X, y, **kwargs):
 
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_weights_summing_to_at_most_one_per_minibatch_count_their_effective_rows(
+def test_weights_summing_to_less_than_two_per_minibatch_count_their_effective_rows(
         method):
     # weights normalized to sum to one (AdaBoost's): m = sum(w) <= 1 leaves
     # m/(m-1) undefined, and every minibatch was left out of Var[x], bn_var_
@@ -347,30 +350,68 @@ def test_weights_summing_to_at_most_one_per_minibatch_count_their_effective_rows
 
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_weights_summing_to_between_one_and_two_per_minibatch_warn(method):
-    # frequency weights: m/(m-1) = 3 at a sum of 1.5, while training, which
-    # normalizes the weights, is unaffected: say so
-    X, y = classification_data()  # 60 rows: 3 minibatches of 20
+def test_normalized_weights_that_round_above_one_count_their_effective_rows(method):
+    # AdaBoost's first weights on iris, one minibatch: 150 times 1/150 sums to
+    # 1 + 2e-16, and m/(m-1) made bn_var_ 1e16 (accuracy 0.33), without a warning
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
     w = np.full(len(X), 1 / len(X))
-    with pytest.warns(UserWarning, match="frequency weights.* as small as 1.5"):
-        _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
-                            sample_weight=w * 1.5 * len(X) / 20)
+    assert w.sum() > 1
+    params = dict(batch_size=len(X), alpha=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
+        weighted = _fit_or_partial_fit(bn_classifier(**params), method, X, y,
+                                       sample_weight=w)
+    plain = _fit_or_partial_fit(bn_classifier(**params), method, X, y)
+    for a, b in zip(weighted.bn_mean_ + weighted.bn_var_, plain.bn_mean_ + plain.bn_var_):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+def test_unequal_weights_summing_to_less_than_two_take_kish_effective_rows():
+    # m = (sum w)^2 / sum w^2 in m/(m-1), by hand from the pre-activations
+    X, y = classification_data()
+    w = np.random.default_rng(3).uniform(0.2, 3.0, len(X))
+    w /= w.sum()
+    est = fit_quiet(bn_classifier(batch_size=len(X)), X, y, sample_weight=w)
+    assert_one_batch_statistics(est, X, w, kish=True)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_fractional_weights_summing_to_between_two_and_eleven_warn(method):
+    # frequency weights: m/(m-1) = 1.67 at a sum of 2.5 over 20 rows (their
+    # own 1.05), while training, which normalizes the weights, is unaffected
+    X, y = classification_data()  # 60 rows: 3 minibatches of 20
+    with pytest.warns(UserWarning, match="frequency weights.* as small as 2.5, "
+                                         "which inflates Var.* by up to 1.67"):
         _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
-                            sample_weight=np.full(len(X), 0.125))  # sums of 2.5
-        _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
-                            sample_weight=w * len(X))
+                            sample_weight=np.full(len(X), 0.125))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        for weight in (0.075, 0.6, 1.0):  # sums of 1.5 (Kish), 12, 20
+            _fit_or_partial_fit(bn_classifier(batch_size=20), method, X, y,
+                                sample_weight=np.full(len(X), weight))
+
+
+def test_the_frequency_weights_warning_looks_at_the_statistics_minibatches():
+    # stored in order, minibatches of 20 rows sum to 0.2 (Kish) and 12; the
+    # statistics' shuffled ones mix them, about 6 each (m/(m-1) = 1.2)
+    X, y = classification_data(n=40)
+    w = np.r_[np.full(20, 0.01), np.full(20, 0.6)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit_quiet(bn_classifier(batch_size=20, shuffle=False), X, y, sample_weight=w)
+    with pytest.warns(UserWarning, match="frequency weights"):
+        fit_quiet(bn_classifier(batch_size=20, shuffle=True), X, y, sample_weight=w)
 
 
 def test_small_class_weights_warn_naming_class_weight():
-    # uniform class weights of 0.15 sum to 1.5 per minibatch of 10 rows: m/(m-1)
-    # triples bn_var_; the user passed no sample_weight
+    # uniform class weights of 0.3 sum to 3 per minibatch of 10 rows: m/(m-1)
+    # is 1.5, not 10/9; the user passed no sample_weight
     X, y = classification_data()
     with pytest.warns(UserWarning, match="counts sample weights, with "
-                      "class_weight's factors,.*as small as 1.5.*'balanced'"):
+                      "class_weight's factors,.*as small as 3.*'balanced'"):
         fit_quiet(bn_classifier(batch_size=10, class_weight=dict.fromkeys(
-            np.unique(y), 0.15)), X, y)
+            np.unique(y), 0.3)), X, y)
 
 
 @pytest.mark.parametrize("problem", ["multiclass", "binary", "regression"])

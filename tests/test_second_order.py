@@ -530,10 +530,21 @@ def test_hessian_free_newton_is_converged_only_when_a_tight_cg_step_gains_nothin
                                   "hvp": staticmethod(lambda theta, v: v)})()
     solver.step(np.zeros(2), objective, state)
     assert not state["converged"] and state["tight_cg"]
+    assert state["hessian"]["cg_rtol"] == 0.5  # min(0.5, sqrt(||g||))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # (promised a decrease)
         solver.step(np.zeros(2), objective, state)
     assert state["converged"] and not state["tight_cg"]
+    assert state["hessian"]["cg_rtol"] == 1e-4
+    # a CG already as tight (sqrt(1e-10) = 1e-5) is not solved again
+    flat_small = type("Flat", (), {
+        "__call__": staticmethod(lambda x: (1.0, np.array([1e-10, 0.0]))),
+        "hvp": staticmethod(lambda theta, v: v)})()
+    state = solver.init_state(np.zeros(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        solver.step(np.zeros(2), flat_small, state)
+    assert state["converged"] and state["hessian"]["cg_rtol"] == pytest.approx(1e-5)
 
 
 def test_hessian_free_negative_curvature_at_the_first_iteration_steps_along_minus_g():

@@ -249,8 +249,8 @@ class Newton(Solver):
     (given all rows; see Minibatches below). In the Hessian-free regime a step
     whose CG stopped at its forcing term (as early as one iteration: a scaled
     gradient step) is no proof: the next step solves CG to a relative residual
-    of :math:`10^{-4}` (``state["tight_cg"]``), and only if that one gains
-    nothing either is ``converged`` True (float32 logistic regression on
+    of :math:`10^{-4}` at most (``state["tight_cg"]``), and only if that one
+    gains nothing either is ``converged`` True (float32 logistic regression on
     breast_cancer's raw features stopped 17% above its optimum). No
     accepted step ever increases the loss.
 
@@ -269,8 +269,8 @@ class Newton(Solver):
     ``state`` holds ``step``, ``converged`` (the last step could not decrease the
     loss, or :math:`g = 0`), ``hessian`` (regime, and the smallest and largest
     eigenvalue, counts of negative, dropped and floored ones and the regularization
-    :math:`r`, or the CG iterations and why CG stopped), ``line_search`` and
-    ``tight_cg``.
+    :math:`r`, or the CG iterations, why CG stopped and its relative
+    tolerance), ``line_search`` and ``tight_cg``.
 
     References
     ----------
@@ -403,12 +403,12 @@ class Newton(Solver):
             state["converged"] = True
         else:
             self._search(theta, objective, loss, grad, direction, fallbacks, state)
-            if not exact and state["converged"]:
+            if not exact and state["converged"] and info["cg_stop"] == "converged" \
+                    and info["cg_rtol"] > _CG_TIGHT_RTOL:
                 # a loosely solved CG (its forcing term allows one iteration, a
                 # scaled gradient) may gain nothing where the Newton step would:
                 # converged only if a tightly solved one fails too
-                tight = state.get("tight_cg", False)
-                state["converged"], state["tight_cg"] = tight, not tight
+                state["converged"], state["tight_cg"] = False, True
             else:
                 state["tight_cg"] = False
         searched = state["line_search"]
@@ -503,10 +503,10 @@ class Newton(Solver):
         if lecture:
             # (in floating point CG may need more than n iterations)
             rtol, max_iter = _CG_EXACT_RTOL, 10 * theta.size
-        elif state.get("tight_cg"):  # (see step)
-            rtol, max_iter = _CG_TIGHT_RTOL, min(theta.size, _CG_MAX_ITER)
         else:
             rtol, max_iter = min(0.5, math.sqrt(g_norm)), min(theta.size, _CG_MAX_ITER)
+            if state.get("tight_cg"):  # (see step)
+                rtol = min(rtol, _CG_TIGHT_RTOL)
         earlier = []
         direction, iterations, reason = truncated_cg(
             lambda p: objective.hvp(theta, p), grad, self.damping, rtol, max_iter,
@@ -528,7 +528,7 @@ class Newton(Solver):
                 "the step is CG's last iterate, not H^-1 g, and may be huge. "
                 "damping > 0 regularizes it."))
         info = {"regime": "hessian_free", "cg_iterations": iterations,
-                "cg_stop": reason}
+                "cg_stop": reason, "cg_rtol": rtol}
         # Martens (2010): backtrack through CG's earlier, more conservative iterates
         fallbacks = [("earlier_cg_iterate", {"cg_iteration": i},
                       d.astype(theta.dtype, copy=False)) for i, d in reversed(earlier)]
