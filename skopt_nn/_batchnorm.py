@@ -128,9 +128,9 @@ class BatchNorm(BaseEstimator):
     effective number of rows, :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (the rows,
     for equal weights). Weights are not rescaled otherwise: fractional weights
     summing to between 2 and 11 over a minibatch make :math:`\frac{m}{m-1}`
-    large (over 1.1), and ``fit`` and ``partial_fit`` warn. Apart from the L2 penalty, which is divided by the sum
-    of the weights (as in scikit-learn), training is unaffected by the weights'
-    scale.
+    large (over 1.1), and ``fit`` and ``partial_fit`` warn. Apart from the L2
+    penalty, which is divided by the sum of the weights (as in scikit-learn),
+    training is unaffected by the weights' scale.
 
     **A minibatch of one row** (:math:`m = 1`, e.g. a short last minibatch) has
     :math:`\sigma^2_\mathcal{B} = 0`; :math:`\epsilon` keeps the division finite,
