@@ -20,7 +20,6 @@ the inference statistics (:func:`population_statistics` for ``fit``,
 """
 
 import numbers
-import warnings
 
 import numpy as np
 from scipy import sparse
@@ -122,15 +121,14 @@ class BatchNorm(BaseEstimator):
     :math:`\sigma^2_\mathcal{B} = \sum_i w_i (x_i - \mu_\mathcal{B})^2 / \sum_i
     w_i`, and :math:`m = \sum_i w_i` in the unbiased correction, so a row of
     integer weight :math:`k` acts exactly as :math:`k` copies of the row and a
-    row of weight 0 as an absent row. Where a minibatch's weights sum to less
-    than 2 (weights normalized to sum to one, as ``AdaBoostClassifier`` passes
-    them), :math:`\frac{m}{m-1}` is undefined or huge: :math:`m` is then Kish's
-    effective number of rows, :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (the rows,
-    for equal weights). Weights are not rescaled otherwise: fractional weights
-    summing to between 2 and 11 over a minibatch make :math:`\frac{m}{m-1}`
-    large (over 1.1), and ``fit`` and ``partial_fit`` warn. Apart from the L2
-    penalty, which is divided by the sum of the weights (as in scikit-learn),
-    training is unaffected by the weights' scale.
+    row of weight 0 as an absent row. Weights that are not all integers in a
+    minibatch are no counts, and their sum depends on their scale (weights
+    normalized to sum to one, as ``AdaBoostClassifier`` passes them, make
+    :math:`\frac{m}{m-1}` undefined): :math:`m` is then Kish's effective number
+    of rows, :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (the rows, for equal
+    weights). Apart from the L2 penalty, which is divided by the sum of the
+    weights (as in scikit-learn), training and the statistics are then
+    unaffected by the weights' scale.
 
     **A minibatch of one row** (:math:`m = 1`, e.g. a short last minibatch) has
     :math:`\sigma^2_\mathcal{B} = 0`; :math:`\epsilon` keeps the division finite,
@@ -237,89 +235,36 @@ def normalize_backward(dxhat, xhat, inv_std, s):
     return dxhat
 
 
-#: A minibatch sum of weights below which m/(m-1) inflates Var[x] by over 10%
-#: (where the rows, more numerous, would not).
-INFLATED_SUM = 11
-
-
-def check_frequency_weights(sample_weight, batch_rows, class_weighted=False,
-                            order=None):
-    r"""Warn if some minibatch's weights, below one per row, sum to between 2 and
-    ``INFLATED_SUM`` (see :class:`BatchNorm`).
-
-    Batch normalization counts sample weights as frequencies: the unbiased
-    variance of the inference statistics, :math:`\frac{m}{m-1}\sigma^2_\mathcal{B}`,
-    takes :math:`m = \sum_i w_i`. Fractional weights of a small total make that
-    factor large (2 at a sum of 2, for any number of rows), a wrong ``Var[x]``
-    that training itself, which only sees normalized weights, gives no sign of
-    (below 2, the effective number of rows replaces it: see
-    :func:`variance_rows`). Checked on the minibatches of ``batch_rows`` rows
-    taken in ``order`` (None: as stored), those of two rows or more.
-    ``class_weighted``: the weights are ``sample_weight`` times
-    ``class_weight``'s (or ``class_weight``'s alone), which the warning then
-    names.
-
-    Examples
-    --------
-    >>> import numpy as np, warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     check_frequency_weights(np.full(10, 0.5), 5)
-    >>> len(caught), "frequency" in str(caught[0].message)
-    (1, True)
-    """
-    if order is not None:
-        sample_weight = sample_weight[order]
-    n = sample_weight.shape[0]
-    starts = np.arange(0, n, batch_rows)
-    rows = np.diff(starts, append=n)
-    sums = np.add.reduceat(sample_weight, starts)
-    sums = sums[(rows > 1) & (sums >= 2) & (sums < np.minimum(INFLATED_SUM, rows))]
-    if sums.size:
-        weights = "sample weights, with class_weight's factors," \
-            if class_weighted else "sample_weight"
-        warnings.warn(
-            f"batch_norm counts {weights} as frequency weights: the unbiased "
-            "variance m/(m-1) of its inference statistics takes m = the sum of a "
-            f"minibatch's weights, here as small as {sums.min():.3g}, which "
-            f"inflates Var[x] (bn_var_) by up to {sums.min() / (sums.min() - 1):.3g} "
-            "times and so distorts predictions. Scale the "
-            "weights so that 1 stands for one row, e.g. sample_weight * "
-            "n_samples / sample_weight.sum()" + (
-                ", and class weights of 1 on average (as class_weight="
-                "'balanced' gives)" if class_weighted else "") + ".",
-            UserWarning,
-        )
-
-
-def variance_rows(m, s, n_rows):
+def variance_rows(w, n_rows):
     r"""The :math:`m` of a minibatch's unbiased variance :math:`\frac{m}{m-1}
     \sigma^2_\mathcal{B}`, or None if it has no spread to measure.
 
-    Its rows, or with sample weights their sum (frequency weights: a row of
-    weight 2 is the row twice). Where that sum is below 2, which integer
-    weights give only to one row, the frequency factor is undefined or huge
-    (weights normalized to sum to one, as ``AdaBoostClassifier`` passes them,
-    left ``Var[x]`` at its initial 1 where they summed to 1, and made it 1e16
-    where rounding made the sum 1 + 2e-16): Kish's effective number of rows
-    :math:`1 / \sum_i s_i^2` of the normalized weights :math:`s` instead, which
-    does not depend on the weights' scale (the rows, for equal weights). One
-    row has no spread, whatever its weight.
+    Its rows without weights (``w`` None). Integer weights are frequencies, a
+    row of weight 2 the row twice: :math:`m` is their sum, so that they act
+    exactly as repeated rows. Other weights are not counts: their sum depends on
+    their scale (weights normalized to sum to one, as ``AdaBoostClassifier``
+    passes them, made :math:`\frac{m}{m-1}` undefined, or 1e16 where rounding
+    made the sum 1 + 2e-16): :math:`m` is then Kish's effective number of rows
+    :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, which does not depend on their scale
+    (the rows, for equal weights). One row has no spread, whatever its weight.
 
     Examples
     --------
     >>> import numpy as np
-    >>> variance_rows(3.0, np.array([2, 1]) / 3, 2)  # frequency weights 2 and 1
+    >>> variance_rows(np.array([2.0, 1.0]), 2)  # frequency weights: 3 rows
     3.0
-    >>> round(variance_rows(0.02, np.full(4, 0.25), 4), 12)  # weights of 0.005
+    >>> variance_rows(np.full(4, 0.005), 4)  # as 4 rows of weight 1
     4.0
-    >>> round(variance_rows(1.5, np.array([2, 1]) / 3, 2), 12)  # 1.0 and 0.5
+    >>> round(variance_rows(np.array([1.0, 0.5]), 2), 12)  # (1.5)^2 / 1.25
     1.8
     """
     if n_rows < 2:
         return None
-    if m < 2 and s is not None:
-        m = 1.0 / float(np.dot(s, s))
+    if w is None:
+        return float(n_rows)
+    w = np.asarray(w, dtype=np.float64)
+    total = float(w.sum())
+    m = total if np.all(w == np.floor(w)) else total * total / float(w @ w)
     return m if m > 1 else None
 
 
@@ -357,7 +302,7 @@ def population_statistics(network, theta, X, sample_weight, batch_rows, order=No
     minibatch of one row adds nothing to :math:`Var[x]`, whatever its weight:
     one row has no spread). :math:`m_\mathcal{B}` is a minibatch's rows, or its
     total weight with sample weights (in :math:`Var[x]`, Kish's effective rows
-    where that total is below 2: see :func:`variance_rows`).
+    for weights that are not integers: see :func:`variance_rows`).
 
     The rows go through in blocks of whole minibatches (about 4 MB of the widest
     activation). A layer's activations of all rows, which the next layer's
@@ -432,7 +377,8 @@ def population_statistics(network, theta, X, sample_weight, batch_rows, order=No
                     s = (w / m).astype(dtype, copy=False)
                 mu, var, _ = batch_moments(zb, s)
                 sum_mean += m * mu
-                m_var = variance_rows(m, s, zb.shape[0])
+                m_var = variance_rows(None if sample_weight is None else w,
+                                      zb.shape[0])
                 if m_var is not None:
                     sum_var += m_var * var
                     dof += m_var - 1
@@ -459,7 +405,7 @@ def _inference_transform(z, mean, scale, beta, hidden):
 
 
 def update_running_statistics(means, variances, counts, batch_means, batch_vars, m,
-                              momentum, n_rows, s=None):
+                              momentum, n_rows, w=None):
     r"""``partial_fit``'s running estimate of :math:`E[x]`, :math:`Var[x]`, in place.
 
     .. math::
@@ -490,8 +436,8 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
     momentum : float or None
     n_rows : int
         Rows of the minibatch, not weighted.
-    s : ndarray of shape (n_rows,) or None, default=None
-        The minibatch's normalized sample weights (see :func:`variance_rows`).
+    w : ndarray of shape (n_rows,) or None, default=None
+        The minibatch's sample weights (see :func:`variance_rows`).
 
     Returns
     -------
@@ -506,7 +452,7 @@ def update_running_statistics(means, variances, counts, batch_means, batch_vars,
 
     for estimate, value in zip(means, batch_means):
         estimate += rate(rows, m) * (value - estimate)
-    m_var = variance_rows(m, s, n_rows)
+    m_var = variance_rows(w, n_rows)
     if m_var is not None:
         for estimate, value in zip(variances, batch_vars):
             estimate += rate(dof, m_var - 1) * (m_var / (m_var - 1) * value - estimate)

@@ -50,7 +50,6 @@ from ._chunked import (
 )
 from ._batchnorm import (
     BatchNorm,
-    check_frequency_weights,
     population_statistics,
     update_running_statistics,
 )
@@ -1012,12 +1011,6 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 else kept
             if self.warm_start and bn is not None:
                 self._statistics_order = statistics_order
-        if bn is not None and sample_weight is not None:
-            # (on the statistics' minibatches: fit's first epoch's; a partial_fit
-            # call's are drawn per epoch, its rows' order approximates them)
-            check_frequency_weights(sample_weight, batch_rows, class_weighted=
-                                    getattr(self, "class_weight", None) is not None,
-                                    order=statistics_order)
         if early_stopping:
             # The starting parameters are candidates too: an epoch that leaves
             # them worse on the validation rows (one that blew up, say) is not
@@ -1094,7 +1087,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                         self._bn_counts = update_running_statistics(
                             self.bn_mean_, self.bn_var_, self._bn_counts,
                             *objective.batch_statistics, objective.weight_total,
-                            bn.momentum, Xb.shape[0], objective.s)
+                            bn.momentum, Xb.shape[0], w)
             except KeyboardInterrupt:
                 interrupts.immediate = False  # (a second Ctrl-C: at the end)
                 # as scikit-learn's MLP: stop, and keep what the finished epochs

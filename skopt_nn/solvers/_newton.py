@@ -267,10 +267,13 @@ class Newton(Solver):
     would judge one minibatch.
 
     ``state`` holds ``step``, ``converged`` (the last step could not decrease the
-    loss, or :math:`g = 0`), ``hessian`` (regime, and the smallest and largest
-    eigenvalue, counts of negative, dropped and floored ones and the regularization
-    :math:`r`, or the CG iterations, why CG stopped and its relative
-    tolerance), ``line_search`` and ``tight_cg``.
+    loss, or :math:`g = 0`), ``hessian``, ``line_search`` and ``tight_cg``.
+    ``hessian`` is ``{"regime": "exact", "min_eigenvalue", "max_eigenvalue",
+    "n_negative", "n_dropped", "n_floored", "regularization"}`` (:math:`r`) or
+    ``{"regime": "hessian_free", "cg_iterations", "cg_stop", "cg_rtol"}``,
+    where ``cg_stop`` is ``"converged"``, ``"negative_curvature"``,
+    ``"max_iter"`` or ``"breakdown"`` (why CG stopped, see above) and
+    ``cg_rtol`` CG's relative tolerance.
 
     References
     ----------
