@@ -281,7 +281,8 @@ class _LimitSession:
 
 def _limits_owner(lib):
     """The live thread whose threadpool_limits controls the pool (threadpoolctl
-    3.6 and later), or None."""
+    3.6 and later), or None (threadpoolctl's own test: a dead thread controls
+    nothing)."""
     control = getattr(type(lib), "_SHARED_STATE", None)
     owner = getattr(control, "controlling_thread", None)
     return owner if owner is not None and owner.is_alive() else None
@@ -307,10 +308,10 @@ def _set_threads(lib, threads):
     # Under threadpoolctl's lock, which a thread takes to claim the control:
     # a user's threadpool_limits entered meanwhile sets its limit after this.
     with getattr(control, "lock", None) or nullcontext():
-        owner = control.controlling_thread
+        owner = _limits_owner(lib)
         mine = owner is threading.current_thread()
-        if owner is not None and not mine and owner.is_alive():
-            return  # (threadpoolctl's own test: a dead thread controls nothing)
+        if owner is not None and not mine:
+            return
         if set_now is not None:
             set_now(threads)
             return
