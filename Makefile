@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 
 help:
 	@echo "make demo         compare every optimizer on load_digits (creates .venv)"
-	@echo "make test         the whole test suite, slow tests included (about 8 min)"
+	@echo "make test         the whole test suite, slow tests included (about 10 min)"
 	@echo "make test-fast    the tests not marked slow"
 	@echo "make bench        speed against scikit-learn's MLP (about 4 min)"
 	@echo "make bench-quick  the same table, fewer repetitions (about 2 min)"
