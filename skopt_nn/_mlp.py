@@ -14,6 +14,7 @@ from contextlib import nullcontext
 
 import numpy as np
 from scipy import sparse
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
@@ -427,7 +428,9 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         sample_weight = _weights_in(dtype, *factors, class_weighted=class_weight
                                     is not None) if factors else None
         if sample_weight is not None:
-            X, Y, y, sample_weight = _weighted_rows(X, Y, y, sample_weight)
+            X, Y, y, sample_weight = _weighted_rows(
+                X, Y, y, sample_weight, "" if class_weight is None
+                else " (with the class weights applied)")
         return X, Y, y, sample_weight, fitted
 
     def _evaluates_chunks(self, X, y, sample_weight, solver, bn):
@@ -2087,11 +2090,18 @@ def _cast(X, dtype, name="X"):
     with np.errstate(over="ignore"):
         cast = X.astype(dtype)
     if not np.isfinite(cast.data if sparse.issparse(cast) else cast).all():
-        raise ValueError(
-            f"{name} has values too large for the model's {np.dtype(dtype).name} "
-            "parameters (a model takes the dtype of the X it is fitted on): "
-            f"scale {name}, or fit on float64 data.")
+        raise _too_large(name, dtype)
     return cast
+
+
+def _too_large(name, dtype):
+    """The error for values of ``name`` beyond the range of the model's
+    ``dtype``; float64 data is the way out only for a float32 model."""
+    dtype = np.dtype(dtype)
+    return ValueError(
+        f"{name} has values too large for the model's {dtype.name} parameters "
+        "(a model takes the dtype of the X it is fitted on): scale "
+        f"{name}" + (", or fit on float64 data." if dtype.itemsize < 8 else "."))
 
 
 def _is_pandas(obj, name):
@@ -2109,23 +2119,29 @@ def _series_values(y):
     return y
 
 
-def _weighted_rows(X, Y, y, weights):
+def _weighted_rows(X, Y, y, weights, applied=""):
     """The rows of positive weight (a weight of 0 means the row is absent:
     dropped before batching), and their weights, None if all are 1: the
     unweighted (faster) path. Not any uniform weight: frequency weights c
-    scale sum(w) (the penalty, BN's m)."""
+    scale sum(w) (the penalty, BN's m). ``applied``: what the weights'
+    message adds (the class weights)."""
     keep = weights > 0
     if not keep.all():
         X, Y, y, weights = X[keep], Y[keep], y[keep], weights[keep]
     if X.shape[0] == 0:
-        raise ValueError("All sample weights are zero: there is nothing to fit.")
+        raise _all_zero(applied)
     return X, Y, y, None if np.all(weights == 1) else weights
+
+
+def _all_zero(applied):
+    return ValueError(f"All sample weights are zero{applied}: there is nothing "
+                      "to fit.")
 
 
 def _check_chunk_totals(totals, applied=""):
     """The chunks' weight totals must have a positive, finite sum."""
     if sum(totals) == 0:
-        raise ValueError("All sample weights are zero: there is nothing to fit.")
+        raise _all_zero(applied)
     if not math.isfinite(sum(totals)):
         raise ValueError(
             f"The sample weights sum to infinity{applied}: scale them down (the "
@@ -2269,10 +2285,14 @@ def _full_batch_stop(objective, theta, loss, tol, small_steps):
 
 
 def _raise_non_finite_start(loss, rows="a minibatch of the training rows"):
+    # (validation refuses NaN and infinity, unless the user's configuration
+    # says the data are finite)
+    unchecked = ("NaN or infinity (not checked, as assume_finite=True), or "
+                 if get_config()["assume_finite"] else "")
     raise ValueError(
         f"The loss on {rows} is not finite ({loss}) at the parameters training "
-        "starts from: the input data may contain large values and need to be "
-        "preprocessed (scaled).")
+        f"starts from: the input data may contain {unchecked}large values and "
+        "need to be preprocessed (scaled).")
 
 
 def _check_rows_at_start(objective, start, all_rows):
@@ -2343,10 +2363,7 @@ def _raise_flaws(flaws, name, dtype):
         raise ValueError(f"Input {name} contains infinity or a value too large for "
                          f"{np.dtype(np.float64)!r}.")
     if overflow:
-        raise ValueError(
-            f"{name} has values too large for the model's {np.dtype(dtype).name} "
-            "parameters (a model takes the dtype of the X it is fitted on): "
-            f"scale {name}, or fit on float64 data.")
+        raise _too_large(name, dtype)
 
 
 def _zero_one(y):

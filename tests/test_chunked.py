@@ -365,7 +365,8 @@ def test_bad_class_weights_on_chunks_raise_as_in_memory(digits):
     huge, tiny = np.full(len(y), 1e306), np.full(len(y), 1e-300)
     for class_weight, w, message in [
             ({0: -1.0}, None, "class_weight must be finite and non-negative"),
-            ({c: 0.0 for c in range(10)}, None, "All sample weights are zero"),
+            ({c: 0.0 for c in range(10)}, None,
+             r"All sample weights are zero \(with the class weights applied\)"),
             ({11: 2.0}, None, "are not in class_weight"),
             ({0: 100.0}, huge, "sum to infinity"),  # (a bare ZeroDivisionError)
             ({0: 1e-300}, tiny, "positive sample weights are 0")]:  # (dropped)

@@ -1545,6 +1545,34 @@ def test_float64_input_beyond_a_float32_models_range_is_named():
     assert np.isfinite(est.predict(X_far)).all()
 
 
+def test_values_beyond_a_float64_model_advise_scaling_alone():
+    # a float64 model was told to "fit on float64 data", which it already does
+    X = np.random.RandomState(0).randn(30, 3)
+    y = np.ones(30, dtype=np.longdouble)
+    y[3] = np.longdouble("1e400")
+    with pytest.raises(ValueError, match=r"too large for the model's float64 "
+                                         r"parameters \(.*\): scale y\.$"):
+        MLPRegressor((4,), max_iter=2, random_state=0).fit(X, y)
+
+
+def test_errors_name_class_weights_and_unchecked_nan():
+    X, y = load_iris(return_X_y=True)
+    # no sample_weight was passed: the class weights zeroed every row
+    with pytest.raises(ValueError, match=r"All sample weights are zero \(with the "
+                                         "class weights applied\)"):
+        MLPClassifier((4,), class_weight={0: 0, 1: 0, 2: 0}).fit(X, y)
+    with pytest.raises(ValueError, match="Sample weights must contain at least "
+                                         "one non-zero number"):  # (scikit-learn's)
+        MLPClassifier((4,)).fit(X, y, sample_weight=np.zeros(len(y)))
+    # with assume_finite, validation lets NaN through: the error names it
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with sklearn.config_context(assume_finite=True), pytest.raises(
+            ValueError, match="may contain NaN or infinity \\(not checked, as "
+                              "assume_finite=True\\), or large values"):
+        MLPClassifier((4,), random_state=0).fit(X_nan, y)
+
+
 def test_float32_regression_targets_beyond_its_range_are_named():
     # they overflowed to inf with a RuntimeWarning, then "the loss of the first
     # minibatch is not finite ... large values", which did not name y
