@@ -166,6 +166,28 @@ def _hyperparameter_key(solver):
     return type(solver), tuple(items)
 
 
+def _warn_if_step_changed(solver, original):
+    """Warn if training changed ``solver``, a clone of the user's ``original``:
+    attributes set on it (training state kept on the solver, which divergence
+    recovery, Ctrl-C and early stopping do not restore) or hyperparameters
+    changed (the next call would start a fresh state, silently)."""
+    added = sorted(set(vars(solver)) - set(vars(original)))
+    changed = [name for name, value in original.get_params(deep=False).items()
+               if not same_value(getattr(solver, name, None), value)]
+    if not (added or changed):
+        return
+    what = "; ".join(part for part in (
+        added and "set " + ", ".join(added),
+        changed and "changed the hyperparameters " + ", ".join(changed)) if part)
+    warnings.warn(
+        f"{type(solver).__name__}.step changed the solver during training "
+        f"({what}). A solver keeps its training state in the state dict, "
+        "which training copies, restores (after a divergence, a Ctrl-C or with "
+        "early stopping), pickles and starts afresh: state kept on the solver is "
+        "not restored, and changed hyperparameters make the next warm-started "
+        "or partial fit start a fresh state.", UserWarning)
+
+
 def _is_full_batch(solver):
     if isinstance(solver, str):
         return _aliases()[solver].full_batch
@@ -749,6 +771,9 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             solver = self.solver_  # unchanged: no clone, no validation per call
         else:
             solver = resolve_solver(self.solver)
+        # a solver resolved for this call is compared with the user's after it
+        resolved = solver is not getattr(self, "solver_", None) and \
+            not isinstance(self.solver, str)
         bn = self._batch_norm_config()
         hidden = self._hidden_sizes()
         if bn is not None and not hidden and not reuse:
@@ -818,6 +843,8 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             self._train(X, Y, y, sample_weight, incremental, bn, executor,
                         state_copy if incremental else None,
                         theta_copy if incremental else None, interrupts)
+        if resolved:
+            _warn_if_step_changed(solver, self.solver)
         if not incremental:  # (a stream's next call reuses them)
             self._network.release_workspaces()
         return self
@@ -1404,8 +1431,21 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 "a whole epoch: it must count its updates (state['step'] += 1), "
                 "which learning-rate schedules and history_ read.", UserWarning,
             )
-        if grad_norm > 0 and not self.solver_state_.get("converged", False) \
-                and _equal(self._theta, start):
+        if not (grad_norm > 0 and _equal(self._theta, start)):
+            return
+        if self.solver_state_.get("converged", False):
+            # a random start is no minimum: the steps the solver tried were
+            # below the loss's rounding level (targets of 1e16 on L-BFGS)
+            warnings.warn(
+                f"{type(self.solver_).__name__} stopped at its first step, the "
+                "parameters left at their random initialization, although the "
+                f"gradient is not zero (norm {grad_norm:.3g}): no step it tried "
+                "lowered the loss measurably. The problem is likely badly "
+                "scaled: standardize the features, and scale large regression "
+                "targets (for instance with TransformedTargetRegressor).",
+                ConvergenceWarning,
+            )
+        else:
             warnings.warn(
                 f"The parameters did not change in the first epoch, although the "
                 f"gradient is not zero (norm {grad_norm:.3g}): "
@@ -1675,8 +1715,10 @@ _COMMON_ATTRIBUTES_DOC = r"""
         keep no copies of their state, a fresh one: L-BFGS without pairs).
     history_ : list of dict
         One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_score``,
-        ``learning_rate`` (of the next update), ``grad_norm`` (of the last
-        minibatch gradient, before clipping), ``seconds`` and ``diverged``
+        ``learning_rate`` (of the next update), ``grad_norm`` (of the gradient
+        the solver's last evaluation of the objective returned, before
+        clipping: with a line search, at its last trial point), ``seconds``
+        and ``diverged``
         (False). An epoch diverged if its mean loss is not finite, or, for
         the first epoch of a call (of ``fit``, or a ``partial_fit`` call), if
         its mean loss is over 1000 times the loss at the parameters the call

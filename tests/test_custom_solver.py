@@ -612,3 +612,67 @@ def test_a_bool_that_a_solvers_own_constraints_allow_is_accepted(iris):
     X, y = iris
     _clf(Restarts(True), max_iter=2).fit(X, y)
     _clf(Restarts(3), max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize("rate", [-0.01, "0.01", True, np.nan])
+def test_a_learning_rate_that_is_no_rate_is_refused_before_training(iris, rate):
+    # SignSGD declares no constraints: -0.01 trained uphill without a word,
+    # "0.01" (from a configuration file) failed inside its step
+    X, y = iris
+    clf = _clf(SignSGD(), max_iter=2).fit(X, y)
+    before = clf._theta.copy()
+    with pytest.raises(ValueError, match="The learning_rate of SignSGD must be a "
+                                         "real number >= 0 or a schedule"):
+        clf.set_params(warm_start=True, solver=SignSGD(rate)).fit(X, y)
+    np.testing.assert_array_equal(clf._theta, before)
+    # read by a step through current_learning_rate, a negative rate is named too
+    from skopt_nn.solvers._base import learning_rate_at
+    with pytest.raises(ValueError, match="learning_rate must be a real number"):
+        learning_rate_at(-0.5, 0)
+
+
+def test_a_hyperparameter_named_step_is_named():
+    class Shadowed(Solver):
+        def __init__(self, step=0.01):
+            self.step = step
+
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(TypeError, match="Shadowed.step is 0.01, not a method: a "
+                                        "hyperparameter named 'step' hides"):
+        _clf(Shadowed()).fit(X, y)
+
+
+class _StateOnSelf(Solver):
+    """Keeps its velocity on the solver, and appends to a list hyperparameter."""
+
+    def __init__(self, learning_rate=0.01, betas=None):
+        self.learning_rate = learning_rate
+        self.betas = betas
+
+    def step(self, theta, objective, state):
+        loss, grad = objective(theta)
+        self.velocity_ = getattr(self, "velocity_", 0) + grad
+        if self.betas is not None:
+            self.betas.append(0.0)
+        theta -= self.learning_rate * self.velocity_
+        state["step"] += 1
+        return loss
+
+
+def test_a_step_that_changes_its_solver_is_warned_about(iris):
+    # divergence recovery never restored such state (every later call diverged
+    # again), and a changed hyperparameter reset the state at each call, silently
+    X, y = iris
+    with pytest.warns(UserWarning, match=r"_StateOnSelf.step changed the solver "
+                                         r"during training \(set velocity_\)"):
+        _clf(_StateOnSelf(), max_iter=1).fit(X, y)
+    with pytest.warns(UserWarning, match=r"\(set velocity_; changed the "
+                                         r"hyperparameters betas\)"):
+        _clf(_StateOnSelf(betas=[0.9]), max_iter=1).fit(X, y)
+    # solvers that keep to the protocol: no warning, on every call
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*changed the solver")
+        clf = _clf(HeavyBall(), max_iter=1).fit(X, y)
+        clf.partial_fit(X, y)
+        _clf(Momentum(), max_iter=1).fit(X, y).partial_fit(X, y)

@@ -1113,6 +1113,23 @@ def test_a_first_step_that_fails_on_badly_scaled_float32_features_warns():
     assert reg.n_iter_ == 1 and not reg.solver_state_["line_search"]["accepted"]
 
 
+def test_a_fit_that_stops_at_its_random_start_warns():
+    # targets of 1e16: the steepest-descent quadratic promises a decrease of
+    # 8e17 on a loss of 7.5e32, about one rounding error, so the first search's
+    # failure looked like convergence; the fit kept its random start (R^2 0.00,
+    # where Newton reaches 1.0) without a word
+    X = np.random.RandomState(0).randn(60, 3)
+    y = X @ [1.0, 2.0, 3.0] * 1e16
+    reg = MLPRegressor((4,), solver=LBFGS(), random_state=0)
+    with pytest.warns(ConvergenceWarning, match="stopped at its first step, the "
+                                                "parameters left at their random"):
+        reg.fit(X, y)
+    assert reg.n_iter_ == 1 and reg.solver_state_["converged"]
+    assert reg.score(X, y) < 0.01
+    assert MLPRegressor((4,), solver=Newton(), random_state=0).fit(X, y).score(
+        X, y) > 0.999
+
+
 def test_newton_goes_on_along_negative_curvature_where_its_first_search_fails():
     # the same first step of Newton fails too (and stopped, with a warning), but
     # H has negative curvature there, along which the loss falls: the loss falls

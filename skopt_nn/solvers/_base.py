@@ -91,6 +91,17 @@ class Solver(StrictParameters, BaseEstimator):
       eigendecomposition of an ``n_params`` square matrix) thus runs on one
       thread, unless the step raises the limit around it, with threadpoolctl's
       ``threadpool_limits(limits=..., user_api="blas")``.
+    - **The solver object stays as constructed**: ``step`` keeps everything
+      it learns in ``state``, which the estimator copies and restores (after
+      a divergence, a Ctrl-C, with early stopping), pickles and starts afresh
+      when a hyperparameter changes. The estimator warns after a fit or
+      ``partial_fit`` call in which ``step`` set attributes on the solver or
+      changed its hyperparameters (neither would be restored). A solver that
+      draws random numbers keeps its generator in the state
+      (``np.random.default_rng(seed)`` in ``init_state``, from a ``seed``
+      hyperparameter): the estimator's ``random_state`` is not passed to
+      solvers, and a generator in the state is restored, pickled and copied
+      with the rest.
     - **Weight decay** written in a step (AdamW's decoupled
       :math:`\theta \leftarrow \theta - \epsilon\lambda\theta`) decays every
       entry of ``theta``: weights, biases, and batch normalization's
@@ -208,6 +219,9 @@ def learning_rate_at(learning_rate, k):
     infinite one is reported as divergence.)
     """
     if isinstance(learning_rate, numbers.Real):
+        if learning_rate < 0:  # (a user's solver may declare no constraints)
+            raise ValueError(f"learning_rate must be a real number >= 0 or a "
+                             f"schedule, got {learning_rate!r}.")
         return float(learning_rate)
     value = learning_rate(k)
     try:
@@ -219,6 +233,20 @@ def learning_rate_at(learning_rate, k):
             f"The learning-rate schedule {learning_rate!r} returned {value!r} for "
             f"update {k}: a learning rate must be a real number >= 0.")
     return rate
+
+
+def _check_learning_rate(solver):
+    """A ``learning_rate`` hyperparameter (the name every built-in solver and
+    :meth:`Solver.current_learning_rate` read) is a number >= 0, a schedule,
+    or something else than a string or a bool: checked before training, for
+    a user's solver that declares no constraints (a negative rate climbed the
+    loss without a word; a string failed inside its step)."""
+    rate = getattr(solver, "learning_rate", None)
+    if isinstance(rate, (str, bytes, bool, np.bool_)) or (
+            isinstance(rate, numbers.Real) and not rate >= 0):
+        raise ValueError(
+            f"The learning_rate of {type(solver).__name__} must be a real number "
+            f">= 0 or a schedule, got {rate!r}.")
 
 
 def copy_state(state, into=None):
@@ -273,6 +301,13 @@ def resolve_solver(solver):
         resolved = clone(solver)
     if hasattr(resolved, "_validate_params"):
         resolved._validate_params()
+    for method in ("step", "init_state"):  # (a hyperparameter of that name)
+        if not callable(getattr(resolved, method, None)):
+            raise TypeError(
+                f"{type(resolved).__name__}.{method} is "
+                f"{getattr(resolved, method, None)!r}, not a method: a "
+                f"hyperparameter named {method!r} hides Solver.{method}; rename it.")
+    _check_learning_rate(resolved)
     # nested estimators (a learning-rate schedule) too: _validate_params checks
     # only the solver's own parameters, so LinearDecay(tau=0) would pass silently
     for value in resolved.get_params(deep=True).values():
