@@ -1,5 +1,6 @@
 """Newton's method and L-BFGS: the lecture's algorithm, safeguards, references."""
 
+import copy
 import pickle
 import warnings
 
@@ -989,11 +990,64 @@ def test_lbfgs_records_the_search_that_took_its_quasi_newton_step(monkeypatch):
 
     monkeypatch.setattr(_lbfgs, "wolfe", failing_wolfe)
     before = Quadratic(A, b)(theta)[0]
+    saved = theta.copy(), copy.deepcopy(state)
     solver.step(theta, Quadratic(A, b), state)
     assert calls and state["line_search"]["accepted"]
-    assert state["line_search"]["method"] == "backtracking"
+    assert state["line_search"]["method"] == "approximate_wolfe"
     assert state["line_search"]["evaluations"] > 3  # the failed search's too
     assert Quadratic(A, b)(theta)[0] < before
+    # where the approximate Wolfe search fails too, backtracking takes it
+    theta[...], state = saved[0], saved[1]
+    monkeypatch.setattr(_lbfgs, "approximate_wolfe", lambda *args: LineSearchResult(
+        False, 0.0, None, args[2], None, 2))
+    solver.step(theta, Quadratic(A, b), state)
+    assert state["line_search"]["method"] == "backtracking"
+    assert state["line_search"]["evaluations"] > 5
+    assert Quadratic(A, b)(theta)[0] < before
+
+
+def test_approximate_wolfe_finds_by_the_gradients_a_decrease_the_loss_hides():
+    from skopt_nn.solvers._line_search import APPROX_WOLFE_DELTA, approximate_wolfe
+
+    A = np.diag([1.0, 4.0])
+
+    def flat(x):  # a loss whose rounding hides every decrease; exact gradients
+        return 1.0, A @ x
+
+    theta = np.array([1.0, 1.0])
+    g = A @ theta
+    d = -g / np.linalg.norm(g)
+    assert not wolfe(flat, theta, 1.0, g, d, 20).accepted
+    assert not backtracking(flat, theta, 1.0, g, d).accepted
+    result = approximate_wolfe(flat, theta, 1.0, g, d, 20)
+    assert result.accepted
+    s = result.theta - theta
+    slope, trial_slope = g @ s, (A @ result.theta) @ s
+    # Hager and Zhang's conditions: c2 g's <= g_a's <= (2 delta - 1) g's
+    assert 0.9 * slope <= trial_slope <= (2 * APPROX_WOLFE_DELTA - 1) * slope
+    # the quadratic's true decrease along s, which the gradients measure exactly
+    measured = -0.5 * (slope + trial_slope)
+    true = 0.5 * theta @ A @ theta - 0.5 * result.theta @ A @ result.theta
+    assert measured == pytest.approx(true, rel=1e-12) and true > 0
+    # no decrease that counts by the gradients either: refused
+    assert not approximate_wolfe(flat, theta, 1.0, g, d, 20,
+                                 min_decrease=2 * true).accepted
+
+    def rising(x):  # a loss far above the start's, beyond rounding noise
+        return 1.0 + 1e-6, A @ x
+
+    assert not approximate_wolfe(rising, theta, 1.0, g, d, 20).accepted
+
+
+def test_lbfgs_float32_badly_scaled_logistic_regression_does_not_stall():
+    # breast_cancer's raw features (scales 3e-3 to 6e2) in float32: the
+    # logits' rounding puts ~8 eps |J| of noise in the loss, above the true
+    # decrease of a step; Wolfe and backtracking failed at 0.0804 (step 320),
+    # where float64 goes on to 0.0660; the gradients still measure the decrease
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(), solver=LBFGS(), alpha=1e-2,
+                        max_iter=10000, random_state=0).fit(X.astype(np.float32), y)
+    assert clf.loss_ < 0.067
 
 
 def test_lbfgs_forgets_its_pairs_when_the_objective_changes():

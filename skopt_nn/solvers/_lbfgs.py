@@ -8,7 +8,8 @@ from sklearn.utils._param_validation import Interval
 
 from .._blas import axpy
 from ._base import Solver
-from ._line_search import (backtracking, curvature_promise, negligible_decrease,
+from ._line_search import (SCIPY_FTOL, approximate_wolfe, backtracking,
+                           curvature_promise, negligible_decrease,
                            warn_if_decrease_was_promised, wolfe)
 
 
@@ -50,7 +51,9 @@ class LBFGS(Solver):
     :math:`d = -g / \|g\|`. The step :math:`\theta \leftarrow \theta + \alpha d`
     takes :math:`\alpha` from a strong Wolfe line search
     (:func:`scipy.optimize.line_search`, :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`,
-    first trial :math:`\alpha = 1`); if it fails, Armijo backtracking; if that
+    first trial :math:`\alpha = 1`); if it fails, Hager and Zhang's approximate
+    Wolfe conditions (:func:`approximate_wolfe`: the decrease measured by the
+    gradients, where the loss's rounding hides it); then Armijo backtracking; if that
     fails too, the pairs are dropped and the steepest-descent direction is
     searched the same way. A pair with :math:`s^T y \le \varepsilon_\text{mach}
     (-g^T s)` (no positive curvature measured against the step's slope,
@@ -230,6 +233,16 @@ class LBFGS(Solver):
         result = wolfe(objective, theta, loss, grad, direction, self.max_linesearch)
         if result.accepted:
             return result, "wolfe"
+        # where rounding noise in the loss hides the decrease (float32 logits
+        # of badly scaled features), the gradients still measure it; before
+        # backtracking, which takes steps of lucky rounding whose pairs mislead
+        spent = result.evaluations
+        result = approximate_wolfe(objective, theta, loss, grad, direction,
+                                   self.max_linesearch,
+                                   SCIPY_FTOL * max(abs(loss), 1.0))
+        result.evaluations += spent
+        if result.accepted:
+            return result, "approximate_wolfe"
         spent = result.evaluations
         result = backtracking(objective, theta, loss, grad, direction)
         result.evaluations += spent
