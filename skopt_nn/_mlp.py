@@ -2107,13 +2107,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 def _step_loss(solver, loss):
     """The loss ``solver.step`` returned, checked: a real number, or a 0-d
     array of one (what a user's solver gets from ``np.sum`` or ``x @ y`` of
-    arrays), as a float."""
+    arrays), as a float. Every objective is >= 0 (losses and penalty): a
+    negative one is a step's mistake (-loss), which the divergence checks
+    would misjudge."""
     if isinstance(loss, np.ndarray) and loss.ndim == 0 and loss.dtype.kind in "iuf":
-        return float(loss)
-    if not isinstance(loss, numbers.Real) or isinstance(loss, bool):
+        loss = float(loss)
+    elif not isinstance(loss, numbers.Real) or isinstance(loss, bool):
         raise TypeError(
             f"{type(solver).__name__}.step must return the loss it evaluated "
             f"(a float), got {loss!r}.")
+    if loss < 0:
+        raise ValueError(
+            f"{type(solver).__name__}.step returned a negative loss ({loss!r}): "
+            "the objective's losses are >= 0; step must return the loss "
+            "objective(theta) gave.")
     return loss
 
 

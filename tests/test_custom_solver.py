@@ -213,6 +213,23 @@ def test_a_step_that_returns_no_real_number_is_rejected(iris, wrap):
         _clf(PlainGD(wrap), max_iter=3).fit(X, y)
 
 
+def _negated(loss):
+    return -loss
+
+
+def test_a_step_that_returns_a_negative_loss_is_named(iris):
+    # -loss was accepted (loss_ -1.13), and the next calls' divergence checks
+    # then judged nonsense ("loss = 1.139 ... over 1000 times")
+    X, y = iris
+    clf = _clf(PlainGD(), max_iter=2).fit(X, y)
+    before = clf._theta.copy()
+    clf.set_params(warm_start=True, solver=PlainGD(_negated))
+    with pytest.raises(ValueError, match=r"PlainGD.step returned a negative loss "
+                                         r"\(-\d.*\): the objective's losses are >= 0"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf._theta, before)  # the fit was undone
+
+
 @pytest.mark.parametrize("solver", [DuckTyped(), DuckTypedEstimator()],
                          ids=["plain", "estimator"])
 def test_a_solver_that_is_not_a_Solver_is_rejected_by_name(iris, solver):

@@ -62,7 +62,8 @@ class Solver(StrictParameters, BaseEstimator):
       so do losses far above those the call started from, and parameters or
       state arrays that are no longer finite. A step must
       therefore return a real number: the loss of the objective it was given,
-      taken before its update.
+      taken before its update (>= 0, as every objective is; a negative one is
+      a ``ValueError``).
     - **state["converged"]**, optional, is read after each epoch's last step:
       True stops training without a ConvergenceWarning (not for a
       ``full_batch`` solver given minibatches, an integer ``batch_size``: the
