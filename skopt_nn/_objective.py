@@ -113,11 +113,14 @@ class Objective:
         of shard :math:`k` and :math:`P` the penalty,
 
         .. math:: J(\theta) = \sum_k c_k J_k(\theta), \quad
-                  J_0 = L_0 + \frac{P}{c_0}, \quad J_k = L_k \ (k > 0),
+                  J_p = L_p + \frac{P}{c_p}, \quad J_k = L_k \ (k \ne p),
 
         and :math:`\nabla J = \sum_k c_k \nabla J_k` (the penalty's passes
         over the weights in one shard only), summed in shard order: the result
-        does not depend on ``executor``.
+        does not depend on ``executor``. The penalty's shard :math:`p` is the
+        first whose share is at least half the largest (shard 0 but for
+        lopsided sample weights): :math:`P / c_p` cannot overflow there, as
+        it did with subnormal weights on shard 0.
     executor : concurrent.futures.Executor or None, default=None
         Evaluates shards 1, 2, ... while the calling thread evaluates shard 0;
         None evaluates them one after the other. NumPy releases the GIL in its
@@ -195,6 +198,9 @@ class Objective:
                     return None  # a shard without weight: nothing to normalize
                 s, c = (w / c).astype(Y.dtype, copy=False), c / total
             row_shards.append((c, X[start:stop], Y[start:stop], s))
+        largest = max(c for c, _, _, _ in row_shards)
+        self._penalty_shard = next(k for k, (c, _, _, _) in enumerate(row_shards)
+                                   if c >= 0.5 * largest)
         return row_shards
 
     def _sharded_loss_grad(self, theta, grad):
@@ -215,9 +221,11 @@ class Objective:
         return out
 
     def _shard_l2(self, k):
-        """The penalty of shard ``k``: all of it in shard 0 (``l2 / c_0``, weighed
-        by ``c_0``), so that the other shards skip its passes over the weights."""
-        return self.l2 / self._row_shards[0][0] if k == 0 else 0.0
+        """The penalty of shard ``k``: all of it in the penalty's shard ``p``
+        (``l2 / c_p``, weighed by ``c_p``), so that the other shards skip its
+        passes over the weights."""
+        p = self._penalty_shard
+        return self.l2 / self._row_shards[p][0] if k == p else 0.0
 
     def _on_shards(self, evaluate):
         """``[evaluate(k, X_k, Y_k, s_k), ...]`` over the shards, in shard order.

@@ -1414,6 +1414,24 @@ def test_a_shard_without_weight_keeps_the_whole_batch(digits):
     assert np.isfinite(loss) and np.isfinite(grad).all()
 
 
+def test_a_shard_of_subnormal_weight_leaves_the_penalty_to_another(digits):
+    # the penalty went with shard 0, l2 / c_0: inf for weights of 1e-318 there
+    # (loss inf, gradient NaN, and L-BFGS's fit reported as diverged)
+    objective, theta = _sharded_objective(digits, None)
+    weights = np.ones(len(digits[1]))
+    weights[:len(weights) // 2] = 1e-318
+    loss, grad = objective.set_batch(objective.X, objective.Y, weights)(theta)
+    assert len(objective._row_shards) == 2 and objective._penalty_shard == 1
+    whole, _ = _sharded_objective(digits, None)
+    whole.shards = 1
+    expected, expected_grad = whole.set_batch(whole.X[:], whole.Y, weights)(theta)
+    np.testing.assert_allclose(loss, expected, rtol=1e-13)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-16)
+    # weights of any usual balance keep it in shard 0 (their bits unchanged)
+    objective.set_batch(objective.X, objective.Y, np.linspace(1.0, 3.0, len(weights)))
+    assert objective._penalty_shard == 0
+
+
 def test_predict_on_many_rows_adds_biases_by_ger_with_the_same_result(digits):
     # from 1,024 rows the biases are added by BLAS ger, SciPy's own BLAS held to
     # one thread for the call (and restored); fewer rows take NumPy's add
