@@ -154,8 +154,10 @@ def main(argv=None):
     Returns
     -------
     exit_code : int
-        0; 2 for bad arguments (one line on stderr); 130 when stopped by Ctrl-C
-        (the runs that finished are still reported).
+        0; 2 for bad arguments (one line on stderr), or a report that cannot
+        be written (the table is printed first); 130 when stopped by Ctrl-C
+        (the runs that finished are still reported, unless Ctrl-C comes while
+        the report is being written, which is said).
 
     See ``skopt_nn._report.run_compare`` for the same from Python (pytest does
     not collect doctests from a ``__main__`` module).

@@ -810,34 +810,56 @@ def summary(comparison):
 def write_report(comparison, out_dir):
     """Write results.csv, curves.csv, the PNG curves (if matplotlib) and index.html.
 
+    Everything is rendered before the first file is written, and every file's
+    place is checked first (a directory named ``index.html`` fails before
+    anything is written); PNGs of an earlier report that this one has not
+    (no matplotlib now) are removed, so no old curve stands beside new tables.
+
     Returns
     -------
     paths : dict
         ``name -> Path`` of every file written.
     """
     out = Path(out_dir)
+    contents = _render_report(comparison)
+    paths = {name: out / filename for name, (filename, _) in contents.items()}
+    for path in paths.values():
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"table": out / "results.csv", "curves": out / "curves.csv"}
-    with open(paths["table"], "w", newline="") as f:
-        csv.writer(f).writerows(_csv_rows(comparison))
-    with open(paths["curves"], "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["solver", "batch_norm", "epoch", "seconds", "loss"])
-        for run in comparison.runs:
-            points = zip(run.loss_curve, run.time_curve)
-            for epoch, (loss, sec) in enumerate(points, start=1):
-                writer.writerow([run.solver, run.batch_norm, epoch, repr(sec),
-                                 repr(loss)])
+    for axis in ("epoch", "seconds"):
+        if f"loss_vs_{axis}" not in contents:
+            (out / f"loss_vs_{axis}.png").unlink(missing_ok=True)
+    for name, (_, data) in contents.items():
+        paths[name].write_bytes(data)
+    return paths
+
+
+def _render_report(comparison):
+    """``name -> (file name, bytes)`` of every file of the report, index.html
+    last (written last: a report cut short has no page claiming it whole)."""
+    contents = {"table": ("results.csv", _csv_text(_csv_rows(comparison)))}
+    curves = [["solver", "batch_norm", "epoch", "seconds", "loss"]]
+    for run in comparison.runs:
+        points = zip(run.loss_curve, run.time_curve)
+        curves += [[run.solver, run.batch_norm, epoch, repr(sec), repr(loss)]
+                   for epoch, (loss, sec) in enumerate(points, start=1)]
+    contents["curves"] = ("curves.csv", _csv_text(curves))
     images = {}
     for axis in ("epoch", "seconds"):
         png = plot_curves(comparison, axis)
         if png is not None:
             images[axis] = png
-            paths[f"loss_vs_{axis}"] = out / f"loss_vs_{axis}.png"
-            paths[f"loss_vs_{axis}"].write_bytes(png)
-    paths["html"] = out / "index.html"
-    paths["html"].write_text(render_html(comparison, images), encoding="utf-8")
-    return paths
+            contents[f"loss_vs_{axis}"] = (f"loss_vs_{axis}.png", png)
+    contents["html"] = ("index.html",
+                        render_html(comparison, images).encode("utf-8"))
+    return contents
+
+
+def _csv_text(rows):
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(rows)
+    return text.getvalue().encode("utf-8")
 
 
 def _csv_rows(comparison):
@@ -1050,10 +1072,7 @@ def run_compare(dataset="digits", target=None, task="auto", solvers=None,
     if not comparison.runs:
         print("Interrupted before any run finished: no report written.", file=stdout)
         return EXIT_INTERRUPTED
-    try:
-        paths = write_report(comparison, out)
-    except OSError as error:
-        raise UsageError(f"cannot write the report in {out}: {error}") from None
+    # the table first: a report that cannot be written loses no results
     print(summary(comparison), file=stdout)
     print(file=stdout)
     print(format_table(comparison), file=stdout)
@@ -1061,6 +1080,15 @@ def run_compare(dataset="digits", target=None, task="auto", solvers=None,
     if comparison.interrupted:
         print(f"Interrupted: {len(comparison.runs)} of {comparison.planned} runs "
               "finished.", file=stdout)
+    try:
+        with _Interruptible():  # (rendering the curves takes a second or two)
+            paths = write_report(comparison, out)
+    except KeyboardInterrupt:
+        print("Interrupted while writing the report: it may be incomplete "
+              f"(index.html is written last), in {out}.", file=stdout)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        raise UsageError(f"cannot write the report in {out}: {error}") from None
     if "loss_vs_epoch" not in paths:
         print("matplotlib is not installed: no loss-curve images (pip install "
               "matplotlib).", file=stdout)

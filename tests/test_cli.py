@@ -117,6 +117,45 @@ def test_report_without_matplotlib_keeps_tables_and_html(monkeypatch, tmp_path, 
     assert "Install matplotlib for the loss curves" in page
 
 
+def test_a_new_report_without_matplotlib_removes_the_old_curves(monkeypatch, tmp_path,
+                                                                 capsys):
+    # the earlier report's PNGs stood beside new tables, and a page saying
+    # "Install matplotlib"
+    assert _cli(capsys, "--max-iter", "2", "--solvers", "sgd", "--bn", "off",
+                "--dataset", "iris", "--out", str(tmp_path))[0] == 0
+    assert (tmp_path / "loss_vs_epoch.png").exists()
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert _cli(capsys, "--max-iter", "2", "--solvers", "sgd", "--bn", "off",
+                "--dataset", "iris", "--out", str(tmp_path))[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "curves.csv", "index.html", "results.csv"]
+
+
+def test_a_report_that_cannot_be_written_keeps_the_table_and_writes_nothing(
+        tmp_path, capsys):
+    # the error came after every run and lost the table; the CSVs were written
+    # beside a directory named index.html
+    (tmp_path / "index.html").mkdir()
+    code, out, err = _cli(capsys, "--max-iter", "2", "--solvers", "sgd", "--bn",
+                          "off", "--dataset", "iris", "--out", str(tmp_path))
+    assert code == 2 and "index.html is a directory" in err
+    assert "sgd     no" in out  # the table was printed before writing
+    assert [p.name for p in tmp_path.iterdir()] == ["index.html"]
+
+
+def test_ctrl_c_while_the_report_is_written_is_reported(monkeypatch, tmp_path, capsys):
+    # it escaped as a KeyboardInterrupt traceback, the table unprinted
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_report, "plot_curves", interrupted)
+    code, out, _ = _cli(capsys, "--max-iter", "2", "--solvers", "sgd", "--bn", "off",
+                        "--dataset", "iris", "--out", str(tmp_path))
+    assert code == 130
+    assert "sgd     no" in out and "Interrupted while writing the report" in out
+    assert list(tmp_path.iterdir()) == []  # rendered before any file is written
+
+
 def test_csv_input_with_string_labels_is_classification(iris_csv, tmp_path, capsys):
     code, out, _ = _cli(capsys, "--dataset", iris_csv, "--target", "species",
                         "--solvers", "adam", "--bn", "off", "--max-iter", "5",
