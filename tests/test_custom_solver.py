@@ -648,6 +648,31 @@ def test_a_learning_rate_that_is_no_rate_is_refused_before_training(iris, rate):
         learning_rate_at(-0.5, 0)
 
 
+def test_a_learning_rate_that_a_solvers_own_constraints_allow_is_accepted(iris):
+    # scikit-learn's convention: learning_rate names a schedule by a string
+    from sklearn.utils._param_validation import StrOptions
+
+    class Named(Solver):
+        _parameter_constraints = {"learning_rate": [StrOptions({"constant",
+                                                                "invscaling"})]}
+
+        def __init__(self, learning_rate="invscaling"):
+            self.learning_rate = learning_rate
+
+        def step(self, theta, objective, state):
+            loss, grad = objective(theta)
+            scale = 1.0 if self.learning_rate == "constant" else \
+                1.0 / (1 + state["step"])
+            theta -= 0.01 * scale * grad
+            state["step"] += 1
+            return loss
+
+    X, y = iris
+    assert _clf(Named(), max_iter=2).fit(X, y).solver_state_["step"] == 10
+    with pytest.raises(InvalidParameterError, match="learning_rate"):
+        _clf(Named("linear"), max_iter=2).fit(X, y)
+
+
 def test_a_hyperparameter_named_step_is_named():
     class Shadowed(Solver):
         def __init__(self, step=0.01):

@@ -1559,7 +1559,7 @@ def test_errors_name_class_weights_and_unchecked_nan():
     X, y = load_iris(return_X_y=True)
     # no sample_weight was passed: the class weights zeroed every row
     with pytest.raises(ValueError, match=r"All sample weights are zero \(with the "
-                                         "class weights applied\)"):
+                                         r"class weights applied\)"):
         MLPClassifier((4,), class_weight={0: 0, 1: 0, 2: 0}).fit(X, y)
     with pytest.raises(ValueError, match="Sample weights must contain at least "
                                          "one non-zero number"):  # (scikit-learn's)

@@ -1,6 +1,5 @@
 """Newton's method and L-BFGS: the lecture's algorithm, safeguards, references."""
 
-import copy
 import pickle
 import warnings
 
@@ -990,19 +989,11 @@ def test_lbfgs_records_the_search_that_took_its_quasi_newton_step(monkeypatch):
 
     monkeypatch.setattr(_lbfgs, "wolfe", failing_wolfe)
     before = Quadratic(A, b)(theta)[0]
-    saved = theta.copy(), copy.deepcopy(state)
     solver.step(theta, Quadratic(A, b), state)
     assert calls and state["line_search"]["accepted"]
-    assert state["line_search"]["method"] == "approximate_wolfe"
-    assert state["line_search"]["evaluations"] > 3  # the failed search's too
-    assert Quadratic(A, b)(theta)[0] < before
-    # where the approximate Wolfe search fails too, backtracking takes it
-    theta[...], state = saved[0], saved[1]
-    monkeypatch.setattr(_lbfgs, "approximate_wolfe", lambda *args: LineSearchResult(
-        False, 0.0, None, args[2], None, 2))
-    solver.step(theta, Quadratic(A, b), state)
+    # (the approximate Wolfe search defers to it: the loss measures the decrease)
     assert state["line_search"]["method"] == "backtracking"
-    assert state["line_search"]["evaluations"] > 5
+    assert state["line_search"]["evaluations"] > 4  # the failed searches' too
     assert Quadratic(A, b)(theta)[0] < before
 
 
@@ -1037,6 +1028,23 @@ def test_approximate_wolfe_finds_by_the_gradients_a_decrease_the_loss_hides():
         return 1.0 + 1e-6, A @ x
 
     assert not approximate_wolfe(rising, theta, 1.0, g, d, 20).accepted
+
+    def quadratic(x):  # the loss measures the decrease: left to the loss's searches
+        return float(0.5 * x @ A @ x), A @ x
+
+    measured = approximate_wolfe(quadratic, theta, 2.5, g, d, 20)
+    assert not measured.accepted and measured.evaluations == 1
+
+
+def test_lbfgs_leaves_a_failed_search_whose_loss_measures_a_decrease_to_backtracking():
+    # float64 iris, a Wolfe search failing at a ReLU kink at step 85: the
+    # approximate search (meant for losses that rounding hides) took its own
+    # step there, and the fit ended at a loss of 0.0298 after 92 steps, where
+    # backtracking went on to 0.00061 (358 steps)
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier((10,), solver=LBFGS(), max_iter=3000, random_state=0)
+    clf.fit(X, y)
+    assert clf.loss_ < 1e-3
 
 
 def test_lbfgs_float32_badly_scaled_logistic_regression_does_not_stall():

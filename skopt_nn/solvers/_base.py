@@ -65,7 +65,9 @@ class Solver(StrictParameters, BaseEstimator):
       taken before its update (>= 0, as every objective is; a negative one is
       a ``ValueError``).
     - **state["converged"]**, optional, is read after each epoch's last step:
-      True stops training without a ConvergenceWarning (not for a
+      True stops training without a ConvergenceWarning (but for a first
+      step that leaves the parameters at their random initialization with a
+      gradient that is not zero, which warns that the fit never moved; not for a
       ``full_batch`` solver given minibatches, an integer ``batch_size``: the
       flag would judge the last minibatch alone). A solver that uses it
       sets it afresh at every step (False when it can still make progress):
@@ -240,8 +242,11 @@ def _check_learning_rate(solver):
     """A ``learning_rate`` hyperparameter (the name every built-in solver and
     :meth:`Solver.current_learning_rate` read) is a number >= 0, a schedule,
     or something else than a string or a bool: checked before training, for
-    a user's solver that declares no constraints (a negative rate climbed the
-    loss without a word; a string failed inside its step)."""
+    a user's solver that declares no constraints on it (a negative rate
+    climbed the loss without a word; a string failed inside its step). A
+    solver whose constraints list ``learning_rate`` is left to them."""
+    if "learning_rate" in getattr(solver, "_parameter_constraints", {}):
+        return  # its own constraints say what it takes (scikit-learn's strings)
     rate = getattr(solver, "learning_rate", None)
     if isinstance(rate, (str, bytes, bool, np.bool_)) or (
             isinstance(rate, numbers.Real) and not rate >= 0):

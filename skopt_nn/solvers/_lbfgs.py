@@ -32,7 +32,8 @@ class LBFGS(Solver):
     history_size : int, default=10
         Number :math:`M` of curvature pairs :math:`(s_i, y_i)` kept.
     max_linesearch : int, default=20
-        Iterations of the Wolfe line search per step.
+        Iterations of the Wolfe line search per step, and of the approximate
+        Wolfe search where it runs (backtracking adds up to 30 more).
 
     Notes
     -----

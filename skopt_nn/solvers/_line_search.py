@@ -1,6 +1,6 @@
 r"""Line searches along a descent direction, for the full-batch solvers.
 
-Both take ``objective(theta) -> (loss, grad)`` (the protocol's, which always
+All take ``objective(theta) -> (loss, grad)`` (the protocol's, which always
 returns both) and a direction :math:`d` with slope :math:`g^T d < 0`, never modify
 ``theta``, and return a :class:`LineSearchResult`. A step is accepted only if the
 loss strictly decreases, except by :func:`approximate_wolfe`, whose point may
@@ -14,6 +14,10 @@ where the gradients measure a decrease.
   :math:`|\nabla J(\theta + \alpha d)^T d| \le c_2 |g^T d|`) by
   :func:`scipy.optimize.line_search`; the loss and gradient of each trial point
   are evaluated once (scipy asks for them separately).
+- :func:`approximate_wolfe`: Hager and Zhang's approximate Wolfe conditions,
+  on the directional derivatives, where rounding hides the loss's decrease
+  (every trial's loss within ``APPROX_WOLFE_NOISE`` rounding errors of the
+  start's; a trial whose loss shows a decrease beyond them ends it).
 """
 
 import math
@@ -349,7 +353,10 @@ def approximate_wolfe(objective, theta, loss, grad, direction, max_evals,
     above the start's, by bisection on the directional derivative from
     :math:`\alpha = 1`, doubling while it is too short. Not accepted if the
     decrease the gradients measure, :math:`-(g + g_\alpha)^T s / 2`, is at
-    most ``min_decrease``.
+    most ``min_decrease``, nor once a trial's loss is below the start's by
+    more than the noise: the loss then measures the decrease, and the
+    searches on the loss decide (Hager and Zhang use the approximate
+    conditions only where the loss changes by rounding errors).
 
     References: W. W. Hager and H. Zhang, SIAM J. Optim. 16(1), 2005, sec. 4.
     """
@@ -365,6 +372,11 @@ def approximate_wolfe(objective, theta, loss, grad, direction, max_evals,
         else:
             evaluation += 1
             trial_loss, trial_grad = objective(trial)
+            if trial_loss < loss - tolerance:
+                # the loss measures this decrease: the Wolfe search failed for
+                # another reason than rounding (a ReLU kink), and backtracking
+                # on the loss takes it, as it did before this search existed
+                return LineSearchResult(False, 0.0, None, loss, None, evaluation)
             trial_slope = float(np.asarray(trial_grad, dtype=np.float64) @ s)
             if not (np.isfinite(trial_loss) and trial_loss <= loss + tolerance
                     and trial_slope <= (2 * APPROX_WOLFE_DELTA - 1) * slope):
