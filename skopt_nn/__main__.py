@@ -13,9 +13,10 @@ PROG = "skopt-nn"
 EXIT_USAGE = 2
 
 _DESCRIPTION = """\
-Train the chosen solvers, each with and without batch normalization, on one
-dataset with the same network, seed and train/test split; print a table and
-write a report (results.csv, curves.csv, loss curves as PNG, index.html)."""
+Train the chosen solvers, each with and without batch normalization (see
+--bn), on one dataset with the same network, seed and train/test split;
+print a table and write a report (results.csv, curves.csv, loss curves as
+PNG, index.html)."""
 
 _EPILOG = f"""\
 solvers: {', '.join(SOLVER_ALIASES)}
@@ -111,7 +112,8 @@ def build_parser():
                               "without only, with only")
     compare.add_argument("--hidden", nargs="*", type=_positive_int, default=[64],
                          metavar="UNITS",
-                         help="hidden layer sizes (default: 64; none: no hidden layer)")
+                         help="hidden layer sizes (default: 64; none: no hidden layer, "
+                              "with --bn off)")
     compare.add_argument("--max-iter", type=_positive_int, default=200, metavar="N",
                          help="epochs (steps for full-batch solvers) (default: 200)")
     compare.add_argument("--batch-size", type=_batch_size, default="auto",
