@@ -692,10 +692,13 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         products of rows and units)."""
         return 200 if self.batch_size == "auto" else int(self.batch_size)
 
-    def _batch_rows(self, n_samples, full_batch):
+    def _batch_rows(self, n_samples, full_batch, rows_dropped=0):
+        """Rows per minibatch; warns, as scikit-learn, of a batch_size above the
+        rows given (``rows_dropped`` of zero weight among them: not above the
+        rows kept, which batch_size=n_samples would then be)."""
         if self.batch_size == "auto":
             return n_samples if full_batch else min(200, n_samples)
-        if self._minibatch_rows() > n_samples:
+        if self._minibatch_rows() > n_samples + rows_dropped:
             warnings.warn(
                 "Got `batch_size` larger than sample size. It is going to be "
                 "clipped.", UserWarning,
@@ -789,10 +792,15 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         if chunked:
             prepared = self._prepare_chunks(X, y, sample_weight, reset=not reuse,
                                             warm_start=reuse)
+        try:  # (rows of zero weight are dropped: batch_size is of the rows given)
+            rows_given = None if chunked else _num_samples(X)
+        except TypeError:
+            rows_given = None  # invalid input: validation will raise
         X, Y, y, sample_weight, fitted = prepared or self._prepare(
             X, y, sample_weight, reset=not reuse, classes=classes,
             warm_start=reuse and not incremental,
         )
+        rows_dropped = 0 if rows_given is None else rows_given - X.shape[0]
         for name, value in fitted.items():
             setattr(self, name, value)
         if reuse:
@@ -843,7 +851,8 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 DeferredInterrupts(active=not incremental) as interrupts:
             self._train(X, Y, y, sample_weight, incremental, bn, executor,
                         state_copy if incremental else None,
-                        theta_copy if incremental else None, interrupts)
+                        theta_copy if incremental else None, interrupts,
+                        rows_dropped)
         if resolved:
             _warn_if_step_changed(solver, self.solver)
         if not incremental:  # (a stream's next call reuses them)
@@ -929,13 +938,14 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
 
     # ---------------------------------------------------------- training loop
     def _train(self, X, Y, y, sample_weight, incremental, bn, executor, state_copy,
-               theta_copy, interrupts):
+               theta_copy, interrupts, rows_dropped=0):
         """The training loop: ``max_iter`` epochs (``partial_fit``: one).
 
         ``state_copy`` and ``theta_copy`` are copies of the solver state and of
         the parameters as a ``partial_fit`` call starts, which the caller keeps
         anyway (to undo a failed call): a diverged call restores them.
         ``interrupts``: the :class:`DeferredInterrupts` of the call.
+        ``rows_dropped``: rows given with zero weight, not in ``X``.
         """
         network, theta, solver = self._network, self._theta, self.solver_
         rng = self._random_state
@@ -977,7 +987,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             if self.validation_scores_ is None:
                 self.validation_scores_ = []
         n_samples = X.shape[0]
-        batch_rows = self._batch_rows(n_samples, solver.full_batch)
+        batch_rows = self._batch_rows(n_samples, solver.full_batch, rows_dropped)
         if batch_rows < n_samples and hasattr(solver, "check_batch"):
             solver.check_batch(batch_rows, n_samples, network.n_params, Y.shape[1])
         # A full-batch solver given minibatches (an explicit batch_size): its

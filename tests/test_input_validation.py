@@ -1545,6 +1545,23 @@ def test_float64_input_beyond_a_float32_models_range_is_named():
     assert np.isfinite(est.predict(X_far)).all()
 
 
+def test_batch_size_of_all_rows_given_does_not_warn_when_some_weigh_zero():
+    # rows of zero weight are dropped before batching: batch_size=n_samples
+    # warned "larger than sample size", which scikit-learn does not
+    X, y = load_iris(return_X_y=True)
+    weights = np.ones(len(y))
+    weights[::10] = 0.0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*larger than sample size")
+        MLPClassifier((4,), batch_size=len(y), max_iter=2, random_state=0).fit(
+            X, y, sample_weight=weights)
+        MLPClassifier((4,), batch_size=len(y), random_state=0).partial_fit(
+            X, y, classes=[0, 1, 2], sample_weight=weights)
+    with pytest.warns(UserWarning, match="larger than sample size"):
+        MLPClassifier((4,), batch_size=len(y) + 1, max_iter=2, random_state=0).fit(
+            X, y, sample_weight=weights)
+
+
 def test_values_beyond_a_float64_model_advise_scaling_alone():
     # a float64 model was told to "fit on float64 data", which it already does
     X = np.random.RandomState(0).randn(30, 3)
