@@ -774,10 +774,6 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             solver = self.solver_  # unchanged: no clone, no validation per call
         else:
             solver = resolve_solver(self.solver)
-        # a fresh model's solver is compared with the user's after training (a
-        # stream's later calls are spared the comparison: 40-50 us per call
-        # for a solver whose hyperparameters are not plain values)
-        resolved = not reuse and not isinstance(self.solver, str)
         bn = self._batch_norm_config()
         hidden = self._hidden_sizes()
         if bn is not None and not hidden and not reuse:
@@ -824,8 +820,12 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 X, Y = _cast(X, self._theta.dtype), _cast(Y, self._theta.dtype, "y")
         else:
             self._initialize(X, Y, hidden, bn)
-        if not reuse or (solver is not self.solver_
-                         and not _state_carries_over(solver, self.solver_)):
+        # a solver that starts a state is compared with the user's after
+        # training (a stream's later calls are spared the comparison: 40-50 us
+        # per call for a solver whose hyperparameters are not plain values)
+        fresh = not reuse or (solver is not self.solver_
+                              and not _state_carries_over(solver, self.solver_))
+        if fresh:
             self.solver_state_ = new_state(solver, self._theta)
             state_copy = None
         self.solver_ = solver
@@ -853,7 +853,7 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                         state_copy if incremental else None,
                         theta_copy if incremental else None, interrupts,
                         rows_dropped)
-        if resolved:
+        if fresh and not isinstance(self.solver, str):
             _warn_if_step_changed(solver, self.solver)
         if not incremental:  # (a stream's next call reuses them)
             self._network.release_workspaces()

@@ -827,6 +827,9 @@ def write_report(comparison, out_dir):
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a directory")
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier report's page goes first: a write cut short leaves no page
+    # claiming the files beside it as its own
+    paths["html"].unlink(missing_ok=True)
     for axis in ("epoch", "seconds"):
         if f"loss_vs_{axis}" not in contents:
             (out / f"loss_vs_{axis}.png").unlink(missing_ok=True)

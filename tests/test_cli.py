@@ -143,6 +143,24 @@ def test_a_report_that_cannot_be_written_keeps_the_table_and_writes_nothing(
     assert [p.name for p in tmp_path.iterdir()] == ["index.html"]
 
 
+def test_a_report_cut_short_leaves_no_earlier_page_beside_its_files(
+        monkeypatch, tmp_path, capsys):
+    args = ("--max-iter", "2", "--solvers", "sgd", "--bn", "off", "--dataset",
+            "iris", "--out", str(tmp_path))
+    assert _cli(capsys, *args)[0] == 0 and (tmp_path / "index.html").exists()
+    real_write, writes = _report.Path.write_bytes, []
+
+    def write_then_interrupt(path, data):
+        writes.append(path.name)
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(_report.Path, "write_bytes", write_then_interrupt)
+    assert _cli(capsys, *args)[0] == 130
+    assert not (tmp_path / "index.html").exists()
+
+
 def test_ctrl_c_while_the_report_is_written_is_reported(monkeypatch, tmp_path, capsys):
     # it escaped as a KeyboardInterrupt traceback, the table unprinted
     def interrupted(*args):

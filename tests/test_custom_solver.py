@@ -711,6 +711,10 @@ def test_a_step_that_changes_its_solver_is_warned_about(iris):
     with pytest.warns(UserWarning, match=r"\(set velocity_; changed the "
                                          r"hyperparameters betas\)"):
         _clf(_StateOnSelf(betas=[0.9]), max_iter=1).fit(X, y)
+    # a fitted model given such a solver to continue with (a fresh state)
+    clf = _clf(HeavyBall(), max_iter=1, warm_start=True).fit(X, y)
+    with pytest.warns(UserWarning, match="_StateOnSelf.step changed the solver"):
+        clf.set_params(solver=_StateOnSelf()).fit(X, y)
     # solvers that keep to the protocol: no warning, on every call
     import warnings
     with warnings.catch_warnings():

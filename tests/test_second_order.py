@@ -991,9 +991,8 @@ def test_lbfgs_records_the_search_that_took_its_quasi_newton_step(monkeypatch):
     before = Quadratic(A, b)(theta)[0]
     solver.step(theta, Quadratic(A, b), state)
     assert calls and state["line_search"]["accepted"]
-    # (the approximate Wolfe search defers to it: the loss measures the decrease)
     assert state["line_search"]["method"] == "backtracking"
-    assert state["line_search"]["evaluations"] > 4  # the failed searches' too
+    assert state["line_search"]["evaluations"] > 3  # the failed search's too
     assert Quadratic(A, b)(theta)[0] < before
 
 
@@ -1034,6 +1033,23 @@ def test_approximate_wolfe_finds_by_the_gradients_a_decrease_the_loss_hides():
 
     measured = approximate_wolfe(quadratic, theta, 2.5, g, d, 20)
     assert not measured.accepted and measured.evaluations == 1
+
+
+def test_lbfgs_takes_the_approximate_wolfe_step_where_rounding_hides_the_decrease():
+    A = np.diag([1.0, 4.0])
+
+    def flat(x):  # every trial's loss rounds to the start's; exact gradients
+        return 1.0, A @ x
+
+    theta = np.array([1.0, 1.0])
+    solver = LBFGS()
+    state = solver.init_state(theta)
+    _push(state, np.array([1.0, 0.0]), np.array([1.0, 0.0]), 1.0)
+    solver.step(theta, flat, state)
+    record = state["line_search"]
+    assert record["method"] == "approximate_wolfe" and record["accepted"]
+    assert 0.5 * theta @ A @ theta < 2.5  # the true loss fell
+    assert not state["converged"]
 
 
 def test_lbfgs_leaves_a_failed_search_whose_loss_measures_a_decrease_to_backtracking():

@@ -10,6 +10,7 @@ from .._blas import axpy
 from ._base import Solver
 from ._line_search import (SCIPY_FTOL, approximate_wolfe, backtracking,
                            curvature_promise, negligible_decrease,
+                           rounding_hid_the_decrease,
                            warn_if_decrease_was_promised, wolfe)
 
 
@@ -33,7 +34,7 @@ class LBFGS(Solver):
         Number :math:`M` of curvature pairs :math:`(s_i, y_i)` kept.
     max_linesearch : int, default=20
         Iterations of the Wolfe line search per step, and of the approximate
-        Wolfe search where it runs (backtracking adds up to 30 more).
+        Wolfe search where it runs (backtracking adds up to 60 more).
 
     Notes
     -----
@@ -234,16 +235,17 @@ class LBFGS(Solver):
         result = wolfe(objective, theta, loss, grad, direction, self.max_linesearch)
         if result.accepted:
             return result, "wolfe"
-        # where rounding noise in the loss hides the decrease (float32 logits
-        # of badly scaled features), the gradients still measure it; before
-        # backtracking, which takes steps of lucky rounding whose pairs mislead
-        spent = result.evaluations
-        result = approximate_wolfe(objective, theta, loss, grad, direction,
-                                   self.max_linesearch,
-                                   SCIPY_FTOL * max(abs(loss), 1.0))
-        result.evaluations += spent
-        if result.accepted:
-            return result, "approximate_wolfe"
+        if rounding_hid_the_decrease(result, loss, theta.dtype):
+            # (float32 logits of badly scaled features) the gradients still
+            # measure the decrease; backtracking would take steps of lucky
+            # rounding whose pairs mislead
+            spent = result.evaluations
+            result = approximate_wolfe(objective, theta, loss, grad, direction,
+                                       self.max_linesearch,
+                                       SCIPY_FTOL * max(abs(loss), 1.0))
+            result.evaluations += spent
+            if result.accepted:
+                return result, "approximate_wolfe"
         spent = result.evaluations
         result = backtracking(objective, theta, loss, grad, direction)
         result.evaluations += spent

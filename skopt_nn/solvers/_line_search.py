@@ -64,6 +64,9 @@ class LineSearchResult:
         Objective evaluations spent.
     damping : float or None
         The damping of the accepted step, for a search over damping.
+    trial_losses : list of float or None
+        The losses of a failed :func:`wolfe` search's trial points (see
+        :func:`rounding_hid_the_decrease`).
     """
 
     accepted: bool
@@ -73,6 +76,7 @@ class LineSearchResult:
     grad: object
     evaluations: int
     damping: object = None
+    trial_losses: object = None
 
     def record(self, method):
         """A small picklable summary for a solver's state."""
@@ -323,11 +327,15 @@ def wolfe(objective, theta, loss, grad, direction, max_evals, c2=0.9):
         step_size = _scipy_line_search(
             evaluations.loss, evaluations.grad, theta, direction, gfk=grad,
             old_fval=loss, c1=ARMIJO_C1, c2=c2, maxiter=max_evals)[0]
+    trial_losses = [point[1] for point in evaluations.points]
     if step_size is None:
-        return LineSearchResult(False, 0.0, None, loss, None, len(evaluations.points))
+        return LineSearchResult(False, 0.0, None, loss, None, len(trial_losses),
+                                trial_losses=trial_losses)
     x, trial_loss, trial_grad = evaluations(theta + step_size * direction)
     if not armijo(trial_loss, loss, step_size * float(grad @ direction)):
-        return LineSearchResult(False, 0.0, None, loss, None, len(evaluations.points))
+        trial_losses = [point[1] for point in evaluations.points]
+        return LineSearchResult(False, 0.0, None, loss, None, len(trial_losses),
+                                trial_losses=trial_losses)
     return LineSearchResult(True, float(step_size), x, trial_loss, trial_grad,
                             len(evaluations.points))
 
@@ -338,6 +346,34 @@ def wolfe(objective, theta, loss, grad, direction, max_evals, c2=0.9):
 #: to about 8 eps |J| along a line; their gradient stays accurate to 1e-3).
 APPROX_WOLFE_DELTA = 0.1
 APPROX_WOLFE_NOISE = 64
+
+
+def rounding_hid_the_decrease(failed, loss, dtype):
+    """Whether a failed :func:`wolfe` search failed for rounding: no trial's
+    loss measured a decrease (none below the start's by more than the noise,
+    ``APPROX_WOLFE_NOISE`` rounding errors) and some trial's loss was within
+    the noise of the start's. Only then is :func:`approximate_wolfe` worth
+    its evaluations: at a ReLU kink in float64, the trials' losses differ
+    from the start's by 1e8 to 1e18 times the noise, and Armijo backtracking
+    takes the step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> failed = LineSearchResult(False, 0.0, None, 1.0, None, 2,
+    ...                           trial_losses=[1.0 + 1e-15, 1.5])
+    >>> rounding_hid_the_decrease(failed, 1.0, np.float64)
+    True
+    >>> failed.trial_losses = [0.9, 1.5]  # a measured decrease
+    >>> rounding_hid_the_decrease(failed, 1.0, np.float64)
+    False
+    """
+    losses = failed.trial_losses
+    if not losses:
+        return False
+    noise = APPROX_WOLFE_NOISE * np.finfo(dtype).eps * abs(loss)
+    return bool(min(losses) >= loss - noise
+                and min(abs(trial - loss) for trial in losses) <= noise)
 
 
 def approximate_wolfe(objective, theta, loss, grad, direction, max_evals,
