@@ -1396,6 +1396,10 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             advice = (f"Scale the input features ({_overflow_limit(self._theta.dtype)}"
                       "), or, if training made the weights so large: "
                       f"{advice[0].lower()}{advice[1:]}")
+        elif not isinstance(self, ClassifierMixin):
+            # (targets of 150 +- 77, diabetes's, blow SGD's first steps up)
+            advice += (". Targets far from unit scale make the steps large too: "
+                       "scale them (for instance with TransformedTargetRegressor)")
         restored = "those before this call" if call == "partial_fit" else (
             "the best ones of this fit (lowest training loss, or best validation "
             "loss with early_stopping)")

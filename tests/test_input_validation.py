@@ -1562,6 +1562,16 @@ def test_batch_size_of_all_rows_given_does_not_warn_when_some_weigh_zero():
             X, y, sample_weight=weights)
 
 
+def test_a_diverged_regressor_is_advised_to_scale_its_targets():
+    # SGD on diabetes's standardized features, targets 150 +- 77: the advice
+    # named the learning rate and clipping only
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with pytest.warns(ConvergenceWarning, match="Training diverged.*scale them "
+                                                r"\(for instance with Transformed"):
+        MLPRegressor(solver="sgd", max_iter=20, random_state=0).fit(X, y)
+
+
 def test_values_beyond_a_float64_model_advise_scaling_alone():
     # a float64 model was told to "fit on float64 data", which it already does
     X = np.random.RandomState(0).randn(30, 3)
