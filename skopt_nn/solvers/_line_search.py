@@ -16,8 +16,9 @@ where the gradients measure a decrease.
   are evaluated once (scipy asks for them separately).
 - :func:`approximate_wolfe`: Hager and Zhang's approximate Wolfe conditions,
   on the directional derivatives, where rounding hides the loss's decrease
-  (every trial's loss within ``APPROX_WOLFE_NOISE`` rounding errors of the
-  start's; a trial whose loss shows a decrease beyond them ends it).
+  (:func:`rounding_hid_the_decrease`: a failed Wolfe search whose trials
+  measured no decrease beyond ``APPROX_WOLFE_NOISE`` rounding errors, one of
+  them within that noise; a trial whose loss shows a decrease ends it).
 """
 
 import math
