@@ -328,15 +328,16 @@ def wolfe(objective, theta, loss, grad, direction, max_evals, c2=0.9):
         step_size = _scipy_line_search(
             evaluations.loss, evaluations.grad, theta, direction, gfk=grad,
             old_fval=loss, c1=ARMIJO_C1, c2=c2, maxiter=max_evals)[0]
-    trial_losses = [point[1] for point in evaluations.points]
-    if step_size is None:
-        return LineSearchResult(False, 0.0, None, loss, None, len(trial_losses),
-                                trial_losses=trial_losses)
-    x, trial_loss, trial_grad = evaluations(theta + step_size * direction)
-    if not armijo(trial_loss, loss, step_size * float(grad @ direction)):
+    def failed():
         trial_losses = [point[1] for point in evaluations.points]
         return LineSearchResult(False, 0.0, None, loss, None, len(trial_losses),
                                 trial_losses=trial_losses)
+
+    if step_size is None:
+        return failed()
+    x, trial_loss, trial_grad = evaluations(theta + step_size * direction)
+    if not armijo(trial_loss, loss, step_size * float(grad @ direction)):
+        return failed()
     return LineSearchResult(True, float(step_size), x, trial_loss, trial_grad,
                             len(evaluations.points))
 
