@@ -1708,7 +1708,9 @@ _COMMON_ATTRIBUTES_DOC = r"""
     best_loss_ : float
         Lowest training loss reached, among ``loss_curve_`` and ``loss_``.
     validation_scores_ : list of float or None
-        Validation score per epoch, with early stopping.
+        Validation score per epoch, with early stopping. Each held-out row
+        weighs what it would in training: its sample weight (times its class
+        weight, in a classifier with ``class_weight``).
     best_validation_score_ : float or None
         With early stopping, the validation score of the kept parameters (those
         of lowest validation loss, among the ones the fit started from and
@@ -1721,7 +1723,9 @@ _COMMON_ATTRIBUTES_DOC = r"""
         last call's only).
     t_ : int
         Training samples seen: rows of zero sample weight, which training
-        leaves out, are not counted (scikit-learn's MLP counts them).
+        leaves out, are not counted (scikit-learn's MLP counts them); a
+        full-batch solver's step counts the rows it trains on
+        (scikit-learn's L-BFGS leaves ``t_`` at 0).
     solver_ : Solver
         The solver used: a clone of ``solver`` (or the alias's default object).
     solver_state_ : dict

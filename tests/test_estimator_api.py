@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import sparse
 from scipy.special import expit, softmax
-from sklearn.datasets import make_classification, make_multilabel_classification, \
-    make_regression
+from sklearn.datasets import load_digits, make_classification, \
+    make_multilabel_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
@@ -518,6 +518,31 @@ def test_history_records_validation_with_early_stopping():
     assert [r["val_score"] for r in clf.history_] == clf.validation_scores_
     assert all(0 <= r["val_score"] <= 1 and r["val_loss"] > 0 for r in clf.history_)
     assert clf.best_validation_score_ in clf.validation_scores_
+
+
+def test_validation_score_weighs_held_out_rows_by_their_class_weight(monkeypatch):
+    # as training weighs them (documented: scikit-learn's SGDClassifier scores
+    # its validation rows by sample_weight alone)
+    import skopt_nn._mlp
+
+    X, y = load_digits(return_X_y=True)
+    splits = []
+
+    def recording_split(*args):
+        splits.append(validation_split(*args))
+        return splits[-1]
+
+    monkeypatch.setattr(skopt_nn._mlp, "validation_split", recording_split)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier((10,), solver=Adam(learning_rate=0.01), early_stopping=True,
+                            class_weight={0: 10}, max_iter=15,
+                            random_state=0).fit(X / 16, y)
+    val = splits[0]
+    weights = np.where(y[val] == 0, 10.0, 1.0)
+    weighted = clf.score(X[val] / 16, y[val], sample_weight=weights)
+    assert clf.best_validation_score_ == pytest.approx(weighted, rel=1e-12)
+    assert clf.best_validation_score_ != pytest.approx(clf.score(X[val] / 16, y[val]))
 
 
 @pytest.mark.parametrize("seed", range(5))
