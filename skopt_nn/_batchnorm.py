@@ -19,6 +19,7 @@ the inference statistics (:func:`population_statistics` for ``fit``,
 :func:`update_running_statistics` for ``partial_fit``).
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -247,6 +248,8 @@ def variance_rows(w, n_rows):
     made the sum 1 + 2e-16): :math:`m` is then Kish's effective number of rows
     :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, which does not depend on their scale
     (the rows, for equal weights). One row has no spread, whatever its weight.
+    (It is computed from the weights divided by the largest, so that the
+    squares neither underflow nor overflow: weights of 1e-200 count as rows.)
 
     Examples
     --------
@@ -257,6 +260,8 @@ def variance_rows(w, n_rows):
     4.0
     >>> round(variance_rows(np.array([1.0, 0.5]), 2), 12)  # (1.5)^2 / 1.25
     1.8
+    >>> variance_rows(np.full(3, 1e-200), 3)  # any scale
+    3.0
     """
     if n_rows < 2:
         return None
@@ -264,7 +269,15 @@ def variance_rows(w, n_rows):
         return float(n_rows)
     w = np.asarray(w, dtype=np.float64)
     total = float(w.sum())
-    m = total if np.all(w == np.floor(w)) else total * total / float(w @ w)
+    if math.isfinite(total) and np.all(w == np.floor(w)):
+        return total if total > 1 else None
+    # of the weights scaled to a largest of 1: w @ w underflowed to 0 for weights
+    # of 1e-155, and overflowed for 1e155 (no spread then, silently)
+    largest = float(w.max())
+    if not largest > 0:
+        return None
+    u = w / largest
+    m = float(u.sum()) ** 2 / float(u @ u)
     return m if m > 1 else None
 
 

@@ -361,14 +361,16 @@ def test_fractional_weights_take_kish_effective_rows(normalized):
 
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-@pytest.mark.parametrize("total", [1.0, 1.9999999999999982, 2.0000000000000004, 3.0])
+@pytest.mark.parametrize("total", [1.0, 1.9999999999999982, 2.0000000000000004, 3.0,
+                                   1.5e-198])
 def test_fractional_weights_give_statistics_that_do_not_depend_on_their_scale(
         method, total):
     # AdaBoost's first weights on iris, one minibatch: 150 times 1/150 sums to
     # 1 + 2e-16, and m/(m-1) made bn_var_ 1e16 (accuracy 0.33) without a
     # warning; a sum of 2 rounded either way jumped m/(m-1) from about 1 to 2
     # (accuracy 0.867 for 0.987). Fractional weights of any total now count
-    # their effective rows, as unweighted rows
+    # their effective rows, as unweighted rows (weights of 1e-200, whose squares
+    # underflow, raised ZeroDivisionError)
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     w = np.full(len(X), total / len(X))
@@ -380,6 +382,25 @@ def test_fractional_weights_give_statistics_that_do_not_depend_on_their_scale(
                                        sample_weight=w)
     plain = _fit_or_partial_fit(bn_classifier(**params), method, X, y)
     for a, b in zip(weighted.bn_mean_ + weighted.bn_var_, plain.bn_mean_ + plain.bn_var_):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_weights_whose_squares_overflow_still_measure_the_spread(method):
+    # half the rows of weight 0.5, half 1e200: sum(w)^2 and w @ w overflowed,
+    # their ratio was NaN, every minibatch counted as having no spread and
+    # bn_var_ stayed 1, silently. The light rows count for nothing, as they
+    # do with 1e10 for the heavy weight
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    light = np.arange(len(X)) % 2 == 0
+    params = dict(batch_size=len(X), alpha=0.0)
+    fits = [_fit_or_partial_fit(bn_classifier(**params), method, X, y,
+                                sample_weight=np.where(light, 0.5, heavy))
+            for heavy in (1e10, 1e200)]
+    assert not np.allclose(fits[1].bn_var_[0], 1.0)
+    for a, b in zip(fits[0].bn_mean_ + fits[0].bn_var_,
+                    fits[1].bn_mean_ + fits[1].bn_var_):
         np.testing.assert_allclose(a, b, rtol=1e-9)
 
 
