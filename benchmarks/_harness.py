@@ -229,7 +229,8 @@ def environment_lines():
     lines.append("skopt_nn while training: NumPy's BLAS on 1 thread for steps whose "
                  f"largest product is under {SMALL_PRODUCT:,} multiply-adds, else "
                  "as above; SciPy's "
-                 "own BLAS (axpy, ger) on 1 thread; full batches of "
+                 "own BLAS (axpy, ger) on 1 thread (no limits for a partial_fit "
+                 "call within OpenBLAS's own one-thread sizes); full batches of "
                  f"{2 * MIN_SHARD_ROWS:,}+ rows and {2 * MIN_SHARD_ACTIVATIONS:,}+ "
                  "activations (L-BFGS, Newton): two row shards, on "
                  f"{'two threads with 1 BLAS thread each' if shard_threads() > 1 else 'one thread'}")

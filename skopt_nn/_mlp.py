@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._blas import training_threads
+from ._blas import runs_on_one_thread, training_threads
 from ._chunked import (
     ChunkedObjective,
     ChunkedRows,
@@ -843,9 +843,13 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         # on two threads where the machine has them
         threaded = not chunked and threaded_shards(
             self._network, X, step_rows, solver.full_batch)
-        # (the chunks' tasks run on dask's threads: each BLAS call on one)
-        with training_threads(self._network.layer_units, step_rows,
-                              threaded or chunked), \
+        # (the chunks' tasks run on dask's threads: each BLAS call on one; a
+        # partial_fit call whose every BLAS call runs on one thread anyway sets
+        # no limits, which would cost a tenth of a 32-row call)
+        limits = nullcontext() if incremental and runs_on_one_thread(
+            self._network.layer_units, X.shape[0]) else training_threads(
+            self._network.layer_units, step_rows, threaded or chunked)
+        with limits, \
                 (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
                 DeferredInterrupts(active=not incremental) as interrupts:

@@ -24,8 +24,9 @@ from threadpoolctl import (OpenBLASController, ThreadpoolController,
                            threadpool_info, threadpool_limits)
 
 from skopt_nn import BatchNorm, MLPClassifier, MLPRegressor
+from skopt_nn import _blas
 from skopt_nn._blas import (_numpy_blas_pools, add_to_rows, axpy, limit_blas_threads,
-                            shard_threads, user_blas_threads)
+                            runs_on_one_thread, shard_threads, user_blas_threads)
 from skopt_nn._data import Minibatches
 from skopt_nn._losses import LOSS_AND_DELTA, LOSSES
 from skopt_nn._objective import Objective
@@ -631,6 +632,32 @@ def test_small_problems_train_on_one_blas_thread_and_restore_the_setting(digits)
     assert _blas_threads() == before
 
 
+def test_a_partial_fit_call_openblas_runs_on_one_thread_anyway_sets_no_limits(
+        digits, monkeypatch):
+    # 32 rows, 100 units: every product within OpenBLAS's own one-thread sizes
+    # (the limits, entered and restored at each call, cost ~23 of its 245 us); a
+    # call of 200 rows (1,280,000 multiply-adds) and every fit still set them
+    X, y = digits
+    changes = []
+    set_threads = _blas._set_threads
+    monkeypatch.setattr(_blas, "_set_threads",
+                        lambda lib, n: (changes.append(n), set_threads(lib, n)))
+    before = _blas_threads()
+    clf = MLPClassifier((100,), solver=_RecordThreads(), random_state=0)
+    clf.partial_fit(X[:32], y[:32], classes=np.unique(y))
+    clf.partial_fit(X[32:64], y[32:64])
+    assert runs_on_one_thread([64, 100, 10], 32) == _blas._only_openblas()
+    if _blas._only_openblas():
+        assert changes == []
+        assert clf.solver_state_["threads"] == [before, before]
+    else:
+        assert changes and clf.solver_state_["threads"][0] != before
+    changes.clear()
+    clf.partial_fit(X[:200], y[:200])
+    assert changes and clf.solver_state_["threads"][-1] == dict.fromkeys(before, 1)
+    assert _blas_threads() == before
+
+
 def test_large_problems_keep_the_users_blas_threads_but_scipys_own_on_one():
     # NumPy's BLAS (the products) keeps the user's setting; SciPy's own library,
     # used only for axpy and ger, runs on one thread (its idle threads would spin
@@ -892,8 +919,6 @@ def _set_pool_threads(threads, owner=None, private=True):
     one thread at a time controls it (``controlling_thread``, on the class);
     ``private``: the pool has the call that sets the threads without taking
     control. Returns the calls made to the pool, and its controlling thread."""
-    from skopt_nn import _blas
-
     calls = []
 
     class Pool:
@@ -946,8 +971,6 @@ def test_setting_threads_respects_another_threads_control_and_never_takes_it():
 
 
 def test_an_interrupt_while_limits_are_set_leaves_no_session_open(monkeypatch):
-    from skopt_nn import _blas
-
     before = _blas_threads()
 
     def interrupted(lib, threads):
