@@ -1652,7 +1652,10 @@ _COMMON_PARAMETERS_DOC = r"""
         Continue from the previous fit's weights *and* solver state (the state is
         reset only if the solver's type or hyperparameters changed, its
         ``learning_rate`` aside). With ``early_stopping``, a warm-started fit
-        on the same rows holds out the same ones, as one longer fit would.
+        on the same rows holds out the same ones, as one longer fit would. It
+        continues exactly as one longer fit when the previous fit had
+        ``warm_start=True`` too, which keeps the order of its rows' last
+        shuffle (a fit without it keeps none, to spare 8 bytes per row).
     max_grad_norm : float or None, default=None
         Gradient clipping: if :math:`\|g\| > v`, :math:`g \leftarrow g\,v/\|g\|`.
         Every solver sees the clipped gradient, the loss is never clipped: the
