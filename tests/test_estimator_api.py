@@ -520,12 +520,10 @@ def test_history_records_validation_with_early_stopping():
     assert clf.best_validation_score_ in clf.validation_scores_
 
 
-def test_validation_score_weighs_held_out_rows_by_their_class_weight(monkeypatch):
-    # as training weighs them (documented: scikit-learn's SGDClassifier scores
-    # its validation rows by sample_weight alone)
+def _record_splits(monkeypatch):
+    """The validation splits the fits draw from now on, as a list."""
     import skopt_nn._mlp
 
-    X, y = load_digits(return_X_y=True)
     splits = []
 
     def recording_split(*args):
@@ -533,6 +531,14 @@ def test_validation_score_weighs_held_out_rows_by_their_class_weight(monkeypatch
         return splits[-1]
 
     monkeypatch.setattr(skopt_nn._mlp, "validation_split", recording_split)
+    return splits
+
+
+def test_validation_score_weighs_held_out_rows_by_their_class_weight(monkeypatch):
+    # as training weighs them (documented: scikit-learn's SGDClassifier scores
+    # its validation rows by sample_weight alone)
+    X, y = load_digits(return_X_y=True)
+    splits = _record_splits(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = MLPClassifier((10,), solver=Adam(learning_rate=0.01), early_stopping=True,
@@ -564,17 +570,9 @@ def test_validation_rows_are_a_random_sample_not_a_tail_of_the_data(seed, strati
 @pytest.mark.parametrize("seed", range(5))
 def test_classifier_early_stopping_holds_out_each_class_in_proportion(monkeypatch, seed):
     # as scikit-learn's train_test_split(stratify=y): 10% of each class exactly
-    import skopt_nn._mlp
-
     y = np.repeat([0, 1, 2], [300, 60, 30])
     X = np.random.RandomState(seed).randn(len(y), 3) + y[:, None]
-    splits = []
-
-    def recording_split(*args):
-        splits.append(validation_split(*args))
-        return splits[-1]
-
-    monkeypatch.setattr(skopt_nn._mlp, "validation_split", recording_split)
+    splits = _record_splits(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPClassifier((4,), early_stopping=True, validation_fraction=0.1, max_iter=2,
@@ -586,16 +584,8 @@ def test_classifier_early_stopping_holds_out_each_class_in_proportion(monkeypatc
 def test_warm_start_fits_hold_out_the_same_rows(monkeypatch, Estimator):
     # a warm-started fit continues one longer fit, which has one split: a new
     # split per call validated the best epoch on rows trained on before
-    import skopt_nn._mlp
-
     X, y = make_classification(120, 4, random_state=0)
-    splits = []
-
-    def recording_split(*args):
-        splits.append(validation_split(*args))
-        return splits[-1]
-
-    monkeypatch.setattr(skopt_nn._mlp, "validation_split", recording_split)
+    splits = _record_splits(monkeypatch)
     est = Estimator((4,), early_stopping=True, warm_start=True, max_iter=2,
                     random_state=0)
     with warnings.catch_warnings():
