@@ -30,9 +30,10 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from ._activations import ACTIVATIONS
 from ._data import row_blocks
+from ._strict_parameters import StrictParameters
 
 
-class BatchNorm(BaseEstimator):
+class BatchNorm(StrictParameters, BaseEstimator):
     r"""Batch normalization of every hidden layer's pre-activation.
 
     Pass it as ``batch_norm=BatchNorm(...)`` (or ``batch_norm=True`` for the

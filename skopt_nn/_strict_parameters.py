@@ -1,11 +1,12 @@
 """Hyperparameter validation stricter than scikit-learn's constraints, in two
 ways that otherwise fail far from the mistake.
 
-Integer hyperparameters refuse bools: scikit-learn's ``Interval(Integral, ...)``
-constraint accepts ``True`` and ``False``, ``bool`` being a subclass of ``int``:
-``batch_size=True`` passed validation, then failed inside NumPy
-(``np.empty((True, n))``) with an error that named neither the parameter nor the
-value.
+Numeric hyperparameters refuse bools: scikit-learn's ``Interval(Integral, ...)``
+and ``Interval(Real, ...)`` constraints accept ``True`` and ``False``, ``bool``
+being a subclass of ``int``: ``batch_size=True`` passed validation, then failed
+inside NumPy (``np.empty((True, n))``) with an error that named neither the
+parameter nor the value, and ``SGD(learning_rate=True)`` trained at a rate of
+1 (where a user's solver, checked by ``_check_learning_rate``, refused it).
 
 A class where an instance is wanted is named as such: ``solver=Adam`` got
 scikit-learn's "must be ... an instance of 'skopt_nn.solvers._base.Solver'",
@@ -16,13 +17,15 @@ LinearDecay(initial=0)".
 
 import numbers
 
+import numpy as np
+
 from sklearn import get_config
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError
 
 
 class StrictParameters:
     """Mixin (before ``BaseEstimator``): ``_validate_params`` also refuses a bool
-    for any parameter whose constraints admit integers, not booleans, and a
+    for any parameter whose constraints admit numbers, not booleans, and a
     class for any parameter whose constraints ask for an instance of it or for
     a callable (a schedule). Under scikit-learn's
     ``skip_parameter_validation`` setting, it validates nothing, as
@@ -39,12 +42,14 @@ class StrictParameters:
         for name, value in params.items():
             constraints = self._parameter_constraints.get(name, ())
             boolean = "boolean" in constraints or bool in constraints
-            if isinstance(value, bool) and not boolean and any(
-                    isinstance(c, Interval) and c.type is numbers.Integral
-                    for c in constraints):
+            if not isinstance(value, (bool, np.bool_)) or boolean:
+                continue
+            kinds = {c.type for c in constraints if isinstance(c, Interval)}
+            if kinds:
+                kind = "an int" if kinds == {numbers.Integral} else "a number"
                 raise InvalidParameterError(
-                    f"The {name!r} parameter of {type(self).__name__} must be an "
-                    f"int, not a bool. Got {value!r} instead.")
+                    f"The {name!r} parameter of {type(self).__name__} must be "
+                    f"{kind}, not a bool. Got {value!r} instead.")
 
     def _refuse_class(self, name, value):
         constraints = self._parameter_constraints.get(name, ())

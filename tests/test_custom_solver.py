@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError, Interval
 
 from skopt_nn import MLPClassifier
+from skopt_nn.schedules import LinearDecay
 from skopt_nn.solvers import Momentum, Solver
 
 pytestmark = pytest.mark.filterwarnings(
@@ -250,8 +251,6 @@ class ScheduledSignSGD(Solver):
 
 
 def test_current_learning_rate_lets_a_user_solver_take_a_number_or_a_schedule(iris):
-    from skopt_nn.schedules import LinearDecay
-
     X, y = iris
     theta = np.zeros(3)
     grad = np.array([2.0, -1.0, 0.0])
@@ -300,8 +299,6 @@ def test_a_new_learning_rate_between_partial_fit_calls_continues_the_state(iris)
 
 
 def test_the_state_continues_through_its_own_step_under_new_schedule_parameters(iris):
-    from skopt_nn.schedules import LinearDecay
-
     X, y = iris
     clf = _clf(ScheduledSignSGD(learning_rate=LinearDecay(initial=0.05, tau=100)))
     clf.partial_fit(X, y, classes=[0, 1, 2])
@@ -631,15 +628,24 @@ def test_a_bool_that_a_solvers_own_constraints_allow_is_accepted(iris):
     _clf(Restarts(3), max_iter=2).fit(X, y)
 
 
-@pytest.mark.parametrize("rate", [-0.01, "0.01", True, np.nan])
-def test_a_learning_rate_that_is_no_rate_is_refused_before_training(iris, rate):
+@pytest.mark.parametrize("rate, match", [
+    (-0.01, "must be a finite real number >= 0 or a schedule, got -0.01"),
+    ("0.01", "must be a finite real number >= 0 or a schedule, got '0.01'"),
+    (True, "must be a finite real number >= 0 or a schedule, got True"),
+    (np.nan, "must be a finite real number >= 0 or a schedule, got nan"),
+    (np.inf, "must be a finite real number >= 0 or a schedule, got inf"),
+    # a schedule's class is callable: it failed at the first update with
+    # "returned LinearDecay(initial=0)"
+    (LinearDecay, r"must be an instance, not the class LinearDecay: pass "
+                  r"learning_rate=LinearDecay\(...\)"),
+], ids=["negative", "string", "bool", "nan", "inf", "class"])
+def test_a_learning_rate_that_is_no_rate_is_refused_before_training(iris, rate, match):
     # SignSGD declares no constraints: -0.01 trained uphill without a word,
-    # "0.01" (from a configuration file) failed inside its step
+    # "0.01" (from a configuration file) failed inside its step, inf diverged
     X, y = iris
     clf = _clf(SignSGD(), max_iter=2).fit(X, y)
     before = clf._theta.copy()
-    with pytest.raises(ValueError, match="The learning_rate of SignSGD must be a "
-                                         "real number >= 0 or a schedule"):
+    with pytest.raises(ValueError, match="The learning_rate of SignSGD " + match):
         clf.set_params(warm_start=True, solver=SignSGD(rate)).fit(X, y)
     np.testing.assert_array_equal(clf._theta, before)
     # read by a step through current_learning_rate, a negative rate is named too

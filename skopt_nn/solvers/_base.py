@@ -27,6 +27,7 @@ Two optional extensions, used by the full-batch solvers:
 """
 
 import copy
+import math
 import numbers
 
 import numpy as np
@@ -240,19 +241,26 @@ def learning_rate_at(learning_rate, k):
 
 def _check_learning_rate(solver):
     """A ``learning_rate`` hyperparameter (the name every built-in solver and
-    :meth:`Solver.current_learning_rate` read) is a number >= 0, a schedule,
-    or something else than a string or a bool: checked before training, for
-    a user's solver that declares no constraints on it (a negative rate
-    climbed the loss without a word; a string failed inside its step). A
-    solver whose constraints list ``learning_rate`` is left to them."""
+    :meth:`Solver.current_learning_rate` read) is a finite number >= 0, a
+    schedule, or something else than a string, a bool or a class: checked
+    before training, for a user's solver that declares no constraints on it (a
+    negative rate climbed the loss without a word, an infinite one diverged at
+    once; a string failed inside its step, a schedule's class at the first
+    update, with "returned LinearDecay(initial=0)"). A solver whose
+    constraints list ``learning_rate`` is left to them."""
     if "learning_rate" in getattr(solver, "_parameter_constraints", {}):
         return  # its own constraints say what it takes (scikit-learn's strings)
     rate = getattr(solver, "learning_rate", None)
-    if isinstance(rate, (str, bytes, bool, np.bool_)) or (
-            isinstance(rate, numbers.Real) and not rate >= 0):
+    if isinstance(rate, type):
         raise ValueError(
-            f"The learning_rate of {type(solver).__name__} must be a real number "
-            f">= 0 or a schedule, got {rate!r}.")
+            f"The learning_rate of {type(solver).__name__} must be an instance, "
+            f"not the class {rate.__name__}: pass learning_rate={rate.__name__}"
+            "(...) (with its hyperparameters, if any).")
+    if isinstance(rate, (str, bytes, bool, np.bool_)) or (
+            isinstance(rate, numbers.Real) and not 0 <= rate < math.inf):
+        raise ValueError(
+            f"The learning_rate of {type(solver).__name__} must be a finite real "
+            f"number >= 0 or a schedule, got {rate!r}.")
 
 
 def copy_state(state, into=None):
