@@ -65,6 +65,7 @@ from ._objective import Objective, threaded_shards
 from ._parameter_views import ParameterViews
 from .solvers._base import (SOLVER_ALIASES, Solver, _aliases, copy_state,
                             new_state, resolve_solver)
+from .solvers._first_order import NETWORK_BLAS_ONLY
 from .solvers._line_search import SCIPY_FTOL, small_decrease
 
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu"}
@@ -845,9 +846,11 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             self._network, X, step_rows, solver.full_batch)
         # (the chunks' tasks run on dask's threads: each BLAS call on one; a
         # partial_fit call whose every BLAS call runs on one thread anyway sets
-        # no limits, which would cost a tenth of a 32-row call)
-        limits = nullcontext() if incremental and runs_on_one_thread(
-            self._network.layer_units, X.shape[0]) else training_threads(
+        # no limits, which would cost a tenth of a 32-row call: known of the
+        # built-in solvers only, a user's step may make calls of its own)
+        limits = nullcontext() if incremental and \
+            type(solver) in NETWORK_BLAS_ONLY and runs_on_one_thread(
+                self._network.layer_units, X.shape[0]) else training_threads(
             self._network.layer_units, step_rows, threaded or chunked)
         with limits, \
                 (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \

@@ -636,25 +636,32 @@ def test_a_partial_fit_call_openblas_runs_on_one_thread_anyway_sets_no_limits(
         digits, monkeypatch):
     # 32 rows, 100 units: every product within OpenBLAS's own one-thread sizes
     # (the limits, entered and restored at each call, cost ~23 of its 245 us); a
-    # call of 200 rows (1,280,000 multiply-adds) and every fit still set them
+    # call of 200 rows (1,280,000 multiply-adds), a user's solver (whose step
+    # may make larger calls: a block of Hessian-vector products) and every fit
+    # still set them
     X, y = digits
-    changes = []
-    set_threads = _blas._set_threads
+    changes, seen = [], []
+    set_threads, sgd_step = _blas._set_threads, SGD.step
     monkeypatch.setattr(_blas, "_set_threads",
                         lambda lib, n: (changes.append(n), set_threads(lib, n)))
+    monkeypatch.setattr(SGD, "step", lambda self, theta, objective, state: (
+        seen.append(_blas_threads()), sgd_step(self, theta, objective, state))[1])
     before = _blas_threads()
-    clf = MLPClassifier((100,), solver=_RecordThreads(), random_state=0)
+    clf = MLPClassifier((100,), solver=SGD(), random_state=0)
     clf.partial_fit(X[:32], y[:32], classes=np.unique(y))
     clf.partial_fit(X[32:64], y[32:64])
     assert runs_on_one_thread([64, 100, 10], 32) == _blas._only_openblas()
     if _blas._only_openblas():
-        assert changes == []
-        assert clf.solver_state_["threads"] == [before, before]
+        assert changes == [] and seen == [before, before]
     else:
-        assert changes and clf.solver_state_["threads"][0] != before
+        assert changes and seen[0] != before
     changes.clear()
     clf.partial_fit(X[:200], y[:200])
-    assert changes and clf.solver_state_["threads"][-1] == dict.fromkeys(before, 1)
+    assert changes and seen[-1] == dict.fromkeys(before, 1)
+    changes.clear()
+    user = MLPClassifier((100,), solver=_RecordThreads(), random_state=0)
+    user.partial_fit(X[:32], y[:32], classes=np.unique(y))
+    assert changes and user.solver_state_["threads"] == [dict.fromkeys(before, 1)]
     assert _blas_threads() == before
 
 

@@ -495,3 +495,11 @@ class Adam(Solver):
             (1 - self.beta_1**t) * c))
         state["step"] = t
         return loss
+
+
+#: The solvers whose step makes no BLAS call beyond the network's evaluation
+#: and its own scaled adds over the parameters, so that a ``partial_fit`` call
+#: may tell from the network's sizes alone that OpenBLAS runs it on one thread
+#: (see ``_blas.runs_on_one_thread``). Exact types: a subclass may add calls.
+NETWORK_BLAS_ONLY = frozenset({SGD, Momentum, Nesterov, AdaGrad, RMSProp,
+                               RMSPropNesterov, Adam})
