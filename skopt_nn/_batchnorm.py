@@ -273,7 +273,7 @@ def variance_rows(w, n_rows):
     if math.isfinite(total) and np.all(w == np.floor(w)):
         return total if total > 1 else None
     # of the weights scaled to a largest of 1: w @ w underflowed to 0 for weights
-    # of 1e-155, and overflowed for 1e155 (no spread then, silently)
+    # of 1e-200, and overflowed beside weights of 1e200 (no spread, silently)
     largest = float(w.max())
     if not largest > 0:
         return None
