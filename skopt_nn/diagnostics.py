@@ -336,8 +336,11 @@ def hessian_eigenvalues(estimator, X, y, *, sample_weight=None, k=6, which="both
     True
     """
     modes = {"both": "BE", "largest": "LA", "smallest": "SA"}
-    if which not in modes:
+    if not isinstance(which, str) or which not in modes:
         raise ValueError(f"which must be one of {sorted(modes)}, got {which!r}.")
+    if not isinstance(return_eigenvectors, (bool, np.bool_)):
+        raise ValueError("return_eigenvectors must be a bool, got "
+                         f"{return_eigenvectors!r}.")
     _check_count(f"k with which={which!r}", k, 2 if which == "both" else 1)
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol must be a number >= 0, got {tol!r}.")
@@ -355,9 +358,12 @@ def hessian_eigenvalues(estimator, X, y, *, sample_weight=None, k=6, which="both
             matmat=lambda V: objective.hvp(theta, np.asarray(V)))
         start = check_random_state(random_state).uniform(-1.0, 1.0, n)
         try:
-            found = eigsh(operator, k=k, which=modes[which], tol=tol,
-                          maxiter=max_iter, v0=start,
-                          return_eigenvectors=bool(return_eigenvectors))
+            # (with the eigenvectors always: ARPACK's values without them
+            # differed in the last bit, so that asking for the vectors changed
+            # the values)
+            eigenvalues, eigenvectors = eigsh(operator, k=k, which=modes[which],
+                                              tol=tol, maxiter=max_iter, v0=start,
+                                              return_eigenvectors=True)
         except ArpackNoConvergence as error:
             limit = f"max_iter={max_iter}" if max_iter is not None else \
                 f"ARPACK's default of 10 * n_params = {10 * n}"
@@ -365,10 +371,9 @@ def hessian_eigenvalues(estimator, X, y, *, sample_weight=None, k=6, which="both
                 f"Lanczos iteration found {len(error.eigenvalues)} of the {k} "
                 f"eigenvalues within {limit} restarts: raise max_iter, or ask "
                 "for a larger tol.") from None
-    if not return_eigenvectors:
-        return np.sort(found)
-    eigenvalues, eigenvectors = found
     order = np.argsort(eigenvalues)
+    if not return_eigenvectors:
+        return eigenvalues[order]
     return eigenvalues[order], eigenvectors[:, order]
 
 

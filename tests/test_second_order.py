@@ -1052,15 +1052,22 @@ def test_lbfgs_takes_the_approximate_wolfe_step_where_rounding_hides_the_decreas
     assert not state["converged"]
 
 
-def test_lbfgs_leaves_a_failed_search_whose_loss_measures_a_decrease_to_backtracking():
+def test_lbfgs_leaves_a_failed_search_whose_loss_measures_a_decrease_to_backtracking(
+        monkeypatch):
     # float64 iris, a Wolfe search failing at a ReLU kink at step 85: the
     # approximate search (meant for losses that rounding hides) took its own
     # step there, and the fit ended at a loss of 0.0298 after 92 steps, where
-    # backtracking went on to 0.00061 (358 steps)
+    # backtracking went on to 0.00061 (358 steps; on another machine, whose
+    # rounding takes another path through the kinks, 0.00104 in 227)
     X, y = load_iris(return_X_y=True)
+    taken = []
+    approximate = _lbfgs.approximate_wolfe
+    monkeypatch.setattr(_lbfgs, "approximate_wolfe", lambda *args: (
+        taken.append(True), approximate(*args))[1])
     clf = MLPClassifier((10,), solver=LBFGS(), max_iter=3000, random_state=0)
     clf.fit(X, y)
-    assert clf.loss_ < 1e-3
+    assert taken == []  # no float64 search here is one rounding hid
+    assert clf.loss_ < 3e-3
 
 
 def test_lbfgs_float32_badly_scaled_logistic_regression_does_not_stall():
