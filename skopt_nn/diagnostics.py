@@ -133,6 +133,14 @@ def _training_objective(estimator, X, y, sample_weight):
                         "MLPClassifier or MLPRegressor, got "
                         f"{type(estimator).__name__}.")
     check_is_fitted(estimator)
+    fitted_output = estimator._network.out_activation
+    if estimator._output_activation(None) != fitted_output:
+        # (the targets would be checked, and the loss taken, for another
+        # output: negative targets reached the Poisson loss of an exp output)
+        raise ValueError(
+            f"skopt_nn.diagnostics measures the fitted model, whose output is "
+            f"{fitted_output!r}, but its loss is now {estimator.loss!r} (changed "
+            "by set_params since the fit): set it back, or fit again.")
     X, Y, _, sample_weight, _ = estimator._prepare(X, y, sample_weight, reset=False)
     X = _cast(X, estimator._theta.dtype)  # (rounded as fit rounds them)
     if Y.shape[1] != estimator.n_outputs_:

@@ -318,6 +318,25 @@ def test_only_skopt_nn_estimators_are_measured():
             gradient_curvature(other, X, y)
 
 
+@pytest.mark.parametrize("fitted, changed", [("poisson", "squared_error"),
+                                             ("squared_error", "poisson")])
+def test_a_loss_changed_since_the_fit_is_named(fitted, changed):
+    # the targets were checked for the new loss, the objective taken for the
+    # fitted output: negative targets reached an exp output's Poisson loss
+    # (loss and gradient no longer matched), and an identity output refused them
+    X, y = _regression()
+    y = np.abs(y)
+    model = _fit(MLPRegressor((4,), loss=fitted, max_iter=3, random_state=0), X, y)
+    model.set_params(loss=changed)
+    for measure in (gradient_curvature, hessian):
+        with pytest.raises(ValueError, match=f"measures the fitted model, whose "
+                                             f"output is '(exp|identity)', but "
+                                             f"its loss is now '{changed}'"):
+            measure(model, X, y - 5)
+    model.set_params(loss=fitted)  # set back: measured
+    assert np.isfinite(gradient_curvature(model, X, y).gTg)
+
+
 def test_unfitted_estimator_is_refused():
     X, y = _regression()
     for measure in (gradient_curvature, hessian, hessian_eigenvalues, hessian_trace):
