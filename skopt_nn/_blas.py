@@ -269,11 +269,13 @@ class _LimitSession:
     """The thread limits held for the fits and predictions running now.
 
     One per process at a time (``_session``), changed under ``_session_lock``:
-    see the module's docstring.
+    see the module's docstring. Each hold is a token, so that leaving one is
+    idempotent: a leave interrupted by Ctrl-C can be done again (see
+    :func:`_leave_hold`).
     """
 
     def __init__(self):
-        self.holders = 0
+        self.holds = set()
         # pool's file path -> (controller, threads before, the thread whose
         # threadpool_limits controlled the pool then, or None)
         self.saved = {}
@@ -313,10 +315,16 @@ class _LimitSession:
                 _set_threads(lib, self.applied[path])
                 self.applied[path] = lib.num_threads
 
-    def leave(self):
-        """Restore the saved settings if this was the last holder; True then."""
-        self.holders -= 1
-        if self.holders > 0:
+    @property
+    def holders(self):
+        return len(self.holds)
+
+    def leave(self, token):
+        """Drop the hold ``token`` (if still held), and restore the saved
+        settings if no hold is left; True then. Done again, it changes
+        nothing more."""
+        self.holds.discard(token)
+        if self.holds:
             return False
         for path, (lib, before, owner) in self.saved.items():
             # (not where someone else has changed the setting since, nor where
@@ -371,7 +379,7 @@ def _set_threads(lib, threads):
 
 _session = None
 _session_lock = threading.Lock()
-_holds = {}  # thread ident -> limits held by fits that thread entered
+_holds = {}  # thread ident -> tokens of the limits fits in that thread entered
 
 
 @contextmanager
@@ -379,29 +387,49 @@ def _held_limits(limits):
     """Context manager holding ``[(pool controller, threads), ...]`` inside it,
     shared with the fits running at the same time (see :class:`_LimitSession`)."""
     global _session
-    with _session_lock:
-        session = _session = _session or _LimitSession()
-        session.holders += 1
-        try:
-            session.lower(limits)
-        except BaseException:  # (an interrupt during a change: leave as well)
-            if session.leave():
-                _session = None
-            raise
-        entered_in = threading.get_ident()
-        _holds[entered_in] = _holds.get(entered_in, 0) + 1
+    entered_in, token, session = threading.get_ident(), object(), None
     try:
-        yield
-    finally:
         with _session_lock:
-            # (the entering thread's, wherever the hold is left; none after a
-            # fork, whose child starts without its parent's holds)
-            held = _holds.pop(entered_in, 0) - 1
-            if held > 0:
-                _holds[entered_in] = held
-            # (a process forked meanwhile has a session of its own, see below)
-            if _session is session and session.leave():
-                _session = None
+            session = _session = _session or _LimitSession()
+            session.holds.add(token)
+            _holds.setdefault(entered_in, set()).add(token)
+            session.lower(limits)
+        yield
+    finally:  # (an interrupt during a change too: the hold is left)
+        _leave_hold(session, token, entered_in)
+
+
+def _leave_hold(session, token, entered_in):
+    """Leave the hold ``token`` of ``session``, entered in thread ``entered_in``.
+
+    Done again after a Ctrl-C, which is raised once the hold is left: an
+    interrupt while waiting for the session's lock (another thread's fit
+    entering or leaving its limits) left the hold for good, and the limits with
+    it (SciPy's BLAS, then NumPy's, on one thread for the rest of the process,
+    after Ctrl-C among predictions in three threads). Every step here can be
+    done twice.
+    """
+    global _session
+    interrupted = False
+    while True:
+        try:
+            with _session_lock:
+                # (the entering thread's, wherever the hold is left; none after
+                # a fork, whose child starts without its parent's holds)
+                mine = _holds.get(entered_in)
+                if mine is not None:
+                    mine.discard(token)
+                    if not mine:
+                        del _holds[entered_in]
+                # (a process forked meanwhile has a session of its own)
+                if session is not None and _session is session and \
+                        session.leave(token):
+                    _session = None
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 @contextmanager
@@ -427,7 +455,7 @@ def user_blas_threads():
     with _session_lock:
         session = _session
         alone = session is not None and session.holders == 1 \
-            and _holds.get(threading.get_ident(), 0) > 0
+            and bool(_holds.get(threading.get_ident()))
         lifted = session.lift([lib.filepath for lib in pools.lib_controllers]) \
             if alone and pools is not None else []
     try:
@@ -452,8 +480,8 @@ def _after_fork_in_child():
         if getattr(control, "lock", None) is not None:
             control.lock = threading.Lock()
     if _session is not None:
-        _session.holders = 1
-        _session.leave()
+        _session.holds.clear()
+        _session.leave(None)
         _session = None
 
 

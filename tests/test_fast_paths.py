@@ -894,17 +894,18 @@ def test_limit_session_lowers_shares_and_restores_what_it_changed():
 
     a, b, c = _FakePool("a", 4), _FakePool("b", 2), _FakePool("c", 2)
     session = _LimitSession()
-    session.holders += 1
+    session.holds.add("first")
     session.lower([(a, 2), (b, 1), (c, 2)])
     assert (a.num_threads, b.num_threads, c.num_threads) == (2, 1, 2)
-    session.holders += 1
+    session.holds.add("second")
     session.lower([(a, 1), (b, 2)])  # lowers a further, never raises b
     assert (a.num_threads, b.num_threads) == (1, 1)
-    assert not session.leave()       # another holder remains: nothing restored
+    assert not session.leave("first")  # another holder remains: nothing restored
+    assert not session.leave("first")  # (left again: nothing more)
     assert (a.num_threads, b.num_threads) == (1, 1)
     b.num_threads = 3                # someone else's change, kept
     c.num_threads = 1                # never changed by the session: not restored
-    assert session.leave()
+    assert session.leave("second")
     assert (a.num_threads, b.num_threads, c.num_threads) == (4, 3, 1)
 
 
@@ -913,13 +914,13 @@ def test_limit_session_saves_a_pool_when_it_first_changes_it():
 
     a = _FakePool("a", 1)            # lowered by someone else when the session opens
     session = _LimitSession()
-    session.holders += 1
+    session.holds.add("first")
     session.lower([(a, 1)])          # nothing to change: nothing saved
     a.num_threads = 2                # their limit left
-    session.holders += 1
+    session.holds.add("second")
     session.lower([(a, 1)])          # the session's change: 2 is saved
-    session.leave()
-    session.leave()
+    session.leave("first")
+    session.leave("second")
     assert a.num_threads == 2
 
 
@@ -1010,6 +1011,44 @@ def test_an_interrupt_while_limits_are_set_leaves_no_session_open(monkeypatch):
         with _blas.limit_blas_threads(1):
             pass
     assert raised and _blas._session is None and _blas_threads() == before
+
+
+def test_an_interrupt_while_waiting_to_leave_the_limits_still_leaves_them(monkeypatch):
+    # Ctrl-C while another thread held the session's lock (its fit entering or
+    # leaving limits) interrupted the wait: the hold was never left, and the
+    # process stayed on one BLAS thread for good (a review: 507 holds left by
+    # interrupts among predictions in three threads). The wait is retried and
+    # the interrupt raised once the hold is left
+    before = _blas_threads()
+    real_lock = _blas._session_lock
+
+    class InterruptedOnce:
+        """The session's lock, whose first wait in a leave is interrupted."""
+        interrupted = False
+
+        def acquire(self):
+            if leaving and not self.interrupted:
+                self.interrupted = True
+                raise KeyboardInterrupt
+            return real_lock.acquire()
+
+        def release(self):
+            real_lock.release()
+
+        __enter__ = acquire
+
+        def __exit__(self, *exc_info):
+            self.release()
+
+    leaving = False
+    monkeypatch.setattr(_blas, "_session_lock", InterruptedOnce())
+    with pytest.raises(KeyboardInterrupt):
+        with _blas.limit_blas_threads(1):
+            assert _blas._session.holders == 1
+            leaving = True
+    assert _blas._session_lock.interrupted
+    assert _blas._session is None and _blas._holds == {}
+    assert _blas_threads() == before
 
 
 def _blas_pools():
