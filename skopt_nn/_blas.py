@@ -271,7 +271,7 @@ class _LimitSession:
     One per process at a time (``_session``), changed under ``_session_lock``:
     see the module's docstring. Each hold is a token, so that leaving one is
     idempotent: a leave interrupted by Ctrl-C can be done again (see
-    :func:`_leave_hold`).
+    :func:`_held_limits`).
     """
 
     def __init__(self):
@@ -396,40 +396,40 @@ def _held_limits(limits):
             session.lower(limits)
         yield
     finally:  # (an interrupt during a change too: the hold is left)
-        _leave_hold(session, token, entered_in)
+        # Done again after a Ctrl-C, which is raised once the hold is left: an
+        # interrupt while waiting for the session's lock (another thread's fit
+        # entering or leaving its limits) left the hold for good, and the
+        # limits with it (SciPy's BLAS, then NumPy's, on one thread for the
+        # rest of the process, after Ctrl-C among predictions in three
+        # threads). (Inline, as a call's first instruction would check for an
+        # interrupt outside the try; the loop's jump back still does.)
+        interrupted = False
+        while True:
+            try:
+                _leave_hold(session, token, entered_in)
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            raise KeyboardInterrupt
 
 
 def _leave_hold(session, token, entered_in):
-    """Leave the hold ``token`` of ``session``, entered in thread ``entered_in``.
-
-    Done again after a Ctrl-C, which is raised once the hold is left: an
-    interrupt while waiting for the session's lock (another thread's fit
-    entering or leaving its limits) left the hold for good, and the limits with
-    it (SciPy's BLAS, then NumPy's, on one thread for the rest of the process,
-    after Ctrl-C among predictions in three threads). Every step here can be
-    done twice.
-    """
+    """Leave the hold ``token`` of ``session``, entered in thread
+    ``entered_in`` (or not yet, if an interrupt came first); done twice, it
+    changes nothing more."""
     global _session
-    interrupted = False
-    while True:
-        try:
-            with _session_lock:
-                # (the entering thread's, wherever the hold is left; none after
-                # a fork, whose child starts without its parent's holds)
-                mine = _holds.get(entered_in)
-                if mine is not None:
-                    mine.discard(token)
-                    if not mine:
-                        del _holds[entered_in]
-                # (a process forked meanwhile has a session of its own)
-                if session is not None and _session is session and \
-                        session.leave(token):
-                    _session = None
-            break
-        except KeyboardInterrupt:
-            interrupted = True
-    if interrupted:
-        raise KeyboardInterrupt
+    with _session_lock:
+        # (the entering thread's, wherever the hold is left; none after a
+        # fork, whose child starts without its parent's holds)
+        mine = _holds.get(entered_in)
+        if mine is not None:
+            mine.discard(token)
+            if not mine:
+                del _holds[entered_in]
+        # (a process forked meanwhile has a session of its own)
+        if session is not None and _session is session and session.leave(token):
+            _session = None
 
 
 @contextmanager
