@@ -848,10 +848,12 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         # partial_fit call whose every BLAS call runs on one thread anyway sets
         # no limits, which would cost a tenth of a 32-row call: known of the
         # built-in solvers only, a user's step may make calls of its own)
-        limits = nullcontext() if incremental and \
-            type(solver) in NETWORK_BLAS_ONLY and runs_on_one_thread(
-                self._network.layer_units, X.shape[0]) else training_threads(
-            self._network.layer_units, step_rows, threaded or chunked)
+        units = self._network.layer_units
+        if incremental and type(solver) in NETWORK_BLAS_ONLY and \
+                runs_on_one_thread(units, X.shape[0]):
+            limits = nullcontext()
+        else:
+            limits = training_threads(units, step_rows, threaded or chunked)
         with limits, \
                 (ThreadPoolExecutor(1) if threaded else nullcontext()) as executor, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"), \

@@ -17,8 +17,6 @@ LinearDecay(initial=0)".
 
 import numbers
 
-import numpy as np
-
 from sklearn import get_config
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError
 
@@ -42,7 +40,7 @@ class StrictParameters:
         for name, value in params.items():
             constraints = self._parameter_constraints.get(name, ())
             boolean = "boolean" in constraints or bool in constraints
-            if not isinstance(value, (bool, np.bool_)) or boolean:
+            if not isinstance(value, bool) or boolean:  # (scikit-learn refuses np.bool_)
                 continue
             kinds = {c.type for c in constraints if isinstance(c, Interval)}
             if kinds:

@@ -328,6 +328,7 @@ def wolfe(objective, theta, loss, grad, direction, max_evals, c2=0.9):
         step_size = _scipy_line_search(
             evaluations.loss, evaluations.grad, theta, direction, gfk=grad,
             old_fval=loss, c1=ARMIJO_C1, c2=c2, maxiter=max_evals)[0]
+
     def failed():
         trial_losses = [point[1] for point in evaluations.points]
         return LineSearchResult(False, 0.0, None, loss, None, len(trial_losses),
