@@ -205,6 +205,23 @@ def test_zero_weight_row_is_absent_in_training():
     np.testing.assert_allclose(grad_w, grad_k, rtol=1e-10, atol=1e-14)
 
 
+def test_initial_scale_is_one_and_shift_zero():
+    """gamma starts at 1 and beta at 0 (the transform starts as the plain
+    normalization), and the layers' weights are drawn as without batch
+    normalization."""
+    units = [5, 7, 6, 3]
+    plain = Network(units, "tanh", "softmax").initialize(
+        np.random.RandomState(0), np.float64)
+    network = Network(units, "tanh", "softmax", batch_norm_epsilon=EPS)
+    theta = network.initialize(np.random.RandomState(0), np.float64)
+    _, _, gammas, betas = network.unpack(theta)
+    assert [g.shape for g in gammas] == [b.shape for b in betas] == [(7,), (6,)]
+    for g, b in zip(gammas, betas):
+        np.testing.assert_array_equal(g, 1.0)
+        np.testing.assert_array_equal(b, 0.0)
+    np.testing.assert_array_equal(theta[:plain.size], plain)
+
+
 def test_one_row_batch_outputs_beta_and_trains_only_later_layers():
     network, theta, X, Y, _ = random_problem("softmax")
     units = network.layer_units
@@ -487,6 +504,41 @@ def test_multi_batch_fit_statistics_average_the_training_minibatches(n_samples,
             np.testing.assert_allclose(V, V_ref, rtol=1e-12)
 
 
+def weighted_minibatch_averages(x, w, batch_rows):
+    """minibatch_averages with frequency weights: each minibatch's weighted
+    mean counts with its weight m_B, its unbiased variance (m_B / (m_B - 1)
+    times the weighted one) with m_B - 1."""
+    starts = range(0, len(x), batch_rows)
+    batches = [(x[s:s + batch_rows], w[s:s + batch_rows]) for s in starts]
+    m = np.array([wb.sum() for _, wb in batches])
+    means = [np.average(xb, axis=0, weights=wb) for xb, wb in batches]
+    variances = [wb @ (xb - mu) ** 2 / (wb.sum() - 1)
+                 for (xb, wb), mu in zip(batches, means)]
+    return (np.average(means, axis=0, weights=m),
+            np.average(variances, axis=0, weights=m - 1))
+
+
+def test_weighted_shuffled_fit_statistics_keep_each_row_with_its_weight():
+    """The statistics pass takes the rows in the first epoch's shuffled order,
+    and their weights in the same order (taken in their stored order, E[x]
+    moved by 0.015 on digits)."""
+    X, y = classification_data(n=64)
+    w = np.random.default_rng(3).integers(1, 5, size=len(X)).astype(float)
+    params = dict(batch_size=16, shuffle=True)
+    est = fit_quiet(bn_classifier(**params), X, y, sample_weight=w)
+    order = fit_quiet(bn_classifier(**params, max_iter=1, warm_start=True), X, y,
+                      sample_weight=w)._epoch_order
+    assert not np.array_equal(order, np.arange(len(X)))
+    pre, _ = manual_forward(est, X)
+    for x, E, V in zip(pre, est.bn_mean_, est.bn_var_):
+        E_ref, V_ref = weighted_minibatch_averages(x[order], w[order], 16)
+        np.testing.assert_allclose(E, E_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(V, V_ref, rtol=1e-10)
+        # E[x] is the weighted mean of all the rows
+        np.testing.assert_allclose(E, np.average(x, axis=0, weights=w),
+                                   rtol=1e-10, atol=1e-12)
+
+
 def test_warm_started_statistics_are_those_of_one_longer_fit():
     """A warm start continues one longer fit: its statistics come from that
     fit's first epoch too (found by a review: each call took its own)."""
@@ -752,32 +804,43 @@ def test_running_statistics_enter_once_per_update_from_first_evaluation():
         np.testing.assert_allclose(est.bn_var_[k], V[k], rtol=1e-10)
 
 
-def test_partial_fit_without_momentum_keeps_cumulative_average():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_partial_fit_without_momentum_keeps_cumulative_average(weighted):
+    """Each minibatch enters with its weight's total m_B (frequency weights: its
+    rows when unweighted) in E[x] and m_B - 1 in Var[x]."""
     X, y = regression_data(n=42)
+    w = np.random.default_rng(2).integers(1, 5, size=len(X)).astype(float) \
+        if weighted else np.ones(len(X))
+    sw = w if weighted else None
     est = MLPRegressor(hidden_layer_sizes=(5, 4), activation="tanh",
                        solver=SGD(learning_rate=0.05), batch_size=8, shuffle=False,
                        batch_norm=BatchNorm(momentum=None), random_state=0)
-    est.partial_fit(X[:16], y[:16])  # 2 minibatches of 8 rows
+    est.partial_fit(X[:16], y[:16], sample_weight=None if sw is None else sw[:16])
     units = [5, 5, 4, 1]
     theta = flatten((est.coefs_, est.intercepts_, est.bn_gamma_, est.bn_beta_))
-    # sums weighted by rows (means) and by m - 1 (variances, unbiased)
-    sum_E = [16 * m for m in est.bn_mean_]
-    sum_V = [14 * v for v in est.bn_var_]
+    # sums weighted by m_B (means) and by m_B - 1 (variances, unbiased)
+    totals = [w[s:s + 8].sum() for s in range(0, 16, 8)]
+    sum_E = [sum(totals) * m for m in est.bn_mean_]
+    sum_V = [sum(t - 1 for t in totals) * v for v in est.bn_var_]
     for start in range(16, 42, 8):
-        Xb, Yb = X[start:start + 8], y[start:start + 8, None]
-        m = len(Xb)
-        _, grads, (mus, variances) = reference(split(theta, units), Xb, Yb, None,
-                                               "tanh", "identity", est.alpha)
+        Xb, Yb, wb = X[start:start + 8], y[start:start + 8, None], w[start:start + 8]
+        m = wb.sum()
+        _, grads, (mus, variances) = reference(
+            split(theta, units), Xb, Yb, None if sw is None else wb, "tanh",
+            "identity", est.alpha)
         theta = theta - 0.05 * flatten(grads)
+        totals.append(m)
         for k in range(2):
             sum_E[k] = sum_E[k] + m * mus[k]
             sum_V[k] = sum_V[k] + (m - 1) * m / (m - 1) * variances[k]
-    est.partial_fit(X[16:], y[16:])  # 4 more minibatches, the last of 2 rows
+    # 4 more minibatches, the last of 2 rows
+    est.partial_fit(X[16:], y[16:], sample_weight=None if sw is None else sw[16:])
+    assert len(totals) == 6
     for k in range(2):
-        np.testing.assert_allclose(est.bn_mean_[k], sum_E[k] / 42, rtol=1e-10,
-                                   atol=1e-13)
-        np.testing.assert_allclose(est.bn_var_[k], sum_V[k] / (14 + 3 * 7 + 1),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(est.bn_mean_[k], sum_E[k] / sum(totals),
+                                   rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(est.bn_var_[k],
+                                   sum_V[k] / sum(t - 1 for t in totals), rtol=1e-10)
 
 
 def test_partial_fit_divergence_keeps_running_statistics_finite_and_unchanged():

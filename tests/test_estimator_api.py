@@ -202,18 +202,32 @@ def test_zero_weight_rows_are_absent(early_stopping, other_weights):
 
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_integer_weights_equal_repeated_rows_with_full_batches(Estimator, solver):
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_integer_weights_equal_repeated_rows_with_full_batches(Estimator, solver,
+                                                               early_stopping):
+    """With early stopping too: a row of weight k is held out with its weight
+    (as its k copies are), and weighs k in the validation loss and score."""
     X, y = _classification() if Estimator is MLPClassifier else _regression()
     counts = np.random.RandomState(0).randint(1, 4, size=len(y))
     X_rep, y_rep = np.repeat(X, counts, axis=0), np.repeat(y, counts, axis=0)
-    weighted = _small(Estimator, solver=solver, batch_size=len(y), max_iter=20)
-    weighted.fit(X, y, sample_weight=counts)
-    repeated = _small(Estimator, solver=solver, batch_size=len(y_rep), max_iter=20)
-    repeated.fit(X_rep, y_rep)
+    params = dict(solver=solver, max_iter=20, early_stopping=early_stopping,
+                  n_iter_no_change=20)
+    weighted = _small(Estimator, batch_size=len(y), **params)
+    repeated = _small(Estimator, batch_size=len(y_rep), **params)
+    with warnings.catch_warnings():  # (early stopping holds rows out)
+        warnings.filterwarnings("ignore", "Got `batch_size` larger", UserWarning)
+        weighted.fit(X, y, sample_weight=counts)
+        repeated.fit(X_rep, y_rep)
     for a, b in zip(weighted.coefs_ + weighted.intercepts_,
                     repeated.coefs_ + repeated.intercepts_):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
     np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-12)
+    if early_stopping:
+        assert len(weighted.validation_scores_) == 20
+        for key in ("val_loss", "val_score"):
+            np.testing.assert_allclose([r[key] for r in weighted.history_],
+                                       [r[key] for r in repeated.history_],
+                                       rtol=1e-12)
 
 
 def test_partial_fit_sample_weight_equals_repeated_rows():
