@@ -418,6 +418,7 @@ def _interrupt_at_step(monkeypatch, at):
     return steps
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_ctrl_c_inside_a_fit_stops_the_comparison(monkeypatch, tmp_path, capsys):
     # the estimator catches the KeyboardInterrupt of its fit and returns, as
     # scikit-learn's does: the comparison went on with the next runs, exit 0
@@ -436,6 +437,7 @@ def test_ctrl_c_inside_a_fit_stops_the_comparison(monkeypatch, tmp_path, capsys)
     assert not _report._INTERRUPTED.is_set()
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_ctrl_c_during_tuning_stops_the_search_at_once(monkeypatch, tmp_path, capsys):
     steps = _interrupt_at_step(monkeypatch, 3)  # the search's first fit
     code, out, _ = _cli(capsys, "--solvers", "sgd", "--bn", "off", "--tune",

@@ -1347,6 +1347,7 @@ def _ctrl_c_on_call(target, name, n):
     return wrapper
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 @pytest.mark.parametrize("case", ["early_stopping", "batch_norm_statistics",
                                   "full_batch_stop"])
 def test_ctrl_c_in_the_bookkeeping_stops_at_the_epochs_end_keeping_it(case,
@@ -1396,6 +1397,7 @@ def _fit_with_ctrl_c(monkeypatch, target, name, n, **params):
                               for w in caught)
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_ctrl_c_before_the_first_epoch_trains_none(monkeypatch):
     # the first validation (of the starting parameters) precedes epoch 0: a
     # Ctrl-C there waited for a whole epoch, which was kept (diff review)
@@ -1409,6 +1411,7 @@ def test_ctrl_c_before_the_first_epoch_trains_none(monkeypatch):
     assert not max_iter_warned
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_ctrl_c_after_the_last_epoch_says_the_fit_finished(monkeypatch):
     # BN's statistics, after the loop without early stopping: the warning
     # said training stopped, after max_iter epochs (diff review)
@@ -1420,6 +1423,7 @@ def test_ctrl_c_after_the_last_epoch_says_the_fit_finished(monkeypatch):
                         "the fit finished."]
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_ctrl_c_in_the_last_epochs_bookkeeping_keeps_the_max_iter_warning(monkeypatch):
     est, messages, max_iter_warned = _fit_with_ctrl_c(
         monkeypatch, mlp, "_full_batch_stop", 3, solver="lbfgs", tol=0, max_iter=3)
@@ -1438,6 +1442,7 @@ class _CtrlCAtStep(Solver):
         return loss
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 @pytest.mark.parametrize("name", ["_population_statistics", "_restore_state"])
 def test_a_second_ctrl_c_keeps_the_fit_and_one_warning(name, monkeypatch):
     # after one in the updates, a second in BN's statistics warned twice; in the
@@ -1449,6 +1454,7 @@ def test_a_second_ctrl_c_keeps_the_fit_and_one_warning(name, monkeypatch):
     assert len(messages) == 1 and "those of the last finished epoch" in messages[0]
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_ctrl_c_in_a_worker_thread_s_fit_changes_no_signal_handler():
     X, y = _data()
     handlers = []
