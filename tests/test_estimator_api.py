@@ -267,6 +267,20 @@ def test_class_weight_equals_the_corresponding_sample_weight(class_weight):
     _assert_same_parameters(by_class, by_sample)
 
 
+def test_balanced_class_weight_of_multilabel_targets_is_compute_sample_weights():
+    """For an indicator matrix, each row's weight is the product of its label
+    columns' balanced weights, as compute_sample_weight makes it."""
+    X, Y = make_multilabel_classification(200, 6, n_classes=3, random_state=0)
+    weights = compute_sample_weight("balanced", Y)
+    # (the later columns change the weights: the first alone would give others)
+    assert np.abs(weights - compute_sample_weight("balanced", Y[:, 0])).max() > 0.3
+    by_class = _small(MLPClassifier, class_weight="balanced").fit(X, Y)
+    by_sample = _small(MLPClassifier).fit(X, Y, sample_weight=weights)
+    for a, b in zip(by_class.coefs_ + by_class.intercepts_,
+                    by_sample.coefs_ + by_sample.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
 def test_balanced_class_weights_count_rows_by_their_sample_weight():
     """"balanced" counts each row by its sample weight (as LogisticRegression):
     a row of weight 0 is no row and a weight of 2 two rows, in the class

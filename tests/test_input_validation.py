@@ -515,6 +515,16 @@ def test_invalid_estimator_specific_hyperparameter_is_rejected(Estimator, name, 
         Estimator(**{name: value}).fit(X_GOOD, Y_GOOD)
 
 
+@pytest.mark.parametrize("classes", [[0, 1, 2], np.arange(3)])
+def test_first_partial_fit_refuses_a_label_outside_classes(classes):
+    # one unknown label among known ones, not only labels all unknown
+    y = np.where(np.arange(60) == 7, -1, Y_GOOD)
+    est = MLPClassifier((3,), random_state=0)
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`"):
+        est.partial_fit(X_GOOD, y, classes=classes)
+    assert not hasattr(est, "classes_")
+
+
 def test_invalid_hyperparameter_is_rejected_at_first_partial_fit():
     with pytest.raises(ValueError, match="The 'alpha' parameter"):
         MLPRegressor(alpha=-1).partial_fit(X_GOOD, Y_GOOD)
@@ -556,8 +566,19 @@ FAILURES = {
                                    ValueError, "X has 3 features"),
     "partial_fit_unknown_label": (lambda e: e.partial_fit(X_GOOD, Y_GOOD + 1),
                                   ValueError, "classes not in `self.classes_`"),
+    "partial_fit_one_unknown_label": (
+        lambda e: e.partial_fit(X_GOOD, np.where(np.arange(60) == 7, 5, Y_GOOD)),
+        ValueError, "classes not in `self.classes_`"),
     "partial_fit_other_classes": (
         lambda e: e.partial_fit(X_GOOD, Y_GOOD, classes=[0, 1, 2, 3]), ValueError,
+        "is not the same as on last call"),
+    # (an integer array of classes, with integer labels, takes the light path)
+    "partial_fit_more_classes_as_array": (
+        lambda e: e.partial_fit(X_GOOD, Y_GOOD, classes=np.arange(4)), ValueError,
+        "is not the same as on last call"),
+    "partial_fit_fewer_classes_as_array": (
+        lambda e: e.partial_fit(X_GOOD[Y_GOOD < 2], Y_GOOD[Y_GOOD < 2],
+                                classes=np.arange(2)), ValueError,
         "is not the same as on last call"),
     "partial_fit_negative_weight": (
         lambda e: e.partial_fit(X_GOOD, Y_GOOD, sample_weight=-np.ones(60)),
