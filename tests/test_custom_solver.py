@@ -218,13 +218,18 @@ def _negated(loss):
     return -loss
 
 
-def test_a_step_that_returns_a_negative_loss_is_named(iris):
+def _slightly_negative(loss):
+    return -1e-6 * loss
+
+
+@pytest.mark.parametrize("returned", [_negated, _slightly_negative])
+def test_a_step_that_returns_a_negative_loss_is_named(iris, returned):
     # -loss was accepted (loss_ -1.13), and the next calls' divergence checks
     # then judged nonsense ("loss = 1.139 ... over 1000 times")
     X, y = iris
     clf = _clf(PlainGD(), max_iter=2).fit(X, y)
     before = clf._theta.copy()
-    clf.set_params(warm_start=True, solver=PlainGD(_negated))
+    clf.set_params(warm_start=True, solver=PlainGD(returned))
     with pytest.raises(ValueError, match=r"PlainGD.step returned a negative loss "
                                          r"\(-\d.*\): the objective's losses are >= 0"):
         clf.fit(X, y)
@@ -453,6 +458,7 @@ class _Slotted:
     (np.ones(2), [1.0, 1.0], False),
     ({"a": [np.ones(2)]}, {"a": [np.ones(2)]}, True),
     ({"a": [np.ones(2)]}, {"b": [np.ones(2)]}, False),
+    ({"a": 1.0}, {"a": 1.0, "c": 2.0}, False),  # a key added
     (np.array([Clip(1.0)], dtype=object), np.array([Clip(1.0)], dtype=object), True),
     ("relu", "relu", True),
     (None, 0, False),
@@ -652,6 +658,7 @@ def test_a_learning_rate_that_is_no_rate_is_refused_before_training(iris, rate, 
     from skopt_nn.solvers._base import learning_rate_at
     with pytest.raises(ValueError, match="learning_rate must be a real number"):
         learning_rate_at(-0.5, 0)
+    assert learning_rate_at(0, 3) == 0.0  # (>= 0: a rate of 0 is one)
 
 
 def test_a_learning_rate_that_a_solvers_own_constraints_allow_is_accepted(iris):

@@ -1062,6 +1062,10 @@ def test_assigning_one_entry_of_coefs_copies_into_the_parameters():
     assert clf._theta[:32].sum() == 32
     with pytest.raises(ValueError, match=r"keep their shapes: expected \(8, 3\)"):
         clf.coefs_[1] = np.zeros((3, 8))
+    before = clf._theta.copy()
+    with pytest.raises(ValueError, match=r"coefs_\[0:2\] takes 2 arrays, got 1"):
+        clf.coefs_[0:2] = [np.zeros((4, 8))]
+    np.testing.assert_array_equal(clf._theta, before)
 
 
 def test_the_porting_hint_leaves_a_subclass_own_parameters_alone():

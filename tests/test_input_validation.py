@@ -1714,17 +1714,25 @@ def test_sample_weights_that_overflow_or_vanish_in_the_models_dtype_are_named(
 
 
 @pytest.mark.parametrize("dtype, weight", [(np.float64, 1e-320), (np.float32, 1e-40)])
-@pytest.mark.parametrize("call", ["fit", "partial_fit"])
+@pytest.mark.parametrize("call", ["fit", "partial_fit", "later_partial_fit"])
 def test_sample_weights_whose_sum_is_subnormal_are_named(dtype, weight, call):
     # alpha / sum(sample_weight) overflowed, and the error blamed the data's
-    # large values (a robustness review of 32381e7)
+    # large values (a robustness review of 32381e7); a later partial_fit call
+    # checks its weights on a path of its own
     est = MLPClassifier((4,), max_iter=2, random_state=0)
     kwargs = {"classes": [0, 1, 2]} if call == "partial_fit" else {}
-    with pytest.raises(ValueError, match=r"The sample weights sum to \S+ in "
-                       f"{np.dtype(dtype).name}, below the smallest normal number: "
-                       "scale them up"):
-        getattr(est, call)(X_GOOD.astype(dtype), Y_GOOD,
-                           sample_weight=np.full(60, weight), **kwargs)
+    X = X_GOOD.astype(dtype)
+    action = (lambda e: getattr(e, call.replace("later_", ""))(
+        X, Y_GOOD, sample_weight=np.full(60, weight), **kwargs))
+    message = (r"The sample weights sum to \S+ in "
+               f"{np.dtype(dtype).name}, below the smallest normal number: "
+               "scale them up")
+    if call == "later_partial_fit":
+        _assert_unchanged_by_failure(est.partial_fit(X, Y_GOOD, classes=[0, 1, 2]),
+                                     action, ValueError, message)
+        return
+    with pytest.raises(ValueError, match=message):
+        action(est)
     assert not hasattr(est, "coefs_")
 
 
