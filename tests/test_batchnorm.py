@@ -457,15 +457,20 @@ def test_single_row_predict_equals_its_row_in_a_batch():
                                    rtol=1e-13, atol=1e-16)
 
 
-def minibatch_averages(x, batch_rows):
+def minibatch_averages(x, batch_rows, w=None):
     """E[x] and Var[x] over consecutive minibatches: each minibatch's mean
-    weighted by its rows m_B, its unbiased variance by m_B - 1."""
-    batches = [x[s:s + batch_rows] for s in range(0, len(x), batch_rows)]
-    m = np.array([len(b) for b in batches])
-    E = np.average([b.mean(axis=0) for b in batches], axis=0, weights=m)
-    V = np.average([b.var(axis=0, ddof=1) for b in batches if len(b) > 1], axis=0,
-                   weights=m[m > 1] - 1)
-    return E, V
+    weighted by its rows m_B, its unbiased variance by m_B - 1. With frequency
+    weights ``w``, m_B is the minibatch's weight, and its mean and variance
+    (m_B / (m_B - 1) times the biased one) are weighted."""
+    w = np.ones(len(x)) if w is None else w
+    batches = [(x[s:s + batch_rows], w[s:s + batch_rows])
+               for s in range(0, len(x), batch_rows)]
+    m = np.array([wb.sum() for _, wb in batches])
+    means = [np.average(xb, axis=0, weights=wb) for xb, wb in batches]
+    variances = [wb @ (xb - mu) ** 2 / (m_b - 1)
+                 for (xb, wb), mu, m_b in zip(batches, means, m) if m_b > 1]
+    return (np.average(means, axis=0, weights=m),
+            np.average(variances, axis=0, weights=m[m > 1] - 1))
 
 
 def lecture_averages(x, batch_rows):
@@ -504,20 +509,6 @@ def test_multi_batch_fit_statistics_average_the_training_minibatches(n_samples,
             np.testing.assert_allclose(V, V_ref, rtol=1e-12)
 
 
-def weighted_minibatch_averages(x, w, batch_rows):
-    """minibatch_averages with frequency weights: each minibatch's weighted
-    mean counts with its weight m_B, its unbiased variance (m_B / (m_B - 1)
-    times the weighted one) with m_B - 1."""
-    starts = range(0, len(x), batch_rows)
-    batches = [(x[s:s + batch_rows], w[s:s + batch_rows]) for s in starts]
-    m = np.array([wb.sum() for _, wb in batches])
-    means = [np.average(xb, axis=0, weights=wb) for xb, wb in batches]
-    variances = [wb @ (xb - mu) ** 2 / (wb.sum() - 1)
-                 for (xb, wb), mu in zip(batches, means)]
-    return (np.average(means, axis=0, weights=m),
-            np.average(variances, axis=0, weights=m - 1))
-
-
 def test_weighted_shuffled_fit_statistics_keep_each_row_with_its_weight():
     """The statistics pass takes the rows in the first epoch's shuffled order,
     and their weights in the same order (taken in their stored order, E[x]
@@ -531,7 +522,7 @@ def test_weighted_shuffled_fit_statistics_keep_each_row_with_its_weight():
     assert not np.array_equal(order, np.arange(len(X)))
     pre, _ = manual_forward(est, X)
     for x, E, V in zip(pre, est.bn_mean_, est.bn_var_):
-        E_ref, V_ref = weighted_minibatch_averages(x[order], w[order], 16)
+        E_ref, V_ref = minibatch_averages(x[order], 16, w[order])
         np.testing.assert_allclose(E, E_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(V, V_ref, rtol=1e-10)
         # E[x] is the weighted mean of all the rows
