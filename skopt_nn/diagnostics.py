@@ -438,7 +438,8 @@ def hessian_trace(estimator, X, y, *, sample_weight=None, n_probes=32,
         estimate was within two standard errors of the trace 71% of the time
         with 2 probes, 92% with 8 and 95% with 32.
     random_state : int, RandomState instance or None, default=None
-        Draws the probes.
+        Draws the probes: their entries are ``2 * randint(0, 2) - 1`` of
+        ``check_random_state(random_state)``, one column per probe.
 
     Returns
     -------

@@ -15,4 +15,5 @@ def python_sigint_handler():
     """
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
-    signal.signal(signal.SIGINT, previous)
+    if previous is not None:  # (None: a handler installed outside Python)
+        signal.signal(signal.SIGINT, previous)

@@ -347,8 +347,8 @@ def test_class_weights_on_chunks_follow_the_in_memory_fit(digits, class_weight,
         if isinstance(class_weight, dict):  # must not be asked for)
             class_weight = {0: 3.0, 4: 0.5}
     w = np.random.RandomState(0).uniform(0, 3, len(y)) if weighted else None
-    if weighted:  # rows of weight 0 are absent (their class's smallest weight
-        w[::11] = 0  # is its smallest positive one)
+    if weighted:  # rows of weight 0 are absent: no positive weight that the
+        w[::11] = 0  # class weights could round to 0 (nor the smallest one)
     params = dict(hidden_layer_sizes=(8,), solver=LBFGS(), max_iter=8,
                   class_weight=class_weight, random_state=0)
     with warnings.catch_warnings():

@@ -658,7 +658,14 @@ def test_a_learning_rate_that_is_no_rate_is_refused_before_training(iris, rate, 
     from skopt_nn.solvers._base import learning_rate_at
     with pytest.raises(ValueError, match="learning_rate must be a real number"):
         learning_rate_at(-0.5, 0)
-    assert learning_rate_at(0, 3) == 0.0  # (>= 0: a rate of 0 is one)
+
+
+@pytest.mark.parametrize("rate", [0, 0.0, lambda k: 0.0], ids=["int", "float",
+                                                               "schedule"])
+def test_a_learning_rate_of_zero_is_a_rate(rate):
+    # (>= 0: the bound is not refused, constant or scheduled)
+    from skopt_nn.solvers._base import learning_rate_at
+    assert learning_rate_at(rate, 3) == 0.0
 
 
 def test_a_learning_rate_that_a_solvers_own_constraints_allow_is_accepted(iris):

@@ -206,7 +206,9 @@ def test_zero_weight_rows_are_absent(early_stopping, other_weights):
 def test_integer_weights_equal_repeated_rows_with_full_batches(Estimator, solver,
                                                                early_stopping):
     """With early stopping too: a row of weight k is held out with its weight
-    (as its k copies are), and weighs k in the validation loss and score."""
+    (as its k copies are), and weighs k in the validation loss and score.
+    (The validation loss falls in every epoch here: the best parameters are
+    the last, and no stop comes before max_iter.)"""
     X, y = _classification() if Estimator is MLPClassifier else _regression()
     counts = np.random.RandomState(0).randint(1, 4, size=len(y))
     X_rep, y_rep = np.repeat(X, counts, axis=0), np.repeat(y, counts, axis=0)

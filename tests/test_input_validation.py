@@ -515,13 +515,12 @@ def test_invalid_estimator_specific_hyperparameter_is_rejected(Estimator, name, 
         Estimator(**{name: value}).fit(X_GOOD, Y_GOOD)
 
 
-@pytest.mark.parametrize("classes", [[0, 1, 2], np.arange(3)])
-def test_first_partial_fit_refuses_a_label_outside_classes(classes):
+def test_first_partial_fit_refuses_a_label_outside_classes():
     # one unknown label among known ones, not only labels all unknown
     y = np.where(np.arange(60) == 7, -1, Y_GOOD)
     est = MLPClassifier((3,), random_state=0)
     with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`"):
-        est.partial_fit(X_GOOD, y, classes=classes)
+        est.partial_fit(X_GOOD, y, classes=[0, 1, 2])
     assert not hasattr(est, "classes_")
 
 
