@@ -319,6 +319,13 @@ def test_curvature_is_the_largest_hessian_eigenvalue_of_the_fit(tmp_path, capsys
         top = np.linalg.eigvalsh(hessian(clf, X_train, y_train))[-1]
         assert lambda_max == pytest.approx(top, rel=1e-3)
         assert float(row["critical_lr"]) == 2 / lambda_max
+    # the printed table's last two columns: lambda_max and 2 / lambda_max
+    printed = [line.split() for line in out.splitlines()
+               if line.split()[:1] in (["sgd"], ["lbfgs"])]
+    assert len(printed) == len(rows)
+    for fields, row in zip(printed, rows):
+        lambda_max = float(row["lambda_max"])
+        assert fields[-2:] == [f"{lambda_max:.4g}", f"{2 / lambda_max:.3g}"]
 
 
 def test_curvature_of_a_linear_regression_is_that_of_its_normal_equations(
@@ -539,6 +546,9 @@ BAD_ARGUMENTS = {
         "8 of its 8 classes have a single row (such as '0.5')"),
     "not an npz archive": (["--dataset", "{not_npz}"],
                            "cannot read junk.npz: not a .npz archive"),
+    "bundled dataset of the other task": (
+        ["--dataset", "diabetes", "--task", "classification"],
+        "'diabetes' is a regression dataset, not classification"),
 }
 
 
@@ -562,6 +572,39 @@ def test_bad_argument_exits_2_with_one_line(case, iris_csv, tmp_path, capsys):
     assert message in err
     assert err.count("\n") == 1 and err.startswith("skopt-nn compare: error: ")
     assert out == "" and not (tmp_path / "report").exists()
+
+
+def test_the_bounds_of_numeric_arguments_are_accepted():
+    # --blas-threads 0 is the BLAS default; seeds run up to 2**32 - 1
+    args = build_parser().parse_args(["compare", "--blas-threads", "0",
+                                      "--seed", str(2**32 - 1)])
+    assert args.blas_threads == 0 and args.seed == 2**32 - 1
+
+
+@pytest.mark.parametrize("y, task", [
+    (np.array([0.5, 1.5, 2.5] * 4), "regression"),  # few values, not integers
+    (np.arange(40) % 20, "classification"),  # 20 integer values: classes
+    (np.arange(42) % 21, "regression"),  # 21: a quantity
+    (np.array(["a", "b"] * 3), "classification"),
+])
+def test_a_files_task_is_inferred_from_its_target_as_documented(y, task):
+    assert _report._file_task(y, "auto", "data.csv") == task
+
+
+def test_tune_takes_classes_of_exactly_its_folds_rows():
+    dataset = _report.Dataset("data", np.zeros((9, 2)), np.repeat([0, 1, 2], 3),
+                              "classification")
+    _report._check_tunable(dataset, dataset.y)  # 3 rows of each class: enough
+    with pytest.raises(_report.UsageError, match="a class with 2"):
+        _report._check_tunable(dataset, dataset.y[1:])
+
+
+def test_bn_on_and_repeated_solvers_run_each_setting_once(tmp_path, capsys):
+    code, _, _ = _cli(capsys, "--dataset", "iris", "--solvers", "sgd", "sgd",
+                      "--bn", "on", "--max-iter", "2", "--out", str(tmp_path))
+    assert code == 0
+    assert [(r["solver"], r["batch_norm"]) for r in _read_csv(
+        tmp_path / "results.csv")] == [("sgd", "True")]
 
 
 @pytest.mark.parametrize("out", ["a_file", "a_file/report"])
