@@ -1,6 +1,7 @@
 """``python -m skopt_nn compare``: the runs, the files written, bad arguments."""
 
 import csv
+import re
 import subprocess
 import sys
 import warnings
@@ -103,6 +104,33 @@ def test_report_files_hold_curves_and_embedded_images(tmp_path, capsys):
     page = (tmp_path / "index.html").read_text()
     assert page.count("src='data:image/png;base64,") == 2
     assert "src='http" not in page and "<link" not in page  # self-contained
+
+
+def test_report_page_marks_the_best_test_score(tmp_path, capsys):
+    code, _, _ = _cli(capsys, "--max-iter", "20", "--solvers", "sgd", "adam",
+                      "--bn", "off", "--dataset", "iris", "--out", str(tmp_path))
+    assert code == 0
+    scores = [float(r["test_accuracy"]) for r in _read_csv(tmp_path / "results.csv")]
+    assert len(set(scores)) == 2  # (one best)
+    page = (tmp_path / "index.html").read_text()
+    assert re.findall(r"<td class='best'>([^<]*)</td>", page) == [f"{max(scores):.4f}"]
+
+
+def test_tune_ranks_by_the_documented_scores(monkeypatch, tmp_path, capsys):
+    # the cross-validated log loss, finer than accuracy (which ties on easy
+    # data), and the squared error for a regression
+    scorings, search = [], _report.GridSearchCV
+
+    def recording(*args, **kwargs):
+        scorings.append(kwargs["scoring"])
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(_report, "GridSearchCV", recording)
+    for dataset in ("iris", "diabetes"):
+        code, _, _ = _cli(capsys, "--dataset", dataset, "--solvers", "sgd", "--bn",
+                          "off", "--max-iter", "2", "--tune", "--out", str(tmp_path))
+        assert code == 0
+    assert scorings == ["neg_log_loss", "neg_mean_squared_error"]
 
 
 def test_report_without_matplotlib_keeps_tables_and_html(monkeypatch, tmp_path, capsys):
