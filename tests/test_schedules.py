@@ -60,6 +60,20 @@ def test_inverse_scaling_is_eps0_over_k_plus_one_to_the_t():
     assert all(InverseScaling(0.3, power_t=0.0)(k) == 0.3 for k in range(5))
 
 
+@pytest.mark.parametrize("schedule", [LinearDecay(initial=0.1, final=0.0, tau=4),
+                                      InverseScaling(initial=0.1, power_t=0.0)],
+                         ids=["final_0", "power_t_0"])
+def test_the_bounds_of_schedule_parameters_train(schedule):
+    # final >= 0 and power_t >= 0: their bound 0 is a valid setting
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier((4,), solver=SGD(learning_rate=schedule), batch_size=50,
+                        max_iter=2, random_state=0)
+    with pytest.warns(Warning, match="Maximum iterations"):
+        clf.fit(X, y)
+    assert clf.solver_state_["step"] == 6
+    assert clf.history_[-1]["learning_rate"] == schedule(6)
+
+
 @pytest.mark.parametrize("schedule", [LinearDecay(0.1, 0.01, 20), InverseScaling(0.1)])
 def test_schedules_return_python_floats(schedule):
     assert all(type(schedule(k)) is float for k in (0, np.int64(5), 100))
