@@ -7,6 +7,8 @@ so the backward pass needs no copy of the pre-activation ``z``.
 import numpy as np
 from scipy.special import expit
 
+from ._elementwise import maximum_with
+
 
 def _identity(z):
     return z
@@ -21,7 +23,7 @@ def _tanh(z):
 
 
 def _relu(z):
-    return np.maximum(z, 0, out=z)
+    return maximum_with(z, 0.0)  # (np.maximum(z, 0)'s results, vectorized)
 
 
 ACTIVATIONS = {

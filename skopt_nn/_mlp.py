@@ -55,6 +55,7 @@ from ._batchnorm import (
     update_running_statistics,
 )
 from ._data import Minibatches, validation_split
+from ._elementwise import maximum_with, minimum_with
 from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, END_FLOOR, DivergenceTest
 from ._hyperparameters import same_value
 from ._interrupts import DeferredInterrupts
@@ -2106,12 +2107,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if self._label_kind != "multiclass":
             # a logistic probability is strictly inside (0, 1), but rounds to 1
             # for logits above ~37: keep it below 1 (and above 0)
-            np.clip(P, info.tiny, 1 - info.epsneg, out=P)
+            minimum_with(maximum_with(P, info.tiny), 1 - info.epsneg)
         else:
             # a softmax probability underflows to 0 for logits ~745 below the
             # row's maximum (~104 in float32); raising those zeros to tiny
             # leaves the sums at 1
-            np.maximum(P, info.tiny, out=P)
+            maximum_with(P, info.tiny)
         if self._label_kind == "binary":
             return np.hstack([1 - P, P])
         return P
