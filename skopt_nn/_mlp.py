@@ -1459,6 +1459,9 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
         if not (grad_norm > 0 and _equal(self._theta, start)):
             return
         if self.solver_state_.get("converged", False):
+            searched = self.solver_state_.get("line_search")
+            if isinstance(searched, dict) and searched.get("warned") is True:
+                return  # the solver's own ConvergenceWarning said why
             # a random start is no minimum: the steps the solver tried were
             # below the loss's rounding level (targets of 1e16 on L-BFGS)
             warnings.warn(

@@ -1198,6 +1198,22 @@ def test_a_first_step_that_fails_on_badly_scaled_float32_features_warns():
     assert reg.n_iter_ == 1 and not reg.solver_state_["line_search"]["accepted"]
 
 
+@pytest.mark.parametrize("solver", [LBFGS(), Newton(max_exact_params=1)],
+                         ids=["lbfgs", "newton_hessian_free"])
+def test_a_first_step_the_solver_explains_is_warned_about_once(solver):
+    # the solver's warning (the gradient promised a decrease) says why the fit
+    # stopped at its start; the estimator's first-step warning repeated it
+    reg = MLPRegressor((8,), solver=solver, max_iter=20, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg.fit(*_badly_scaled_float32())
+    messages = [str(w.message) for w in caught
+                if issubclass(w.category, ConvergenceWarning)]
+    assert len(messages) == 1, messages
+    assert "stopped at step 1: no step along" in messages[0]
+    assert reg.n_iter_ == 1 and reg.solver_state_["line_search"]["warned"] is True
+
+
 def test_a_fit_that_stops_at_its_random_start_warns():
     # targets of 1e16: the steepest-descent quadratic promises a decrease of
     # 8e17 on a loss of 7.5e32, about one rounding error, so the first search's
@@ -1210,6 +1226,7 @@ def test_a_fit_that_stops_at_its_random_start_warns():
                                                 "parameters left at their random"):
         reg.fit(X, y)
     assert reg.n_iter_ == 1 and reg.solver_state_["converged"]
+    assert reg.solver_state_["line_search"]["warned"] is False  # (the solver did not)
     assert reg.score(X, y) < 0.01
     assert MLPRegressor((4,), solver=Newton(), random_state=0).fit(X, y).score(
         X, y) > 0.999

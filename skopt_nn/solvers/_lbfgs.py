@@ -72,7 +72,9 @@ class LBFGS(Solver):
     If no step lowers the loss (or :math:`g = 0`), the step is not taken and
     ``state["converged"]`` is True (with a ``ConvergenceWarning`` if the gradient
     promised a decrease far above the loss's rounding level: the loss is not
-    differentiable there, at a ReLU kink, or the problem is badly scaled); it
+    differentiable there, at a ReLU kink, or the problem is badly scaled;
+    ``state["line_search"]["warned"]`` is then True, and the estimator does not
+    warn again); it
     is also True after 10 steps in a row that each lowered the loss by at most
     a few rounding errors (:math:`4 \varepsilon_\text{mach} |J|`;
     ``state["n_negligible"]`` counts them). The training loop then stops (given
@@ -87,7 +89,8 @@ class LBFGS(Solver):
     ``pairs_oldest_first``), ``loss`` (at the current parameters, as last
     evaluated), ``line_search`` (step size, evaluations, and ``method``:
     ``"wolfe"`` or ``"backtracking"``, the search that took the quasi-Newton
-    step, or ``"steepest_descent"`` for a step along :math:`-g`),
+    step, or ``"steepest_descent"`` for a step along :math:`-g`; ``accepted``;
+    ``warned``),
     ``n_skipped``, ``n_resets``, ``n_negligible`` and ``converged``; all of it
     pickles.
 
@@ -179,7 +182,8 @@ class LBFGS(Solver):
         state["line_search"] = result.record(method)
         if not result.accepted:
             state["converged"] = True  # no decrease of the loss can be found
-            self._warn_if_decrease_was_promised(objective, theta, grad, loss, state)
+            state["line_search"]["warned"] = self._warn_if_decrease_was_promised(
+                objective, theta, grad, loss, state)
         else:
             # decreases of a few rounding errors, several in a row: no progress
             # left to make (one alone can be a short step from a poor pair,
@@ -213,9 +217,10 @@ class LBFGS(Solver):
         the first pair (a first step, or after a reset), the curvature along
         :math:`g` is measured by one Hessian-vector product instead: a first
         step on badly scaled float32 features ended fits without a word.
+        Returns whether it warned.
         """
         if state.get("n_negligible", 0):
-            return  # the last steps already gained only rounding errors
+            return False  # the last steps already gained only rounding errors
         newest = state["newest"]
         if newest < 0:
             promised = curvature_promise(objective, theta, grad)
@@ -224,11 +229,11 @@ class LBFGS(Solver):
             y = state["y"][newest].astype(np.float64)
             yy = float(y @ y)
             if not yy > 0:
-                return
+                return False
             promised = 0.5 * float(s @ y) / yy * float(
                 grad.astype(np.float64) @ grad.astype(np.float64))
-        warn_if_decrease_was_promised("LBFGS", state["step"] + 1, grad, loss,
-                                      promised, theta.dtype)
+        return warn_if_decrease_was_promised("LBFGS", state["step"] + 1, grad, loss,
+                                             promised, theta.dtype)
 
     def _search(self, objective, theta, loss, grad, direction):
         """The line search's result, and which search gave it."""

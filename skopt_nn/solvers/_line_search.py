@@ -83,7 +83,8 @@ class LineSearchResult:
         """A small picklable summary for a solver's state."""
         return {"method": method, "accepted": self.accepted,
                 "step_size": self.step_size, "damping": self.damping,
-                "loss": self.loss, "evaluations": self.evaluations}
+                "loss": self.loss, "evaluations": self.evaluations,
+                "warned": False}
 
 
 def negligible_decrease(loss, new_loss, dtype):
@@ -160,11 +161,12 @@ def warn_if_decrease_was_promised(solver, step, grad, loss, promised, dtype):
     Far above it, a search that finds no decrease means that the loss is not
     differentiable there (a ReLU unit at exactly zero, where the gradient takes
     the derivative 0 but the loss rises on one side), or that the problem is too
-    ill-conditioned for the precision (badly scaled features).
+    ill-conditioned for the precision (badly scaled features). Returns whether
+    it warned (the solvers record it as their search's ``"warned"``).
     """
     rounding = 4 * np.finfo(dtype).eps * abs(loss)
     if promised is None or not promised > PROMISE_OVER_ROUNDING * rounding:
-        return
+        return False
     norm = vector_norm(grad)
     warnings.warn(
         f"{solver} stopped at step {step}: no step along the steepest-descent "
@@ -174,6 +176,7 @@ def warn_if_decrease_was_promised(solver, step, grad, loss, promised, dtype):
         "is badly scaled (standardize the features): the parameters may not be "
         "a minimum.", ConvergenceWarning, stacklevel=3,
     )
+    return True
 
 
 def armijo(trial_loss, loss, slope):

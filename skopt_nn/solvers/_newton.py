@@ -242,7 +242,8 @@ class Newton(Solver):
     ``state["converged"]`` is True: no decrease of the loss can be found (with a
     ``ConvergenceWarning`` if the curvature along :math:`g` promised a decrease
     far above the loss's rounding level: the loss is not differentiable there,
-    or the problem is badly scaled). It is
+    or the problem is badly scaled; ``state["line_search"]["warned"]`` is then
+    True, and the estimator does not warn again). It is
     also True after a step that lowered the loss by at most a few rounding
     errors (:math:`4 \varepsilon_\text{mach} |J|`), and, without line search,
     after a step that changed no parameter: the training loop then stops
@@ -426,7 +427,7 @@ class Newton(Solver):
                                             *negative_curvature, state)
         if failed and state["converged"]:
             # converged, unless the curvature along -g promised a decrease
-            warn_if_decrease_was_promised(
+            searched["warned"] = warn_if_decrease_was_promised(
                 "Newton", state["step"] + 1, grad, loss,
                 curvature_promise(objective, theta, grad), theta.dtype)
         state["step"] += 1
