@@ -55,8 +55,8 @@ from ._batchnorm import (
     update_running_statistics,
 )
 from ._data import Minibatches, validation_split
-from ._elementwise import maximum_with, minimum_with
 from ._divergence import DIVERGENCE_FACTOR, END_FACTOR, END_FLOOR, DivergenceTest
+from ._elementwise import maximum_with, minimum_with
 from ._hyperparameters import same_value
 from ._interrupts import DeferredInterrupts
 from ._strict_parameters import StrictParameters
