@@ -12,8 +12,9 @@ def _special_values(dtype, n, seed=0):
     """``n`` values mixing the cases where a maximum's result could differ:
     signed zeros, NaNs of both signs, infinities, subnormals, ordinary values."""
     info = np.finfo(dtype)
-    specials = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, info.smallest_subnormal,
-                         -info.smallest_subnormal, info.tiny, 1.0, -1.0, info.max], dtype)
+    specials = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf,
+                         info.smallest_subnormal, -info.smallest_subnormal,
+                         info.tiny, 1.0, -1.0, info.max], dtype)
     rng = np.random.default_rng(seed)
     values = rng.standard_normal(n).astype(dtype)
     where = rng.integers(0, n, size=max(1, n // 3)) if n else []
@@ -59,10 +60,12 @@ def test_signed_zeros_get_blocks_of_their_own():
     # max(-0.0, 0.0) is the first operand in NumPy: the constant's sign shows
     z = np.zeros(10)
     maximum_with(z, -0.0)
-    np.testing.assert_array_equal(np.signbit(z), np.signbit(np.maximum(np.zeros(10), -0.0)))
+    expected = np.signbit(np.maximum(np.zeros(10), -0.0))
+    np.testing.assert_array_equal(np.signbit(z), expected)
     z = -np.zeros(10)
     maximum_with(z, 0.0)
-    np.testing.assert_array_equal(np.signbit(z), np.signbit(np.maximum(-np.zeros(10), 0.0)))
+    expected = np.signbit(np.maximum(-np.zeros(10), 0.0))
+    np.testing.assert_array_equal(np.signbit(z), expected)
 
 
 @pytest.mark.parametrize("make", [
@@ -80,4 +83,5 @@ def test_other_arrays_take_numpys_scalar_form(make):
 def test_a_view_is_bounded_in_its_base():
     base = np.full((4, 3), -1.0)
     maximum_with(base[1:3], 0.0)  # contiguous rows
-    np.testing.assert_array_equal(base, [[-1, -1, -1], [0, 0, 0], [0, 0, 0], [-1, -1, -1]])
+    np.testing.assert_array_equal(
+        base, [[-1, -1, -1], [0, 0, 0], [0, 0, 0], [-1, -1, -1]])
