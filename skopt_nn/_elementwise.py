@@ -13,9 +13,10 @@ from functools import lru_cache
 
 import numpy as np
 
-# Elements per block: long enough that the rows of blocks cost nothing per row,
-# short enough to stay in cache (64 KB in float64).
-_BLOCK = 8192
+# Elements per block: a minibatch's activations (200x100, 256x256) in one call,
+# which is 1.3-2 times faster than a row of blocks and a tail (8,192 measured
+# against 65,536); larger arrays in rows of blocks. A block is 512 KB in float64.
+_BLOCK = 1 << 16
 
 
 @lru_cache(maxsize=32)
@@ -36,7 +37,8 @@ def _bound(ufunc, z, value):
         head = flat[:whole].reshape(-1, _BLOCK)
         ufunc(head, constant, out=head)
     tail = flat[whole:]
-    ufunc(tail, constant[:tail.size], out=tail)
+    if tail.size:
+        ufunc(tail, constant[:tail.size], out=tail)
     return z
 
 
