@@ -114,6 +114,21 @@ def test_the_header_warns_when_the_machine_is_busy():
     assert "busy as the run ended (load average 3.00 on 2 CPUs)" in line
 
 
+def test_the_header_names_the_blas_variables_set(monkeypatch):
+    # OPENBLAS_CORETYPE picks OpenBLAS's kernels (Haswell's on an AVX-512 CPU:
+    # digits' products 1.4-2 times slower): a header must say it was set
+    for key in list(_harness.os.environ):
+        if key.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_")):
+            monkeypatch.delenv(key)
+    assert "BLAS and OpenMP variables: none set (library defaults)" in \
+        _harness.environment_lines()
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PATHS_NOT_BLAS", "x")
+    assert ("BLAS and OpenMP variables: OMP_NUM_THREADS=1, OPENBLAS_CORETYPE=Haswell"
+            in _harness.environment_lines())
+
+
 def test_dask_stream_measures_both_libraries_on_the_same_lazy_rows():
     import dask_stream
 
