@@ -245,7 +245,8 @@ def environment_lines():
     # (threads, and OpenBLAS's kernels: OPENBLAS_CORETYPE=Haswell on a CPU with
     # AVX-512 made digits' products 1.4-2 times slower than its own choice)
     env = {k: v for k, v in sorted(os.environ.items())
-           if k.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_"))}
+           if k.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "BLIS_", "KMP_",
+                            "GOMP_", "VECLIB_"))}
     lines.append("BLAS and OpenMP variables: "
                  + (", ".join(f"{k}={v}" for k, v in env.items())
                     or "none set (library defaults)"))

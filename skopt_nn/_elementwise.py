@@ -27,8 +27,22 @@ def _constant_block(value_bytes, dtype):
     return block
 
 
+def _blocks_apply(z, value):
+    """Whether the blocks give the scalar form's results (and errors): a native,
+    contiguous, writeable float array, and a real scalar that NumPy casts to
+    its dtype (a Python number, or a NumPy float that casts without loss; a
+    wider one, such as float32's tiny as a float64 for a float32 array, makes
+    NumPy compute in the wider type)."""
+    if not (z.dtype.kind == "f" and z.dtype.isnative and z.flags.c_contiguous
+            and z.flags.writeable):
+        return False
+    if isinstance(value, np.generic):  # (np.float64 is a Python float too)
+        return isinstance(value, np.floating) and np.can_cast(value.dtype, z.dtype)
+    return isinstance(value, (int, float))  # (bool too: a Python int)
+
+
 def _bound(ufunc, z, value):
-    if z.dtype.kind != "f" or not z.flags.c_contiguous:
+    if not _blocks_apply(z, value):
         return ufunc(z, value, out=z)
     constant = _constant_block(z.dtype.type(value).tobytes(), z.dtype)
     flat = z.reshape(-1)  # (a view: z is contiguous)
@@ -48,10 +62,12 @@ def maximum_with(z, value):
     Parameters
     ----------
     z : ndarray
-        Updated in place. A contiguous float array takes the blocks; any
-        other, ``np.maximum``'s scalar form.
+        Updated in place. A native, contiguous, writeable float array takes the
+        blocks; any other, ``np.maximum``'s scalar form.
     value : float
-        Cast to ``z``'s dtype first (as ``np.maximum`` casts a Python float).
+        A Python number, or a NumPy float no wider than ``z``'s dtype, is cast
+        to that dtype, as ``np.maximum`` casts it; any other value takes
+        ``np.maximum``'s scalar form.
 
     Examples
     --------

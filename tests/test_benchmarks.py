@@ -118,15 +118,17 @@ def test_the_header_names_the_blas_variables_set(monkeypatch):
     # OPENBLAS_CORETYPE picks OpenBLAS's kernels (Haswell's on an AVX-512 CPU:
     # digits' products 1.4-2 times slower): a header must say it was set
     for key in list(_harness.os.environ):
-        if key.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_")):
+        if key.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "BLIS_", "KMP_",
+                           "GOMP_", "VECLIB_")):
             monkeypatch.delenv(key)
     assert "BLAS and OpenMP variables: none set (library defaults)" in \
         _harness.environment_lines()
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("VECLIB_MAXIMUM_THREADS", "2")
     monkeypatch.setenv("PATHS_NOT_BLAS", "x")
-    assert ("BLAS and OpenMP variables: OMP_NUM_THREADS=1, OPENBLAS_CORETYPE=Haswell"
-            in _harness.environment_lines())
+    assert ("BLAS and OpenMP variables: OMP_NUM_THREADS=1, OPENBLAS_CORETYPE=Haswell, "
+            "VECLIB_MAXIMUM_THREADS=2" in _harness.environment_lines())
 
 
 def test_dask_stream_measures_both_libraries_on_the_same_lazy_rows():

@@ -57,7 +57,8 @@ def test_the_constant_blocks_are_left_unchanged_and_read_only():
 
 
 def test_signed_zeros_get_blocks_of_their_own():
-    # max(-0.0, 0.0) is the first operand in NumPy: the constant's sign shows
+    # on a tie of zeros NumPy returns the constant (in float32 and float64):
+    # a block of +0.0 would give the wrong sign for -0.0
     z = np.zeros(10)
     maximum_with(z, -0.0)
     expected = np.signbit(np.maximum(np.zeros(10), -0.0))
@@ -85,3 +86,58 @@ def test_a_view_is_bounded_in_its_base():
     maximum_with(base[1:3], 0.0)  # contiguous rows
     np.testing.assert_array_equal(
         base, [[-1, -1, -1], [0, 0, 0], [0, 0, 0], [-1, -1, -1]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_bounds_predict_proba_uses_equal_the_clip_they_replace(dtype):
+    info = np.finfo(dtype)
+    P = np.abs(_special_values(dtype, 3 * _BLOCK + 5, seed=2))
+    expected = np.clip(P, info.tiny, 1 - info.epsneg)
+    got = minimum_with(maximum_with(P, info.tiny), 1 - info.epsneg)
+    np.testing.assert_array_equal(got.view(BITS[dtype]), expected.view(BITS[dtype]))
+
+
+@pytest.mark.parametrize("value", [np.nan, -np.nan, np.float32(0.5), True, 3])
+def test_nan_numpy_and_integer_constants_equal_the_scalar_form(value):
+    z = _special_values(np.float64, _BLOCK + 3, seed=3)
+    expected = np.maximum(z, value)
+    maximum_with(z, value)
+    np.testing.assert_array_equal(z.view(np.uint64), expected.view(np.uint64))
+
+
+@pytest.mark.parametrize("make_z, value", [
+    # a big-endian array: its constant's bytes would be read in the other order
+    (lambda: np.array([1.0, -2.0, 0.25] * 3, ">f8"), 0.5),
+    (lambda: np.array([1.0, -2.0, 1e-45] * 3, ">f4"), np.finfo(np.float32).tiny),
+    # a wider NumPy constant: NumPy computes in float64, then rounds (float16:
+    # -0.0 against float32's tiny, which rounds to +0.0, gives +0.0)
+    (lambda: -np.zeros(_BLOCK + 3, np.float16), np.float64(np.finfo(np.float32).tiny)),
+    (lambda: np.linspace(-1, 1, 9, dtype=np.float32), np.float64(1 / 3)),
+])
+def test_arrays_and_constants_the_blocks_do_not_fit_take_the_scalar_form(make_z, value):
+    z, reference = make_z(), make_z()
+    expected = np.maximum(reference, value, out=reference)
+    maximum_with(z, value)
+    assert z.dtype == expected.dtype
+    bits = {2: np.uint16, 4: np.uint32, 8: np.uint64}[z.dtype.itemsize]
+    np.testing.assert_array_equal(z.view(bits), expected.view(bits))
+
+
+@pytest.mark.parametrize("value", [None, "0.5", np.array([0.0, 5.0, 1.0])])
+def test_values_that_are_no_real_scalar_get_numpys_own_answer(value):
+    z = np.array([-1.0, 2.0, 3.0])
+    try:
+        expected = np.maximum(z.copy(), value, out=np.empty_like(z))
+    except Exception as error:  # (NumPy's own error, raised the same way)
+        with pytest.raises(type(error)):
+            maximum_with(z, value)
+    else:
+        np.testing.assert_array_equal(maximum_with(z, value), expected)
+
+
+def test_a_read_only_array_is_refused_as_numpy_refuses_it():
+    for n in (0, 5):
+        z = np.zeros(n)
+        z.flags.writeable = False
+        with pytest.raises(ValueError, match="read-only"):
+            maximum_with(z, 0.0)
