@@ -161,7 +161,8 @@ def test_the_snippets_are_found_in_every_form_the_pages_use():
               c = 3
         """)
     assert _rst_blocks(rst) == ["a = 1\n\nb = a + 1\n", "c = 3\n"]
-    assert _markdown_blocks("x\n```python\nd = 4\n```\n```bash\nls\n```\n") == ["d = 4\n"]
+    markdown = "x\n```python\nd = 4\n```\n```bash\nls\n```\n"
+    assert _markdown_blocks(markdown) == ["d = 4\n"]
     pages = {p.name for p in _pages()}
     assert {"README.md", "quickstart.rst", "custom_solvers.rst", "deploy.rst",
             "diagnostics.rst", "dask.rst", "sklearn.rst"} <= pages
