@@ -243,10 +243,11 @@ def environment_lines():
     if busy:
         lines.append(busy)
     # (threads, and OpenBLAS's kernels: OPENBLAS_CORETYPE=Haswell on a CPU with
-    # AVX-512 made digits' products 1.4-2 times slower than its own choice)
+    # AVX-512 made digits' products 1.4-2 times slower than its own choice; not
+    # KMP_: scikit-learn sets two of them as it is imported)
     env = {k: v for k, v in sorted(os.environ.items())
-           if k.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "BLIS_", "KMP_",
-                            "GOMP_", "VECLIB_"))}
+           if k.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "BLIS_", "GOMP_",
+                            "VECLIB_"))}
     lines.append("BLAS and OpenMP variables: "
                  + (", ".join(f"{k}={v}" for k, v in env.items())
                     or "none set (library defaults)"))
