@@ -211,6 +211,14 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+# The environment variables the header lists: threads, and OpenBLAS's kernels
+# (OPENBLAS_CORETYPE=Haswell on a CPU with AVX-512 made digits' products 1.4-2
+# times slower than its own choice). Not KMP_: scikit-learn sets two of them as
+# it is imported.
+BLAS_VARIABLE_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "BLIS_", "GOMP_",
+                          "VECLIB_")
+
+
 def environment_lines():
     """The machine, library versions, BLAS libraries and thread settings."""
     lines = [
@@ -242,12 +250,8 @@ def environment_lines():
     busy = busy_machine_line()
     if busy:
         lines.append(busy)
-    # (threads, and OpenBLAS's kernels: OPENBLAS_CORETYPE=Haswell on a CPU with
-    # AVX-512 made digits' products 1.4-2 times slower than its own choice; not
-    # KMP_: scikit-learn sets two of them as it is imported)
     env = {k: v for k, v in sorted(os.environ.items())
-           if k.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "BLIS_", "GOMP_",
-                            "VECLIB_"))}
+           if k.startswith(BLAS_VARIABLE_PREFIXES)}
     lines.append("BLAS and OpenMP variables: "
                  + (", ".join(f"{k}={v}" for k, v in env.items())
                     or "none set (library defaults)"))

@@ -118,8 +118,7 @@ def test_the_header_names_the_blas_variables_set(monkeypatch):
     # OPENBLAS_CORETYPE picks OpenBLAS's kernels (Haswell's on an AVX-512 CPU:
     # digits' products 1.4-2 times slower): a header must say it was set
     for key in list(_harness.os.environ):
-        if key.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO_", "BLIS_", "GOMP_",
-                           "VECLIB_")):
+        if key.startswith(_harness.BLAS_VARIABLE_PREFIXES):
             monkeypatch.delenv(key)
     assert "BLAS and OpenMP variables: none set (library defaults)" in \
         _harness.environment_lines()
