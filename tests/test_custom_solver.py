@@ -656,8 +656,10 @@ def test_a_learning_rate_that_is_no_rate_is_refused_before_training(iris, rate, 
     np.testing.assert_array_equal(clf._theta, before)
     # read by a step through current_learning_rate, a negative rate is named too
     from skopt_nn.solvers._base import learning_rate_at
-    with pytest.raises(ValueError, match="learning_rate must be a real number"):
-        learning_rate_at(-0.5, 0)
+    for rate in (-0.5, np.nan, np.inf):
+        with pytest.raises(ValueError, match="learning_rate must be a finite real "
+                           "number >= 0 or a schedule, got"):
+            learning_rate_at(rate, 0)
 
 
 @pytest.mark.parametrize("rate", [0, 0.0, lambda k: 0.0], ids=["int", "float",

@@ -181,7 +181,12 @@ def _below_zero_after_two(k):
     (lambda k: None, "None for update 0"),
     (lambda k: "0.1", "'0.1' for update 0"),
     (lambda k: np.array([0.1, 0.2]), r"array\(\[0.1, 0.2\]\) for update 0"),
-], ids=["negative", "negative later", "None", "string", "array"])
+    # these ended in a divergence warning that advised a lower learning rate
+    (lambda k: float("nan"), "nan for update 0"),
+    (lambda k: np.float32(np.inf), "np.float32\\(inf\\) for update 0"),
+    (lambda k: [0.1, np.inf][min(k, 1)], "inf for update 1"),
+], ids=["negative", "negative later", "None", "string", "array", "nan", "inf",
+        "inf later"])
 @pytest.mark.parametrize("Solver", [SGD, Momentum, Adam])
 def test_a_user_schedule_returning_a_bad_rate_raises_and_changes_nothing(
         Solver, schedule, value):
@@ -191,7 +196,8 @@ def test_a_user_schedule_returning_a_bad_rate_raises_and_changes_nothing(
     clf = MLPClassifier((5,), solver=Solver(learning_rate=schedule), batch_size=50,
                         max_iter=3, random_state=0)
     with pytest.raises(ValueError, match="The learning-rate schedule .* returned "
-                       + value + ": a learning rate must be a real number >= 0"):
+                       + value + ": a learning rate must be a finite real number "
+                       ">= 0"):
         clf.fit(X, y)
     assert not hasattr(clf, "coefs_")
 

@@ -218,24 +218,26 @@ def new_state(solver, theta):
 def learning_rate_at(learning_rate, k):
     """The rate of the k-th update: a float, or a schedule called with ``k``.
 
-    A schedule's value is checked: a negative rate would climb the loss, and
-    training would only stop for lack of improvement, silently. (A NaN or
-    infinite one is reported as divergence.)
+    A schedule's value is checked as a constant rate is: a negative rate would
+    climb the loss, and training would only stop for lack of improvement,
+    silently; a NaN or infinite one would end in a divergence warning that
+    advises a lower rate, not a fix to the schedule.
     """
     if isinstance(learning_rate, numbers.Real):
-        if learning_rate < 0:  # (a user's solver may declare no constraints)
-            raise ValueError(f"learning_rate must be a real number >= 0 or a "
-                             f"schedule, got {learning_rate!r}.")
+        if not 0 <= learning_rate < math.inf:  # (a user's solver may declare
+            # no constraints, and a step may call this with any number)
+            raise ValueError(f"learning_rate must be a finite real number >= 0 "
+                             f"or a schedule, got {learning_rate!r}.")
         return float(learning_rate)
     value = learning_rate(k)
     try:
         rate = None if isinstance(value, (str, bytes, bool, np.bool_)) else float(value)
     except (TypeError, ValueError):
         rate = None
-    if rate is None or rate < 0:
+    if rate is None or not 0 <= rate < math.inf:
         raise ValueError(
             f"The learning-rate schedule {learning_rate!r} returned {value!r} for "
-            f"update {k}: a learning rate must be a real number >= 0.")
+            f"update {k}: a learning rate must be a finite real number >= 0.")
     return rate
 
 

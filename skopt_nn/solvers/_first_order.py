@@ -58,7 +58,7 @@ class SGD(Solver):
         :math:`\epsilon_k`: a constant, or a schedule such as
         :class:`~skopt_nn.schedules.LinearDecay` (the lecture's decay); any
         callable ``k -> epsilon_k`` of the update count ``k`` (from 0) is one,
-        and a value that is not a real number >= 0 raises a ``ValueError``.
+        and a value that is not a finite real number >= 0 raises a ``ValueError``.
 
     Notes
     -----
