@@ -1475,12 +1475,20 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
             )
         else:
+            name = type(self.solver_).__name__
+            if type(self.solver_).__module__.startswith("skopt_nn.solvers."):
+                # (a built-in step updates in place: only its size can be at fault)
+                clipped = "" if self.max_grad_norm is None else ", or max_grad_norm,"
+                why = (f"{name}'s steps are too small to change them in "
+                       f"{self._theta.dtype} (its learning_rate{clipped} is too "
+                       "small)")
+            else:
+                why = (f"{name}.step must update theta in place (theta -= ..., "
+                       "not theta = theta - ...), or its steps are too small to "
+                       "change them")
             warnings.warn(
                 f"The parameters did not change in the first epoch, although the "
-                f"gradient is not zero (norm {grad_norm:.3g}): "
-                f"{type(self.solver_).__name__}.step must update theta in place "
-                "(theta -= ..., not theta = theta - ...), or its steps are too "
-                "small to change them.", UserWarning,
+                f"gradient is not zero (norm {grad_norm:.3g}): {why}.", UserWarning,
             )
 
     def _print_progress(self, record):

@@ -1515,6 +1515,22 @@ def test_a_solver_that_never_moves_the_parameters_is_named():
                       random_state=0).fit(X, y)
 
 
+@pytest.mark.parametrize("solver, params, cause", [
+    (SGD(learning_rate=1e-20), {}, "SGD's steps are too small to change them in "
+     r"float64 \(its learning_rate is too small\)"),
+    (Adam(), {"max_grad_norm": 1e-300}, "Adam's steps are too small to change "
+     r"them in float64 \(its learning_rate, or max_grad_norm, is too small\)"),
+])
+def test_a_built_in_solver_too_small_to_move_is_told_so(solver, params, cause):
+    # the advice to update theta in place is for a user's step; a built-in
+    # solver's warning blamed its own code (a review of the warnings)
+    X, y = _data()
+    with pytest.warns(UserWarning, match=cause) as record:
+        MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=2,
+                      random_state=0, **params).fit(X, y)
+    assert not any("in place" in str(w.message) for w in record)
+
+
 class _PerLayerRates(Solver):
     """A user's ``learning_rate`` that is neither a number nor a schedule."""
 
