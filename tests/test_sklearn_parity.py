@@ -248,3 +248,22 @@ def test_multilabel_tie_predicts_no_label_as_sklearn():
     ref = _zeroed(SklearnMLPClassifier((3,), max_iter=2, random_state=0), X, Y)
     np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
     assert (ours.predict(X) == 0).all()
+
+
+def test_an_activation_set_after_fit_takes_effect_at_the_next_fit():
+    # documented in the user guide's differences (a review of conventions)
+    X, y = _standardized(load_breast_cancer)
+    params = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(solver=SGD(learning_rate=0.05), **params).fit(X, y)
+        ref = SklearnMLPClassifier(solver="sgd", **params).fit(X, y)
+    fitted, ref_fitted = ours.predict_proba(X), ref.predict_proba(X)
+    ours.set_params(activation="tanh")
+    ref.set_params(activation="tanh")
+    np.testing.assert_array_equal(ours.predict_proba(X), fitted)
+    assert np.abs(ref.predict_proba(X) - ref_fitted).max() > 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        refitted = ours.fit(X, y).predict_proba(X)
+    assert np.abs(refitted - fitted).max() > 1e-3  # the next fit uses tanh
