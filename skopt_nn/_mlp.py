@@ -1476,8 +1476,9 @@ class BaseMLP(StrictParameters, BaseEstimator, metaclass=ABCMeta):
             )
         else:
             name = type(self.solver_).__name__
-            if type(self.solver_).__module__.startswith("skopt_nn.solvers."):
-                # (a built-in step updates in place: only its size can be at fault)
+            if type(self.solver_) in _aliases().values():
+                # (a built-in step updates in place: only its size can be at
+                # fault; a subclass's own step may not)
                 clipped = "" if self.max_grad_norm is None else ", or max_grad_norm,"
                 why = (f"{name}'s steps are too small to change them in "
                        f"{self._theta.dtype} (its learning_rate{clipped} is too "
